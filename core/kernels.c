@@ -1,0 +1,494 @@
+/* kernels.c — the fast float kernels declared in kernels.h.
+ *
+ * Matrix products go through cblas_sgemm (OpenBLAS, OpenMP flavour, row-major). Everything
+ * else is a plain `#pragma omp parallel for schedule(static)` loop in which every output
+ * element is written by exactly one thread and every sum is taken by one thread in a fixed
+ * order. Row-wise reductions (softmax, LayerNorm statistics) may be vectorised with
+ * `omp simd reduction`, which fixes the summation order at compile time, not at run time.
+ *
+ * Determinism, what is guaranteed (tests/test_kernels.c asserts exactly this):
+ *  - Run to run at a given thread count: every kernel is bit-identical, provided OpenBLAS's
+ *    sgemm is (it is for a fixed thread count and fixed pointers).
+ *  - Across thread counts: every non-BLAS kernel (LayerNorm, GELU, add, softmax, dropout,
+ *    embedding, cross-entropy) and linear's bias gradient db are bit-identical, because work
+ *    is split over rows or over channel blocks whose sums never cross a thread. Attention
+ *    is bit-identical too: its products are per-head sgemm calls made inside an OpenMP
+ *    parallel region, where the OpenMP build of OpenBLAS runs single-threaded (and with one
+ *    thread it is single-threaded anyway). The products of pb_gemm and pb_linear_* run on
+ *    OpenBLAS's threads and are NOT guaranteed identical across thread counts.
+ *
+ * Reductions over rows (linear db, LayerNorm dw/db, embedding backward) are parallelised
+ * over blocks of PB_CBLOCK channels: a thread streams over all rows and adds its block into a
+ * small local accumulator, so the loop over channels vectorises and each channel is summed
+ * in row order whatever the thread count.
+ *
+ * FLOPs are counted once per call, on the calling thread, outside the parallel regions, by
+ * the rules written beside each kernel in kernels.h.
+ *
+ * Not here: the double-precision oracle (ref.c), tensor allocation (pb_mem.h).
+ */
+#include "kernels.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "pb_rng.h"
+
+#define PB_CBLOCK 64 /* channels per block in the parallel-over-channels reductions */
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_C 0.044715f
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+
+/* ---- matrix products ------------------------------------------------------------------ */
+
+/* Row-major C(M,N) = alpha op(A)(M,K) op(B)(K,N) + beta C, with the degenerate sizes that
+ * cblas rejects (M, N or K zero) handled here. Counts nothing. */
+static void sgemm_rm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void pb_gemm(pb_phase phase, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+             int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    /* A (M,K) or (K,M) if trans_a, row stride lda; B (K,N) or (N,K) if trans_b; C (M,N), ldc */
+    sgemm_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    pb_flops_add(phase, PB_KIND_MATMUL, 2 * (uint64_t)M * N * K);
+}
+
+void pb_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IC, int OC) {
+    /* out (N,OC), inp (N,IC), w (OC,IC), b (OC) or NULL */
+    float beta = 0.0f;
+    if (b) {
+        /* Start from the bias and let sgemm accumulate onto it: one pass over out fewer. */
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    sgemm_rm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, beta, out, OC);
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_MATMUL, 2 * (uint64_t)N * IC * OC);
+    if (b) pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)N * OC);
+}
+
+void pb_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N,
+                   int IC, int OC) {
+    /* dinp (N,IC), dw (OC,IC), db (OC): accumulated, each may be NULL
+     * dout (N,OC), inp (N,IC), w (OC,IC) */
+    if (dinp) {
+        sgemm_rm(0, 0, N, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
+        pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_MATMUL, 2 * (uint64_t)N * IC * OC);
+    }
+    if (dw) {
+        sgemm_rm(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+        pb_flops_add(PB_PHASE_BWD_W, PB_KIND_MATMUL, 2 * (uint64_t)N * IC * OC);
+    }
+    if (db) {
+        int nblk = (OC + PB_CBLOCK - 1) / PB_CBLOCK;
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int o0 = blk * PB_CBLOCK, no = imin(PB_CBLOCK, OC - o0);
+            float acc[PB_CBLOCK] = {0}; /* (no) */
+            for (int n = 0; n < N; n++) {
+                const float *d = dout + (size_t)n * OC + o0; /* (no) */
+                for (int o = 0; o < no; o++) acc[o] += d[o];
+            }
+            for (int o = 0; o < no; o++) db[o0 + o] += acc[o];
+        }
+        pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)N * OC);
+    }
+}
+
+/* ---- normalisation and pointwise ------------------------------------------------------ */
+
+void pb_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                      int N, int C) {
+    /* out (N,C), mean (N), rstd (N); inp (N,C); w (C), b (C) or NULL */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C; /* (C) */
+        float *y = out + (size_t)n * C;       /* (C) */
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int c = 0; c < C; c++) s += x[c];
+        float m = s / (float)C;
+        float v = 0.0f;
+#pragma omp simd reduction(+ : v)
+        for (int c = 0; c < C; c++) {
+            float xm = x[c] - m;
+            v += xm * xm;
+        }
+        float r = 1.0f / sqrtf(v / (float)C + PB_LN_EPS);
+        if (b)
+            for (int c = 0; c < C; c++) y[c] = (x[c] - m) * r * w[c] + b[c];
+        else
+            for (int c = 0; c < C; c++) y[c] = (x[c] - m) * r * w[c];
+        mean[n] = m;
+        rstd[n] = r;
+    }
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 8 * (uint64_t)N * C);
+}
+
+void pb_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                      const float *mean, const float *rstd, int N, int C) {
+    /* dinp (N,C), dw (C), db (C): accumulated, each may be NULL
+     * dout (N,C), inp (N,C), w (C), mean (N), rstd (N) */
+    if (dinp) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;  /* (C) */
+            const float *dy = dout + (size_t)n * C; /* (C) */
+            float *dx = dinp + (size_t)n * C;       /* (C) */
+            float m = mean[n], r = rstd[n];
+            /* dnorm = dy*w; dx += r * (dnorm - mean(dnorm) - norm * mean(dnorm*norm)) */
+            float sd = 0.0f, sdn = 0.0f;
+#pragma omp simd reduction(+ : sd, sdn)
+            for (int c = 0; c < C; c++) {
+                float dn = dy[c] * w[c];
+                sd += dn;
+                sdn += dn * ((x[c] - m) * r);
+            }
+            sd /= (float)C;
+            sdn /= (float)C;
+            for (int c = 0; c < C; c++) dx[c] += r * (dy[c] * w[c] - sd - ((x[c] - m) * r) * sdn);
+        }
+        pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 10 * (uint64_t)N * C);
+    }
+    if (dw || db) {
+        int nblk = (C + PB_CBLOCK - 1) / PB_CBLOCK;
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int c0 = blk * PB_CBLOCK, nc = imin(PB_CBLOCK, C - c0);
+            float aw[PB_CBLOCK] = {0}, ab[PB_CBLOCK] = {0}; /* (nc) */
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * C + c0;  /* (nc) */
+                const float *dy = dout + (size_t)n * C + c0; /* (nc) */
+                float m = mean[n], r = rstd[n];
+                if (dw)
+                    for (int c = 0; c < nc; c++) aw[c] += dy[c] * ((x[c] - m) * r);
+                if (db)
+                    for (int c = 0; c < nc; c++) ab[c] += dy[c];
+            }
+            if (dw)
+                for (int c = 0; c < nc; c++) dw[c0 + c] += aw[c];
+            if (db)
+                for (int c = 0; c < nc; c++) db[c0 + c] += ab[c];
+        }
+        pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)((dw ? 2 : 0) + (db ? 1 : 0)) * N * C);
+    }
+}
+
+void pb_gelu_fwd(float *out, const float *inp, size_t n) {
+    /* out (n), inp (n) */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+    }
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 9 * (uint64_t)n);
+}
+
+void pb_gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n) {
+    /* dinp (n) accumulated (NULL: nothing done); dout (n), inp (n) */
+    if (!dinp) return;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
+        float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x); /* d(tanh argument)/dx */
+        float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+        dinp[i] += g * dout[i];
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 16 * (uint64_t)n);
+}
+
+void pb_add_fwd(float *out, const float *a, const float *b, size_t n) {
+    /* out (n), a (n), b (n) */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)n);
+}
+
+/* Stable softmax of x (n) into y (n), which may alias x. */
+static inline void softmax_row(float *y, const float *x, int n) {
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    float s = 0.0f;
+    for (int j = 0; j < n; j++) {
+        float e = expf(x[j] - mx);
+        y[j] = e;
+        s += e;
+    }
+    float inv = 1.0f / s;
+    for (int j = 0; j < n; j++) y[j] *= inv;
+}
+
+void pb_softmax_fwd(float *out, const float *inp, int N, int C) {
+    /* out (N,C), inp (N,C) */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) softmax_row(out + (size_t)n * C, inp + (size_t)n * C, C);
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 5 * (uint64_t)N * C);
+}
+
+void pb_softmax_bwd(float *dinp, const float *dout, const float *out, int N, int C) {
+    /* dinp (N,C) accumulated (NULL: nothing done); dout (N,C), out (N,C) */
+    if (!dinp) return;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *y = out + (size_t)n * C;   /* (C) */
+        const float *dy = dout + (size_t)n * C; /* (C) */
+        float *dx = dinp + (size_t)n * C;       /* (C) */
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int c = 0; c < C; c++) dot += y[c] * dy[c];
+        for (int c = 0; c < C; c++) dx[c] += y[c] * (dy[c] - dot);
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * (uint64_t)N * C);
+}
+
+void pb_dropout_fwd(float *out, const float *inp, float p, uint64_t seed, size_t n) {
+    /* out (n), inp (n) */
+    assert(p >= 0.0f && p < 1.0f);
+    if (p == 0.0f) {
+        if (out != inp) memcpy(out, inp, n * sizeof(float));
+        return;
+    }
+    float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = pb_hash_uniform(seed, i) >= p ? inp[i] * scale : 0.0f;
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)n);
+}
+
+void pb_dropout_bwd(float *dinp, const float *dout, float p, uint64_t seed, size_t n) {
+    /* dinp (n) accumulated (NULL: nothing done); dout (n) */
+    assert(p >= 0.0f && p < 1.0f);
+    if (!dinp) return;
+    if (p == 0.0f) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
+        return;
+    }
+    float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dinp[i] += pb_hash_uniform(seed, i) >= p ? dout[i] * scale : 0.0f;
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, (uint64_t)n);
+}
+
+/* ---- attention ------------------------------------------------------------------------ */
+
+/* One row of attention probabilities, in place. row (Tk) holds raw scores q.k on entry and
+ * probabilities on exit. Keys j < jend are visible unless km (Tk) marks them 0; keys
+ * j >= jend (causal rule) get probability 0, and so does every key of a row with none
+ * visible. */
+static inline void att_softmax_row(float *row, int Tk, int jend, const uint8_t *km, float scale) {
+    float mx = -INFINITY;
+    if (km) {
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < jend; j++) {
+            float s = km[j] ? row[j] * scale : -INFINITY;
+            row[j] = s;
+            mx = s > mx ? s : mx;
+        }
+    } else {
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < jend; j++) {
+            float s = row[j] * scale;
+            row[j] = s;
+            mx = s > mx ? s : mx;
+        }
+    }
+    if (mx == -INFINITY) jend = 0; /* no visible key: the whole row is 0 */
+    float sum = 0.0f;
+    for (int j = 0; j < jend; j++) {
+        float e = expf(row[j] - mx); /* masked keys: expf(-inf) = 0 */
+        row[j] = e;
+        sum += e;
+    }
+    float inv = jend > 0 ? 1.0f / sum : 0.0f;
+    for (int j = 0; j < jend; j++) row[j] *= inv;
+    for (int j = jend; j < Tk; j++) row[j] = 0.0f;
+}
+
+void pb_attention_fwd(float *out, float *att, const float *q, const float *k, const float *v,
+                      const uint8_t *kmask, int B, int Tq, int Tk, int C, int H, int Hkv, int causal) {
+    /* out (B,Tq,C), att (B,H,Tq,Tk); q (B,Tq,C), k, v (B,Tk,KC) with KC = Hkv*hs; kmask (B,Tk) */
+    assert(H > 0 && Hkv > 0 && H % Hkv == 0 && C % H == 0);
+    int hs = C / H, KC = Hkv * hs, G = H / Hkv;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H, g = h / G;
+        const float *qh = q + (size_t)b * Tq * C + (size_t)h * hs;   /* (Tq,hs) row stride C */
+        const float *kh = k + (size_t)b * Tk * KC + (size_t)g * hs;  /* (Tk,hs) row stride KC */
+        const float *vh = v + (size_t)b * Tk * KC + (size_t)g * hs;  /* (Tk,hs) row stride KC */
+        float *oh = out + (size_t)b * Tq * C + (size_t)h * hs;       /* (Tq,hs) row stride C */
+        float *ah = att + (size_t)bh * Tq * Tk;                       /* (Tq,Tk) */
+        const uint8_t *km = kmask ? kmask + (size_t)b * Tk : NULL;    /* (Tk) */
+        sgemm_rm(0, 1, Tq, Tk, hs, 1.0f, qh, C, kh, KC, 0.0f, ah, Tk);
+        for (int i = 0; i < Tq; i++) {
+            int jend = causal ? imax(0, imin(Tk, i + (Tk - Tq) + 1)) : Tk;
+            att_softmax_row(ah + (size_t)i * Tk, Tk, jend, km, scale);
+        }
+        sgemm_rm(0, 0, Tq, hs, Tk, 1.0f, ah, Tk, vh, KC, 0.0f, oh, C);
+    }
+    uint64_t blk = (uint64_t)B * H * Tq * Tk;
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_MATMUL, 4 * blk * hs);
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 6 * blk);
+}
+
+void pb_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
+                      const float *q, const float *k, const float *v, int B, int Tq, int Tk, int C, int H,
+                      int Hkv) {
+    /* dq (B,Tq,C), dk, dv (B,Tk,KC): accumulated, each may be NULL; datt (B,H,Tq,Tk) workspace
+     * dout (B,Tq,C), att (B,H,Tq,Tk), q (B,Tq,C), k, v (B,Tk,KC) with KC = Hkv*hs */
+    if (!dq && !dk && !dv) return;
+    assert(H > 0 && Hkv > 0 && H % Hkv == 0 && C % H == 0);
+    int hs = C / H, KC = Hkv * hs, G = H / Hkv;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel
+    {
+        /* Per query head: datt = dout.v^T, softmax backward (times scale) in place, dq. */
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * H; bh++) {
+            int b = bh / H, h = bh % H, g = h / G;
+            const float *doh = dout + (size_t)b * Tq * C + (size_t)h * hs; /* (Tq,hs) stride C */
+            const float *kh = k + (size_t)b * Tk * KC + (size_t)g * hs;    /* (Tk,hs) stride KC */
+            const float *vh = v + (size_t)b * Tk * KC + (size_t)g * hs;    /* (Tk,hs) stride KC */
+            const float *ah = att + (size_t)bh * Tq * Tk;                   /* (Tq,Tk) */
+            float *dah = datt + (size_t)bh * Tq * Tk;                       /* (Tq,Tk) */
+            sgemm_rm(0, 1, Tq, Tk, hs, 1.0f, doh, C, vh, KC, 0.0f, dah, Tk);
+            for (int i = 0; i < Tq; i++) {
+                const float *a = ah + (size_t)i * Tk; /* (Tk) */
+                float *da = dah + (size_t)i * Tk;     /* (Tk) */
+                float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+                for (int j = 0; j < Tk; j++) dot += a[j] * da[j];
+                for (int j = 0; j < Tk; j++) da[j] = a[j] * (da[j] - dot) * scale;
+            }
+            if (dq) sgemm_rm(0, 0, Tq, hs, Tk, 1.0f, dah, Tk, kh, KC, 1.0f, dq + (size_t)b * Tq * C + (size_t)h * hs, C);
+        }
+        /* Per key/value head: dk, dv summed over the query heads of the group, in order, so
+         * each element of dk and dv has one writer. (Implicit barrier above.) */
+        if (dk || dv) {
+#pragma omp for schedule(static)
+            for (int bg = 0; bg < B * Hkv; bg++) {
+                int b = bg / Hkv, g = bg % Hkv;
+                float *dkh = dk ? dk + (size_t)b * Tk * KC + (size_t)g * hs : NULL; /* (Tk,hs) stride KC */
+                float *dvh = dv ? dv + (size_t)b * Tk * KC + (size_t)g * hs : NULL; /* (Tk,hs) stride KC */
+                for (int h = g * G; h < (g + 1) * G; h++) {
+                    size_t bh = (size_t)b * H + h;
+                    const float *qh = q + (size_t)b * Tq * C + (size_t)h * hs;     /* (Tq,hs) stride C */
+                    const float *doh = dout + (size_t)b * Tq * C + (size_t)h * hs; /* (Tq,hs) stride C */
+                    const float *ah = att + bh * Tq * Tk;                           /* (Tq,Tk) */
+                    const float *dah = datt + bh * Tq * Tk;                         /* (Tq,Tk) */
+                    if (dkh) sgemm_rm(1, 0, Tk, hs, Tq, 1.0f, dah, Tk, qh, C, 1.0f, dkh, KC);
+                    if (dvh) sgemm_rm(1, 0, Tk, hs, Tq, 1.0f, ah, Tk, doh, C, 1.0f, dvh, KC);
+                }
+            }
+        }
+    }
+    uint64_t blk = (uint64_t)B * H * Tq * Tk;
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_MATMUL, 2 * blk * hs * (uint64_t)(1 + !!dq + !!dk + !!dv));
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 5 * blk);
+}
+
+/* ---- embeddings and loss --------------------------------------------------------------- */
+
+void pb_embedding_fwd(float *out, const int32_t *ids, const float *wte, const float *wpe, int B, int T, int C) {
+    /* out (B,T,C); ids (B,T); wte (V,C); wpe (>=T,C) or NULL */
+#pragma omp parallel for schedule(static)
+    for (int bt = 0; bt < B * T; bt++) {
+        assert(ids[bt] >= 0);
+        float *o = out + (size_t)bt * C;               /* (C) */
+        const float *e = wte + (size_t)ids[bt] * C;     /* (C) */
+        if (wpe) {
+            const float *p = wpe + (size_t)(bt % T) * C; /* (C) */
+            for (int c = 0; c < C; c++) o[c] = e[c] + p[c];
+        } else {
+            memcpy(o, e, (size_t)C * sizeof(float));
+        }
+    }
+    if (wpe) pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)B * T * C);
+}
+
+void pb_embedding_bwd(float *dwte, float *dwpe, const float *dout, const int32_t *ids, int B, int T, int C) {
+    /* dwte (V,C), dwpe (T,C): accumulated, each may be NULL; dout (B,T,C); ids (B,T) */
+    int nblk = (C + PB_CBLOCK - 1) / PB_CBLOCK;
+    if (dwte) {
+        /* A token may repeat, so rows of dwte are shared: split over channels instead. */
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int c0 = blk * PB_CBLOCK, nc = imin(PB_CBLOCK, C - c0);
+            for (int bt = 0; bt < B * T; bt++) {
+                const float *d = dout + (size_t)bt * C + c0; /* (nc) */
+                float *w = dwte + (size_t)ids[bt] * C + c0;  /* (nc) */
+                for (int c = 0; c < nc; c++) w[c] += d[c];
+            }
+        }
+        pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)B * T * C);
+    }
+    if (dwpe) {
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int c0 = blk * PB_CBLOCK, nc = imin(PB_CBLOCK, C - c0);
+            for (int t = 0; t < T; t++) {
+                float acc[PB_CBLOCK] = {0}; /* (nc) */
+                for (int b = 0; b < B; b++) {
+                    const float *d = dout + ((size_t)b * T + t) * C + c0; /* (nc) */
+                    for (int c = 0; c < nc; c++) acc[c] += d[c];
+                }
+                float *w = dwpe + (size_t)t * C + c0; /* (nc) */
+                for (int c = 0; c < nc; c++) w[c] += acc[c];
+            }
+        }
+        pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)B * T * C);
+    }
+}
+
+void pb_crossentropy_fwd(float *losses, float *probs, const float *logits, const int32_t *targets, int N, int V) {
+    /* losses (N), probs (N,V); logits (N,V), targets (N) */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = logits + (size_t)n * V; /* (V) */
+        float *p = probs + (size_t)n * V;        /* (V) */
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+        float s = 0.0f;
+        for (int j = 0; j < V; j++) {
+            float e = expf(x[j] - mx);
+            p[j] = e;
+            s += e;
+        }
+        float inv = 1.0f / s;
+        for (int j = 0; j < V; j++) p[j] *= inv;
+        int t = targets[n];
+        assert(t < V);
+        losses[n] = t >= 0 ? logf(s) - (x[t] - mx) : 0.0f;
+    }
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 5 * (uint64_t)N * V + (uint64_t)N);
+}
+
+void pb_crossentropy_bwd(float *dlogits, const float *probs, const int32_t *targets, float scale, int N, int V) {
+    /* dlogits (N,V) accumulated (NULL: nothing done); probs (N,V), targets (N) */
+    if (!dlogits) return;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        int t = targets[n];
+        if (t < 0) continue;
+        const float *p = probs + (size_t)n * V; /* (V) */
+        float *d = dlogits + (size_t)n * V;     /* (V) */
+        for (int j = 0; j < V; j++) d[j] += scale * (p[j] - (j == t ? 1.0f : 0.0f));
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 2 * (uint64_t)N * V);
+}

@@ -1,0 +1,169 @@
+/* model.h — the runnable transformer: parameters, forward, backward.
+ *
+ * One GPT-style block stack (pre-LN, learned positions, q/k/v/o with biases, GELU MLP, final
+ * LayerNorm) with two heads: the LM head tied to the token embedding, and a sequence-
+ * classification head (`head.weight` (K,C), `head.bias` (K)) on a pooled position:
+ *   causal models pool the last non-padding token (as GPT2ForSequenceClassification does);
+ *   bidirectional models pool position 0, where the tokenizer puts <cls> (as BERT does,
+ *   without BERT's extra dense+tanh pooler).
+ *
+ * Parameters are one block (sizes from pb_model_layout), each tensor a pointer into it. Any
+ * tensor can be frozen or trainable; pb_model_prepare() then allocates ONE gradient block for
+ * exactly the trainable tensors (so gradient bytes = 4 x trainable parameters), and computes the
+ * backward plan: which points of the forward graph need a gradient ("requires grad"
+ * propagation). Backward skips every weight-gradient product of a frozen tensor and every
+ * input-gradient product whose input needs no gradient, and stops below the lowest layer that
+ * needs one. Activations are saved (PB_MEM_ACTS) only for layers backward will run through;
+ * lower layers run in a shared scratch set (PB_MEM_WORKSPACE).
+ *
+ * Shapes: B batch, T sequence, C d_model, H heads, hs = C/H, F d_ff, V vocab, K labels,
+ * N = B*T, L layers.
+ */
+#ifndef PB_MODEL_H
+#define PB_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "desc.h"
+#include "optim.h"
+#include "pb_error.h"
+
+typedef enum { PB_HEAD_LM, PB_HEAD_CLS } pb_head_kind;
+
+typedef struct {
+    char name[48];  /* checkpoint name, GPT-2 style: "h.3.attn.q_proj.weight" */
+    pb_site site;
+    int layer;      /* -1 for global tensors */
+    int is_bias;    /* bias vector (vs. weight matrix / norm gain / embedding) */
+    int ndim;
+    int shape[2];
+    size_t numel;
+    size_t offset;  /* in floats, within the parameter block */
+    float *data;    /* (shape) */
+    float *grad;    /* (shape), NULL while frozen */
+    int trainable;
+} pb_tensor;
+
+/* The tensors of one block, in forward order. */
+typedef struct {
+    pb_tensor *ln1_w, *ln1_b;   /* (C) (C) */
+    pb_tensor *q_w, *q_b;       /* (C,C) (C) */
+    pb_tensor *k_w, *k_b;       /* (C,C) (C) */
+    pb_tensor *v_w, *v_b;       /* (C,C) (C) */
+    pb_tensor *o_w, *o_b;       /* (C,C) (C) */
+    pb_tensor *ln2_w, *ln2_b;   /* (C) (C) */
+    pb_tensor *up_w, *up_b;     /* (F,C) (F) */
+    pb_tensor *down_w, *down_b; /* (C,F) (C) */
+} pb_layer_params;
+
+/* Activations of one block, saved for backward. */
+typedef struct {
+    const float *inp;                   /* (N,C) residual stream in (not owned) */
+    float *ln1, *ln1_mean, *ln1_rstd;   /* (N,C) (N) (N) */
+    float *q, *k, *v;                   /* (N,C) each */
+    float *att;                         /* (B,H,T,T) attention probabilities */
+    float *atty;                        /* (N,C) heads concatenated, before attn.o */
+    float *res2;                        /* (N,C) residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;   /* (N,C) (N) (N) */
+    float *fch, *fch_gelu;              /* (N,F) (N,F) */
+    float *out;                         /* (N,C) residual out */
+} pb_layer_acts;
+
+/* "Requires grad" at each point of a block's graph (computed by pb_model_prepare). */
+typedef struct {
+    int in, ln1, q, k, v, att, o, res2, ln2, up, down, out;
+} pb_layer_plan;
+
+typedef struct {
+    int B, T;
+    const int32_t *ids;     /* (B,T) token ids */
+    const uint8_t *mask;    /* (B,T) 1 = real token, 0 = padding; NULL = all real */
+    const int32_t *targets; /* LM: (B,T) next-token ids, -1 = ignored; CLS: (B) label index */
+} pb_batch;
+
+typedef struct {
+    pb_model_desc d;
+    pb_head_kind head;
+    int n_labels;               /* K (classification) */
+
+    pb_tensor *tensors;         /* (n_tensors) */
+    int n_tensors;
+    float *params;              /* one block, n_params floats */
+    size_t n_params;
+    float *grads;               /* one block for the trainable tensors, n_grads floats */
+    size_t n_grads;
+
+    pb_tensor *wte, *wpe;       /* (V,C) (max_seq,C) */
+    pb_layer_params *layers;    /* (L) */
+    pb_tensor *lnf_w, *lnf_b;   /* (C) (C) */
+    pb_tensor *head_w, *head_b; /* (K,C) (K), classification only */
+
+    /* backward plan */
+    int input_requires_grad;    /* set by methods that need d(embeddings) (prompt tuning) */
+    int plan_ready;
+    pb_layer_plan *plan;        /* (L) */
+    int g_lnf;                  /* d(ln_f output) needed */
+    int floor;                  /* lowest layer backward runs through (L = none) */
+
+    /* buffers for the current (B,T), reallocated when a larger batch comes */
+    int cap_B, cap_T, buf_floor, buf_training;
+    float *acts_block;          /* PB_MEM_ACTS */
+    float *scratch_block;       /* PB_MEM_WORKSPACE */
+    pb_layer_acts *acts;        /* (L) views */
+    pb_layer_acts scratch_acts; /* for layers below the floor and for inference */
+    float *scratch_out[2];      /* (N,C) residual outputs of scratch layers, alternating */
+    float *encoded;             /* (N,C) embeddings */
+    const float *lnf_in;        /* (N,C) residual stream into ln_f (not owned) */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (N,C) (N) (N) */
+    float *pooled;              /* (B,C) classification */
+    float *logits, *probs;      /* (N,V) or (B,K) */
+    float *losses;              /* (N) or (B) */
+    int32_t *pool_idx;          /* (B) */
+    /* backward workspace */
+    float *dres, *dln, *dq, *dk, *dv, *datty; /* (N,C) each */
+    float *proj;                /* (N,C) attn.o / mlp.down output before the residual add */
+    float *dfch, *dfch_gelu;    /* (N,F) */
+    float *datt;                /* (B,H,T,T) */
+    float *dlogits, *dpooled;   /* (N,V)|(B,K), (B,C) */
+
+    /* the batch of the last forward (for backward) */
+    pb_batch last;
+    int last_count;             /* non-ignored targets */
+    int last_training;
+} pb_model;
+
+/* Builds the tensor table for d (and head/K) without allocating data: fills tensors (if not
+ * NULL, capacity from a first call with tensors == NULL) and returns the tensor count; *n_params
+ * receives the total float count. The one place where parameter sizes are computed. */
+int pb_model_layout(const pb_model_desc *d, pb_head_kind head, int n_labels, pb_tensor *tensors, size_t *n_params);
+
+/* Allocates and initialises (GPT-2 init: N(0, 0.02), residual projections attn.o and mlp.down
+ * scaled by 1/sqrt(2L), norms 1, biases 0, seeded). All tensors start TRAINABLE (full
+ * fine-tuning) and the model is prepared. */
+pb_status pb_model_init(pb_model *m, const pb_model_desc *d, pb_head_kind head, int n_labels, uint64_t seed);
+void pb_model_free(pb_model *m);
+
+/* Marks tensors trainable/frozen; takes effect at the next pb_model_prepare(). */
+void pb_model_set_trainable_all(pb_model *m, int on);
+void pb_tensor_set_trainable(pb_model *m, pb_tensor *t, int on);
+/* Finds a tensor by checkpoint name; NULL if none. */
+pb_tensor *pb_model_tensor(pb_model *m, const char *name);
+/* Allocates the gradient block for the trainable tensors, books parameter bytes as trainable or
+ * frozen, and computes the backward plan. */
+pb_status pb_model_prepare(pb_model *m);
+size_t pb_model_trainable_count(const pb_model *m);
+
+/* Forward over a batch; *loss = mean cross-entropy over non-ignored targets. training = 1 saves
+ * what backward needs; 0 runs everything in scratch buffers. Errors: batch larger than
+ * max_seq, token ids out of range, labels out of range, out of memory. */
+pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *loss);
+/* Accumulates the gradients of the last (training) forward's mean loss into the grad buffers. */
+void pb_model_backward(pb_model *m);
+void pb_model_zero_grad(pb_model *m);
+
+/* Writes one optimizer segment per trainable tensor (weight decay on 2-D tensors) into seg (if
+ * not NULL) and returns their number. */
+int pb_model_segments(pb_model *m, pb_segment *seg);
+
+#endif

@@ -1,0 +1,64 @@
+/* testutil.c — see testutil.h. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pb_rng.h"
+
+void tu_fill(float *x, size_t n, uint64_t seed, float scale) {
+    pb_rng r;
+    pb_rng_seed(&r, seed);
+    pb_rng_fill_uniform(&r, x, n, scale);
+}
+
+void tu_fill_d(double *x, size_t n, uint64_t seed, double scale) {
+    pb_rng r;
+    pb_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) x[i] = scale * (2.0 * ((double)(pb_rng_u64(&r) >> 11) / 9007199254740992.0) - 1.0);
+}
+
+void tu_f2d(double *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
+void tu_d2f(float *dst, const double *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = (float)src[i];
+}
+
+static void check(double a, double b, size_t i, double atol, double rtol, const char *what) {
+    double diff = fabs(a - b);
+    if (!(diff <= atol + rtol * fabs(b))) /* also catches NaN */
+        fail_msg("%s[%zu]: got %.9g, expected %.9g (|diff| %.3g > atol %.3g + rtol %.3g * |expected|)", what, i, a,
+                 b, diff, atol, rtol);
+}
+
+void tu_assert_close(const float *a, const float *b, size_t n, double atol, double rtol, const char *what) {
+    for (size_t i = 0; i < n; i++) check(a[i], b[i], i, atol, rtol, what);
+}
+
+void tu_assert_close_fd(const float *a, const double *b, size_t n, double atol, double rtol, const char *what) {
+    for (size_t i = 0; i < n; i++) check(a[i], b[i], i, atol, rtol, what);
+}
+
+void tu_assert_close_d(const double *a, const double *b, size_t n, double atol, double rtol, const char *what) {
+    for (size_t i = 0; i < n; i++) check(a[i], b[i], i, atol, rtol, what);
+}
+
+void tu_assert_same(const float *a, const float *b, size_t n, const char *what) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0)
+            fail_msg("%s[%zu]: %.9g differs from %.9g (expected bit-identical)", what, i, a[i], b[i]);
+}
+
+const char *tu_tmpdir(void) {
+    static char dir[256];
+    if (!dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/pbtest.XXXXXX", base && base[0] ? base : "/tmp");
+        if (!mkdtemp(dir)) fail_msg("mkdtemp(%s) failed", dir);
+    }
+    return dir;
+}

@@ -1,0 +1,28 @@
+/* testutil.h — helpers shared by the cmocka tests: random data and tolerant comparisons that
+ * print the first mismatching element with both values before failing the test. */
+#ifndef PB_TESTUTIL_H
+#define PB_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* Fills x[0..n) with U(-scale, scale) from seed (deterministic). */
+void tu_fill(float *x, size_t n, uint64_t seed, float scale);
+void tu_fill_d(double *x, size_t n, uint64_t seed, double scale);
+/* Copies floats to doubles and back. */
+void tu_f2d(double *dst, const float *src, size_t n);
+void tu_d2f(float *dst, const double *src, size_t n);
+/* Fails the current test unless |a-b| <= atol + rtol*|b| for every element; `what` names the
+ * array in the message. */
+void tu_assert_close(const float *a, const float *b, size_t n, double atol, double rtol, const char *what);
+void tu_assert_close_fd(const float *a, const double *b, size_t n, double atol, double rtol, const char *what);
+void tu_assert_close_d(const double *a, const double *b, size_t n, double atol, double rtol, const char *what);
+/* Fails unless every element is bit-identical. */
+void tu_assert_same(const float *a, const float *b, size_t n, const char *what);
+/* A temporary directory made for this process (removed by the OS, not by the tests). */
+const char *tu_tmpdir(void);
+
+#endif
