@@ -74,6 +74,8 @@ int pb_model_layout(const pb_model_desc *d, pb_head_kind head, int n_labels, pb_
     return i;
 }
 
+static void free_buffers(pb_model *m);
+
 /* ---- construction -------------------------------------------------------------------------- */
 
 pb_status pb_model_init(pb_model *m, const pb_model_desc *d, pb_head_kind head, int n_labels, uint64_t seed) {
@@ -180,6 +182,39 @@ size_t pb_model_trainable_count(const pb_model *m) {
 
 static int tr(const pb_tensor *t) { return t && t->trainable; }
 
+static const pb_linear_hook *linear_hook(const pb_model *m, int layer, pb_site site) {
+    if (!m->hooks || !m->hooks->linear) return NULL;
+    const pb_linear_hook *h = &m->hooks->linear[(size_t)layer * PB_NSITE + site];
+    return h->fwd ? h : NULL;
+}
+
+static int hook_trains(const pb_model *m, int layer, pb_site site) {
+    const pb_linear_hook *h = linear_hook(m, layer, site);
+    return h && h->trainable;
+}
+
+static const pb_sublayer_hook *sublayer_hook(const pb_model *m, int layer, pb_sublayer which) {
+    if (!m->hooks || !m->hooks->sublayer) return NULL;
+    const pb_sublayer_hook *h = &m->hooks->sublayer[(size_t)layer * PB_NSUB + which];
+    return h->fwd ? h : NULL;
+}
+
+static const pb_prefix_hook *prefix_hook(const pb_model *m, int layer) {
+    if (!m->hooks || !m->hooks->prefix) return NULL;
+    const pb_prefix_hook *h = &m->hooks->prefix[layer];
+    return h->fwd && h->P > 0 ? h : NULL;
+}
+
+static const pb_embed_hook *embed_hook(const pb_model *m) {
+    return m->hooks && m->hooks->embed.fwd && m->hooks->embed.P > 0 ? &m->hooks->embed : NULL;
+}
+
+void pb_model_set_hooks(pb_model *m, const pb_model_hooks *hooks) {
+    m->hooks = hooks;
+    m->plan_ready = 0;
+    free_buffers(m);
+}
+
 pb_status pb_model_prepare(pb_model *m) {
     /* Gradient block: exactly the trainable tensors, in table order. */
     for (int i = 0; i < m->n_tensors; i++)
@@ -203,23 +238,29 @@ pb_status pb_model_prepare(pb_model *m) {
         pb_mem_rebook(t->numel * sizeof(float), PB_MEM_FROZEN, PB_MEM_TRAINABLE);
     }
 
-    /* "Requires grad" propagation through the graph, in forward order. */
-    int g = m->input_requires_grad || tr(m->wte) || tr(m->wpe);
+    /* "Requires grad" propagation through the graph, in forward order. A hook that owns
+     * trainable tensors makes the point it writes need a gradient. */
+    const pb_model_hooks *hk = m->hooks;
+    int g = m->input_requires_grad || tr(m->wte) || tr(m->wpe) || (hk && hk->embed.fwd && hk->embed.trainable);
     m->floor = m->d.n_layer;
     for (int l = 0; l < m->d.n_layer; l++) {
         const pb_layer_params *w = &m->layers[l];
         pb_layer_plan *p = &m->plan[l];
         p->in = g;
         p->ln1 = g || tr(w->ln1_w) || tr(w->ln1_b);
-        p->q = p->ln1 || tr(w->q_w) || tr(w->q_b);
-        p->k = p->ln1 || tr(w->k_w) || tr(w->k_b);
-        p->v = p->ln1 || tr(w->v_w) || tr(w->v_b);
-        p->att = p->q || p->k || p->v;
-        p->o = p->att || tr(w->o_w) || tr(w->o_b);
+        p->q = p->ln1 || tr(w->q_w) || tr(w->q_b) || hook_trains(m, l, PB_SITE_Q);
+        p->k = p->ln1 || tr(w->k_w) || tr(w->k_b) || hook_trains(m, l, PB_SITE_K);
+        p->v = p->ln1 || tr(w->v_w) || tr(w->v_b) || hook_trains(m, l, PB_SITE_V);
+        p->att = p->q || p->k || p->v || (hk && hk->prefix && hk->prefix[l].fwd && hk->prefix[l].trainable);
+        p->o = p->att || tr(w->o_w) || tr(w->o_b) || hook_trains(m, l, PB_SITE_O) ||
+               (hk && hk->sublayer && hk->sublayer[l * PB_NSUB + PB_SUB_ATTN].fwd &&
+                hk->sublayer[l * PB_NSUB + PB_SUB_ATTN].trainable);
         p->res2 = g || p->o;
         p->ln2 = p->res2 || tr(w->ln2_w) || tr(w->ln2_b);
-        p->up = p->ln2 || tr(w->up_w) || tr(w->up_b);
-        p->down = p->up || tr(w->down_w) || tr(w->down_b);
+        p->up = p->ln2 || tr(w->up_w) || tr(w->up_b) || hook_trains(m, l, PB_SITE_UP);
+        p->down = p->up || tr(w->down_w) || tr(w->down_b) || hook_trains(m, l, PB_SITE_DOWN) ||
+                  (hk && hk->sublayer && hk->sublayer[l * PB_NSUB + PB_SUB_FFN].fwd &&
+                   hk->sublayer[l * PB_NSUB + PB_SUB_FFN].trainable);
         p->out = p->res2 || p->down;
         if (p->out && m->floor == m->d.n_layer) m->floor = l;
         g = p->out;
@@ -246,11 +287,40 @@ void pb_model_zero_grad(pb_model *m) {
 
 /* ---- activation buffers: sizes from one function -------------------------------------------- */
 
-/* Floats of one layer's activations. */
-static size_t layer_acts_floats(size_t B, size_t T, size_t C, size_t H, size_t F) {
-    size_t N = B * T;
-    return N * C /*ln1*/ + 2 * N + 3 * N * C /*qkv*/ + B * H * T * T /*att*/ + N * C /*atty*/ + N * C /*res2*/ +
-           N * C + 2 * N /*ln2*/ + 2 * N * F /*fch, gelu*/ + N * C /*out*/;
+/* Prefix length (the largest over layers; every prefix method uses one length) and virtual
+ * tokens of the installed hooks. */
+static int hooks_Pk(const pb_model *m) {
+    int P = 0;
+    for (int l = 0; l < m->d.n_layer; l++) {
+        const pb_prefix_hook *h = prefix_hook(m, l);
+        if (h && h->P > P) P = h->P;
+    }
+    return P;
+}
+
+static int hooks_Pe(const pb_model *m) {
+    const pb_embed_hook *h = embed_hook(m);
+    return h ? h->P : 0;
+}
+
+static int any_sublayer_hook(const pb_model *m, int layer) {
+    return sublayer_hook(m, layer, PB_SUB_ATTN) || sublayer_hook(m, layer, PB_SUB_FFN);
+}
+
+static pb_dims make_dims(const pb_model *m, int B, int T) {
+    pb_dims d = {.B = B, .T = T, .Pe = hooks_Pe(m), .Pk = hooks_Pk(m)};
+    d.Tm = d.Pe + T;
+    d.Tk = d.Pk + d.Tm;
+    d.N = B * d.Tm;
+    return d;
+}
+
+/* Floats of one layer's activations (sub: with sublayer-hook inputs saved). */
+static size_t layer_acts_floats(const pb_dims *x, size_t C, size_t H, size_t F, int sub) {
+    size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
+    size_t kv = x->Pk ? 2 * B * Tk * C : 0;
+    return N * C + 2 * N /*ln1*/ + 3 * N * C /*q,k,v*/ + kv + B * H * Tm * Tk /*att*/ + N * C /*atty*/ +
+           N * C /*res2*/ + N * C + 2 * N /*ln2*/ + 2 * N * F /*fch, gelu*/ + N * C /*out*/ + (sub ? 2 * N * C : 0);
 }
 
 static float *carve(float **p, size_t n) {
@@ -259,15 +329,17 @@ static float *carve(float **p, size_t n) {
     return r;
 }
 
-static void carve_layer_acts(pb_layer_acts *a, float **p, size_t B, size_t T, size_t C, size_t H, size_t F) {
-    size_t N = B * T;
+static void carve_layer_acts(pb_layer_acts *a, float **p, const pb_dims *x, size_t C, size_t H, size_t F, int sub) {
+    size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
     a->ln1 = carve(p, N * C);
     a->ln1_mean = carve(p, N);
     a->ln1_rstd = carve(p, N);
     a->q = carve(p, N * C);
     a->k = carve(p, N * C);
     a->v = carve(p, N * C);
-    a->att = carve(p, B * H * T * T);
+    a->kf = x->Pk ? carve(p, B * Tk * C) : a->k;
+    a->vf = x->Pk ? carve(p, B * Tk * C) : a->v;
+    a->att = carve(p, B * H * Tm * Tk);
     a->atty = carve(p, N * C);
     a->res2 = carve(p, N * C);
     a->ln2 = carve(p, N * C);
@@ -276,57 +348,77 @@ static void carve_layer_acts(pb_layer_acts *a, float **p, size_t B, size_t T, si
     a->fch = carve(p, N * F);
     a->fch_gelu = carve(p, N * F);
     a->out = carve(p, N * C);
+    a->sub_attn = sub ? carve(p, N * C) : NULL;
+    a->sub_ffn = sub ? carve(p, N * C) : NULL;
 }
+
+static size_t head_out(const pb_model *m, const pb_dims *x) {
+    return m->head == PB_HEAD_LM ? (size_t)x->N * (size_t)m->d.vocab : (size_t)x->B * (size_t)m->n_labels;
+}
+
+/* Floats that are a whole number of int32/uint8 values rounded up to floats. */
+static size_t ints_as_floats(size_t n_int32) { return n_int32; }
+static size_t bytes_as_floats(size_t n_bytes) { return (n_bytes + sizeof(float) - 1) / sizeof(float); }
 
 /* Top-of-model floats (embeddings, final norm, head, loss): saved when training. */
-static size_t top_floats(const pb_model *m, size_t B, size_t T) {
-    size_t N = B * T, C = (size_t)m->d.d_model;
-    size_t out = m->head == PB_HEAD_LM ? N * (size_t)m->d.vocab : B * (size_t)m->n_labels;
+static size_t top_floats(const pb_model *m, const pb_dims *x) {
+    size_t N = (size_t)x->N, B = (size_t)x->B, C = (size_t)m->d.d_model;
     size_t rows = m->head == PB_HEAD_LM ? N : B;
-    return N * C /*encoded*/ + N * C + 2 * N /*lnf*/ + B * C /*pooled*/ + 2 * out /*logits, probs*/ + rows /*losses*/ +
-           B /*pool_idx (int32 stored in a float slot)*/;
+    return N * C /*encoded*/ + N * C + 2 * N /*lnf*/ + B * C /*pooled*/ + 2 * head_out(m, x) /*logits, probs*/ +
+           rows /*losses*/ + ints_as_floats(B) /*pool_idx*/ + ints_as_floats(N) /*targets_m*/ +
+           bytes_as_floats(N) /*mask_m*/;
 }
 
-/* Workspace floats: one layer's scratch activations + its ping-pong partner + backward temps. */
-static size_t scratch_floats(const pb_model *m, size_t B, size_t T) {
-    size_t N = B * T, C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff;
-    size_t out = m->head == PB_HEAD_LM ? N * (size_t)m->d.vocab : B * (size_t)m->n_labels;
-    return layer_acts_floats(B, T, C, H, F) + N * C /*out2*/ + 7 * N * C /*dres..dv, datty, proj*/ + 2 * N * F +
-           B * H * T * T /*datt*/ + out /*dlogits*/ + B * C /*dpooled*/;
+/* Workspace floats: one layer's scratch activations, its ping-pong partner, backward temps,
+ * and the hooks' prefix/prompt staging. */
+static size_t scratch_floats(const pb_model *m, const pb_dims *x) {
+    size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
+    size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff;
+    size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
+    return layer_acts_floats(x, C, H, F, 0) + N * C /*out2*/ + 8 * N * C /*dres..datty, proj, dsub*/ + 2 * N * F +
+           B * H * Tm * Tk /*datt*/ + head_out(m, x) /*dlogits*/ + B * C /*dpooled*/ +
+           (Pk ? 2 * B * Tk * C : 0) /*dkf, dvf*/ + 2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * C /*pk..dpv*/ +
+           bytes_as_floats(B * Tk) /*kmask*/;
 }
 
-static pb_status ensure_buffers(pb_model *m, int B, int T, int training) {
+static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     int floor = training ? m->floor : m->d.n_layer;
-    if (m->acts_block && B <= m->cap_B && T == m->cap_T && floor == m->buf_floor) return PB_OK;
+    if (m->acts_block && x->B <= m->cap_B && x->T == m->cap_T && floor == m->buf_floor && x->Pe == m->buf_Pe &&
+        x->Pk == m->buf_Pk)
+        return PB_OK;
     free_buffers(m);
-    size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff, N = (size_t)B * T;
-    size_t L = (size_t)m->d.n_layer, saved = L - (size_t)floor;
-    size_t nacts = top_floats(m, B, T) + saved * layer_acts_floats(B, T, C, H, F);
+    pb_dims cap = *x; /* buffers are carved for exactly this shape */
+    size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff, N = (size_t)x->N;
+    size_t B = (size_t)x->B, L = (size_t)m->d.n_layer;
+    size_t nacts = top_floats(m, &cap);
+    for (size_t l = (size_t)floor; l < L; l++) nacts += layer_acts_floats(&cap, C, H, F, any_sublayer_hook(m, (int)l));
     m->acts_block = pb_alloc(nacts * sizeof(float), PB_MEM_ACTS);
-    m->scratch_block = pb_alloc(scratch_floats(m, B, T) * sizeof(float), PB_MEM_WORKSPACE);
+    m->scratch_block = pb_alloc(scratch_floats(m, &cap) * sizeof(float), PB_MEM_WORKSPACE);
     if (!m->acts_block || !m->scratch_block) {
         free_buffers(m);
         return PB_ENOMEM;
     }
-    size_t out = m->head == PB_HEAD_LM ? N * (size_t)m->d.vocab : (size_t)B * (size_t)m->n_labels;
-    size_t rows = m->head == PB_HEAD_LM ? N : (size_t)B;
+    size_t rows = m->head == PB_HEAD_LM ? N : B;
     float *p = m->acts_block;
     m->encoded = carve(&p, N * C);
     m->lnf = carve(&p, N * C);
     m->lnf_mean = carve(&p, N);
     m->lnf_rstd = carve(&p, N);
-    m->pooled = carve(&p, (size_t)B * C);
-    m->logits = carve(&p, out);
-    m->probs = carve(&p, out);
+    m->pooled = carve(&p, B * C);
+    m->logits = carve(&p, head_out(m, &cap));
+    m->probs = carve(&p, head_out(m, &cap));
     m->losses = carve(&p, rows);
-    m->pool_idx = (int32_t *)carve(&p, (size_t)B);
+    m->pool_idx = (int32_t *)carve(&p, ints_as_floats(B));
+    m->targets_m = (int32_t *)carve(&p, ints_as_floats(N));
+    m->mask_m = (uint8_t *)carve(&p, bytes_as_floats(N));
     for (size_t l = 0; l < L; l++)
-        if (l >= (size_t)floor) carve_layer_acts(&m->acts[l], &p, B, T, C, H, F);
+        if (l >= (size_t)floor) carve_layer_acts(&m->acts[l], &p, &cap, C, H, F, any_sublayer_hook(m, (int)l));
         else memset(&m->acts[l], 0, sizeof m->acts[l]);
     assert((size_t)(p - m->acts_block) == nacts);
 
+    size_t Tk = (size_t)x->Tk, Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
     float *s = m->scratch_block;
-    carve_layer_acts(&m->scratch_acts, &s, B, T, C, H, F);
+    carve_layer_acts(&m->scratch_acts, &s, &cap, C, H, F, 0);
     m->scratch_out[0] = m->scratch_acts.out;
     m->scratch_out[1] = carve(&s, N * C);
     m->dres = carve(&s, N * C);
@@ -336,41 +428,70 @@ static pb_status ensure_buffers(pb_model *m, int B, int T, int training) {
     m->dv = carve(&s, N * C);
     m->datty = carve(&s, N * C);
     m->proj = carve(&s, N * C);
+    m->dsub = carve(&s, N * C);
     m->dfch = carve(&s, N * F);
     m->dfch_gelu = carve(&s, N * F);
-    m->datt = carve(&s, (size_t)B * H * T * T);
-    m->dlogits = carve(&s, out);
-    m->dpooled = carve(&s, (size_t)B * C);
-    assert((size_t)(s - m->scratch_block) == scratch_floats(m, B, T));
-    m->cap_B = B;
-    m->cap_T = T;
+    m->datt = carve(&s, B * H * (size_t)x->Tm * Tk);
+    m->dlogits = carve(&s, head_out(m, &cap));
+    m->dpooled = carve(&s, B * C);
+    m->dkf = Pk ? carve(&s, B * Tk * C) : NULL;
+    m->dvf = Pk ? carve(&s, B * Tk * C) : NULL;
+    m->prompt = carve(&s, Pe * C);
+    m->dprompt = carve(&s, Pe * C);
+    m->pk = carve(&s, Pk * C);
+    m->pv = carve(&s, Pk * C);
+    m->dpk = carve(&s, Pk * C);
+    m->dpv = carve(&s, Pk * C);
+    m->kmask = (uint8_t *)carve(&s, bytes_as_floats(B * Tk));
+    assert((size_t)(s - m->scratch_block) == scratch_floats(m, &cap));
+    m->cap_B = x->B;
+    m->cap_T = x->T;
     m->buf_floor = floor;
+    m->buf_Pe = x->Pe;
+    m->buf_Pk = x->Pk;
     return PB_OK;
 }
 
-/* ---- sites: where methods will hook in ------------------------------------------------------ */
+/* ---- sites: where methods hook in ------------------------------------------------------------ */
 
-static void site_linear_fwd(float *out, const float *inp, const pb_tensor *w, const pb_tensor *b, int N) {
+void pb_site_base_fwd(float *out, const float *inp, const pb_tensor *w, const pb_tensor *b, int N) {
     pb_linear_fwd(out, inp, w->data, b ? b->data : NULL, N, w->shape[1], w->shape[0]);
 }
 
 /* dinp may be NULL (no input gradient needed); weight/bias gradients only when trainable. */
-static void site_linear_bwd(float *dinp, const float *dout, const float *inp, const pb_tensor *w,
-                            const pb_tensor *b, int N) {
+void pb_site_base_bwd(float *dinp, const float *dout, const float *inp, const pb_tensor *w, const pb_tensor *b, int N) {
     float *dw = w->trainable ? w->grad : NULL;
     float *db = (b && b->trainable) ? b->grad : NULL;
     if (!dinp && !dw && !db) return;
     pb_linear_bwd(dinp, dw, db, dout, inp, w->data, N, w->shape[1], w->shape[0]);
 }
 
+static void site_fwd(const pb_model *m, int layer, pb_site site, float *out, const float *inp, const pb_tensor *w,
+                     const pb_tensor *b, int N) {
+    const pb_linear_hook *h = layer >= 0 ? linear_hook(m, layer, site) : NULL;
+    if (h) h->fwd(h->self, out, inp, w, b, N);
+    else pb_site_base_fwd(out, inp, w, b, N);
+}
+
+static void site_bwd(const pb_model *m, int layer, pb_site site, float *dinp, const float *dout, const float *inp,
+                     const pb_tensor *w, const pb_tensor *b, int N) {
+    const pb_linear_hook *h = layer >= 0 ? linear_hook(m, layer, site) : NULL;
+    if (h) h->bwd(h->self, dinp, dout, inp, w, b, N);
+    else pb_site_base_bwd(dinp, dout, inp, w, b, N);
+}
+
 /* ---- forward ------------------------------------------------------------------------------- */
 
-static pb_status check_batch(const pb_model *m, const pb_batch *b) {
+static pb_status check_batch(const pb_model *m, const pb_batch *b, const pb_dims *x) {
     if (b->B < 1 || b->T < 1) return pb_errorf(PB_EINVAL, "empty batch (B=%d, T=%d)", b->B, b->T);
-    if (b->T > m->d.max_seq)
-        return pb_errorf(PB_EINVAL, "sequence length %d exceeds the backbone's max_seq %d", b->T, m->d.max_seq);
-    size_t N = (size_t)b->B * b->T;
-    for (size_t i = 0; i < N; i++)
+    if (x->Tm > m->d.max_seq)
+        return x->Pe ? pb_errorf(PB_EINVAL,
+                                 "sequence length %d plus %d virtual tokens exceeds the backbone's max_seq %d",
+                                 b->T, x->Pe, m->d.max_seq)
+                     : pb_errorf(PB_EINVAL, "sequence length %d exceeds the backbone's max_seq %d", b->T,
+                                 m->d.max_seq);
+    size_t n = (size_t)b->B * b->T;
+    for (size_t i = 0; i < n; i++)
         if (b->ids[i] < 0 || b->ids[i] >= m->d.vocab)
             return pb_errorf(PB_EINVAL, "token id %d at position %zu is outside the vocabulary [0, %d)", b->ids[i],
                              i, m->d.vocab);
@@ -380,7 +501,7 @@ static pb_status check_batch(const pb_model *m, const pb_batch *b) {
                 return pb_errorf(PB_EINVAL, "label %d of example %d is outside [0, %d)", b->targets[i], i,
                                  m->n_labels);
     } else {
-        for (size_t i = 0; i < N; i++)
+        for (size_t i = 0; i < n; i++)
             if (b->targets[i] >= m->d.vocab)
                 return pb_errorf(PB_EINVAL, "target id %d at position %zu is outside the vocabulary", b->targets[i],
                                  i);
@@ -388,70 +509,157 @@ static pb_status check_batch(const pb_model *m, const pb_batch *b) {
     return PB_OK;
 }
 
-static void layer_fwd(pb_layer_acts *a, const pb_layer_params *w, const float *inp, float *proj, const uint8_t *mask,
-                      int B, int T, const pb_model_desc *d) {
-    int N = B * T, C = d->d_model, F = d->d_ff, H = d->n_head;
+/* Copies rows [P, P+Tm) of each sequence's (Tk) block from src (B,Tm,C), and the prefix p (P,C)
+ * into rows [0, P): dst (B,Tk,C). */
+static void assemble_prefixed(float *dst, const float *p, const float *src, const pb_dims *x, int C) {
+    for (int b = 0; b < x->B; b++) {
+        memcpy(dst + (size_t)b * x->Tk * C, p, sizeof(float) * (size_t)x->Pk * C);
+        memcpy(dst + ((size_t)b * x->Tk + x->Pk) * C, src + (size_t)b * x->Tm * C, sizeof(float) * (size_t)x->Tm * C);
+    }
+}
+
+/* The inverse for gradients: dsrc (B,Tm,C) += rows [P, ...) of dfull; dp (P,C) = sum over b of
+ * rows [0, P). */
+static void split_prefixed(float *dsrc, float *dp, const float *dfull, const pb_dims *x, int C) {
+    size_t PC = (size_t)x->Pk * C, TC = (size_t)x->Tm * C;
+    memset(dp, 0, sizeof(float) * PC);
+    for (int b = 0; b < x->B; b++) {
+        const float *blk = dfull + (size_t)b * x->Tk * C;
+        for (size_t i = 0; i < PC; i++) dp[i] += blk[i];
+        if (dsrc)
+            for (size_t i = 0; i < TC; i++) dsrc[(size_t)b * TC + i] += blk[PC + i];
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, (uint64_t)x->B * PC);
+}
+
+static void layer_fwd(pb_model *m, int l, pb_layer_acts *a, const float *inp, const pb_dims *x) {
+    const pb_model_desc *d = &m->d;
+    const pb_layer_params *w = &m->layers[l];
+    int N = x->N, C = d->d_model, F = d->d_ff, H = d->n_head;
     a->inp = inp;
     pb_layernorm_fwd(a->ln1, a->ln1_mean, a->ln1_rstd, inp, w->ln1_w->data, w->ln1_b->data, N, C);
-    site_linear_fwd(a->q, a->ln1, w->q_w, w->q_b, N);
-    site_linear_fwd(a->k, a->ln1, w->k_w, w->k_b, N);
-    site_linear_fwd(a->v, a->ln1, w->v_w, w->v_b, N);
-    pb_attention_fwd(a->atty, a->att, a->q, a->k, a->v, mask, B, T, T, C, H, H, d->causal);
-    site_linear_fwd(proj, a->atty, w->o_w, w->o_b, N);
+    site_fwd(m, l, PB_SITE_Q, a->q, a->ln1, w->q_w, w->q_b, N);
+    site_fwd(m, l, PB_SITE_K, a->k, a->ln1, w->k_w, w->k_b, N);
+    site_fwd(m, l, PB_SITE_V, a->v, a->ln1, w->v_w, w->v_b, N);
+    const pb_prefix_hook *ph = prefix_hook(m, l);
+    if (x->Pk) {
+        /* every layer gets Pk keys in front; a layer without its own prefix gets none
+         * visible (masked), so one key length serves the whole stack */
+        if (ph) ph->fwd(ph->self, m->pk, m->pv);
+        else {
+            memset(m->pk, 0, sizeof(float) * (size_t)x->Pk * C);
+            memset(m->pv, 0, sizeof(float) * (size_t)x->Pk * C);
+        }
+        assemble_prefixed(a->kf, m->pk, a->k, x, C);
+        assemble_prefixed(a->vf, m->pv, a->v, x, C);
+        for (int b = 0; b < x->B; b++)
+            for (int j = 0; j < x->Pk; j++) m->kmask[(size_t)b * x->Tk + j] = ph ? 1 : 0;
+    }
+    pb_attention_fwd(a->atty, a->att, a->q, a->kf, a->vf, x->Pk ? m->kmask : m->mask_m, x->B, x->Tm, x->Tk, C, H, H,
+                     d->causal);
+    float *proj = m->proj;
+    site_fwd(m, l, PB_SITE_O, proj, a->atty, w->o_w, w->o_b, N);
+    const pb_sublayer_hook *sh = sublayer_hook(m, l, PB_SUB_ATTN);
+    if (sh) {
+        if (a->sub_attn) memcpy(a->sub_attn, proj, sizeof(float) * (size_t)N * C);
+        sh->fwd(sh->self, proj, a->ln1, N);
+    }
     pb_add_fwd(a->res2, inp, proj, (size_t)N * C);
     pb_layernorm_fwd(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w->ln2_w->data, w->ln2_b->data, N, C);
-    site_linear_fwd(a->fch, a->ln2, w->up_w, w->up_b, N);
+    site_fwd(m, l, PB_SITE_UP, a->fch, a->ln2, w->up_w, w->up_b, N);
     pb_gelu_fwd(a->fch_gelu, a->fch, (size_t)N * F);
-    site_linear_fwd(proj, a->fch_gelu, w->down_w, w->down_b, N);
+    site_fwd(m, l, PB_SITE_DOWN, proj, a->fch_gelu, w->down_w, w->down_b, N);
+    sh = sublayer_hook(m, l, PB_SUB_FFN);
+    if (sh) {
+        if (a->sub_ffn) memcpy(a->sub_ffn, proj, sizeof(float) * (size_t)N * C);
+        sh->fwd(sh->self, proj, a->ln2, N);
+    }
     pb_add_fwd(a->out, a->res2, proj, (size_t)N * C);
 }
 
-pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *loss) {
-    assert(m->plan_ready && "pb_model_prepare() must follow trainable changes");
-    pb_status st = check_batch(m, b);
-    if (st) return st;
-    st = ensure_buffers(m, b->B, b->T, training);
-    if (st) return st;
-    const pb_model_desc *d = &m->d;
-    const int B = b->B, T = b->T, N = B * T, C = d->d_model, L = d->n_layer;
-    int floor = training ? m->floor : L;
+/* Embeddings of the real tokens at rows [Pe, Tm) of each sequence with positions Pe.., and the
+ * virtual tokens (from the embed hook) at rows [0, Pe) with positions 0... */
+static void embed_fwd(pb_model *m, const pb_batch *b, const pb_dims *x) {
+    int C = m->d.d_model;
+    if (!x->Pe) {
+        pb_embedding_fwd(m->encoded, b->ids, m->wte->data, m->wpe->data, x->B, x->T, C);
+        return;
+    }
+    const pb_embed_hook *eh = embed_hook(m);
+    eh->fwd(eh->self, m->prompt);
+    for (int i = 0; i < x->B; i++) {
+        float *seq = m->encoded + (size_t)i * x->Tm * C;
+        pb_add_fwd(seq, m->prompt, m->wpe->data, (size_t)x->Pe * C);
+        pb_embedding_fwd(seq + (size_t)x->Pe * C, b->ids + (size_t)i * x->T, m->wte->data,
+                         m->wpe->data + (size_t)x->Pe * C, 1, x->T, C);
+    }
+}
 
-    pb_embedding_fwd(m->encoded, b->ids, m->wte->data, m->wpe->data, B, T, C);
-    const float *x = m->encoded;
+pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *loss) {
+    if (!m->plan_ready) {
+        pb_status st = pb_model_prepare(m);
+        if (st) return st;
+    }
+    pb_dims x = make_dims(m, b->B, b->T);
+    pb_status st = check_batch(m, b, &x);
+    if (st) return st;
+    if ((st = ensure_buffers(m, &x, training))) return st;
+    if (m->hooks && m->hooks->begin && (st = (pb_status)m->hooks->begin(m->hooks->self, b->B, x.Tm, training)))
+        return st;
+    const pb_model_desc *d = &m->d;
+    const int B = x.B, N = x.N, C = d->d_model, L = d->n_layer;
+    int floor = training ? m->floor : L;
+    m->dim = x;
+
+    /* token mask and LM targets over the model's positions (virtual tokens: real, ignored) */
+    for (int i = 0; i < B; i++)
+        for (int t = 0; t < x.Tm; t++) {
+            int r = t - x.Pe;
+            m->mask_m[(size_t)i * x.Tm + t] = r < 0 ? 1 : b->mask ? b->mask[(size_t)i * x.T + r] : 1;
+            if (m->head == PB_HEAD_LM) m->targets_m[(size_t)i * x.Tm + t] = r < 0 ? -1 : b->targets[(size_t)i * x.T + r];
+        }
+    if (x.Pk)
+        for (int i = 0; i < B; i++) memcpy(m->kmask + (size_t)i * x.Tk + x.Pk, m->mask_m + (size_t)i * x.Tm, (size_t)x.Tm);
+
+    embed_fwd(m, b, &x);
+    const float *h = m->encoded;
     for (int l = 0; l < L; l++) {
         pb_layer_acts *a = l >= floor ? &m->acts[l] : &m->scratch_acts;
         if (l < floor) a->out = m->scratch_out[l % 2]; /* ping-pong: layer l reads the other one */
-        layer_fwd(a, &m->layers[l], x, m->proj, b->mask, B, T, d);
-        x = a->out;
+        layer_fwd(m, l, a, h, &x);
+        h = a->out;
     }
-    m->lnf_in = x;
-    pb_layernorm_fwd(m->lnf, m->lnf_mean, m->lnf_rstd, x, m->lnf_w->data, m->lnf_b->data, N, C);
+    m->lnf_in = h;
+    pb_layernorm_fwd(m->lnf, m->lnf_mean, m->lnf_rstd, h, m->lnf_w->data, m->lnf_b->data, N, C);
 
     int rows, classes;
+    const int32_t *targets;
     if (m->head == PB_HEAD_LM) {
         pb_linear_fwd(m->logits, m->lnf, m->wte->data, NULL, N, C, d->vocab);
         rows = N;
         classes = d->vocab;
+        targets = m->targets_m;
     } else {
         for (int i = 0; i < B; i++) {
             int idx = 0;
             if (d->causal) {
-                idx = T - 1;
+                idx = b->T - 1;
                 if (b->mask)
-                    while (idx > 0 && !b->mask[(size_t)i * T + idx]) idx--;
+                    while (idx > 0 && !b->mask[(size_t)i * b->T + idx]) idx--;
             }
-            m->pool_idx[i] = idx;
-            memcpy(m->pooled + (size_t)i * C, m->lnf + ((size_t)i * T + idx) * C, sizeof(float) * (size_t)C);
+            m->pool_idx[i] = x.Pe + idx;
+            memcpy(m->pooled + (size_t)i * C, m->lnf + ((size_t)i * x.Tm + x.Pe + idx) * C, sizeof(float) * (size_t)C);
         }
-        site_linear_fwd(m->logits, m->pooled, m->head_w, m->head_b, B);
+        site_fwd(m, -1, PB_SITE_HEAD, m->logits, m->pooled, m->head_w, m->head_b, B);
         rows = B;
         classes = m->n_labels;
+        targets = b->targets;
     }
-    pb_crossentropy_fwd(m->losses, m->probs, m->logits, b->targets, rows, classes);
+    pb_crossentropy_fwd(m->losses, m->probs, m->logits, targets, rows, classes);
     double sum = 0.0;
     int count = 0;
     for (int i = 0; i < rows; i++)
-        if (b->targets[i] >= 0) {
+        if (targets[i] >= 0) {
             sum += m->losses[i];
             count++;
         }
@@ -465,21 +673,30 @@ pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *
 /* ---- backward ------------------------------------------------------------------------------ */
 
 /* dres (N,C) holds d(out) on entry and d(inp) on exit (when p->in). */
-static void layer_bwd(pb_model *m, const pb_layer_acts *a, const pb_layer_params *w, const pb_layer_plan *p,
-                      float *dres, int B, int T) {
+static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, const pb_dims *x) {
     const pb_model_desc *d = &m->d;
-    int N = B * T, C = d->d_model, F = d->d_ff, H = d->n_head;
+    const pb_layer_params *w = &m->layers[l];
+    const pb_layer_plan *p = &m->plan[l];
+    int N = x->N, C = d->d_model, F = d->d_ff, H = d->n_head;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
-    /* MLP: out = res2 + down(gelu(up(ln2(res2)))) */
-    if (p->down) {
+    /* MLP: out = res2 + hook(down(gelu(up(ln2(res2))))) */
+    if (p->ln2) memset(m->dln, 0, NC * sizeof(float));
+    const float *dproj = dres; /* d(down output): d(out), unless a hook sits in between */
+    const pb_sublayer_hook *sh = sublayer_hook(m, l, PB_SUB_FFN);
+    if (sh) {
+        memcpy(m->dsub, dres, NC * sizeof(float));
+        sh->bwd(sh->self, m->dsub, p->ln2 ? m->dln : NULL, a->ln2, N, p->up || tr(w->down_w) || tr(w->down_b) ||
+                                                                          hook_trains(m, l, PB_SITE_DOWN));
+        dproj = m->dsub;
+    }
+    if (p->up || tr(w->down_w) || tr(w->down_b) || hook_trains(m, l, PB_SITE_DOWN)) {
         if (p->up) memset(m->dfch_gelu, 0, NF * sizeof(float));
-        site_linear_bwd(p->up ? m->dfch_gelu : NULL, dres, a->fch_gelu, w->down_w, w->down_b, N);
+        site_bwd(m, l, PB_SITE_DOWN, p->up ? m->dfch_gelu : NULL, dproj, a->fch_gelu, w->down_w, w->down_b, N);
     }
     if (p->up) {
         memset(m->dfch, 0, NF * sizeof(float));
         pb_gelu_bwd(m->dfch, m->dfch_gelu, a->fch, NF);
-        if (p->ln2) memset(m->dln, 0, NC * sizeof(float));
-        site_linear_bwd(p->ln2 ? m->dln : NULL, m->dfch, a->ln2, w->up_w, w->up_b, N);
+        site_bwd(m, l, PB_SITE_UP, p->ln2 ? m->dln : NULL, m->dfch, a->ln2, w->up_w, w->up_b, N);
     }
     if (p->ln2) {
         float *dw = tr(w->ln2_w) ? w->ln2_w->grad : NULL, *db = tr(w->ln2_b) ? w->ln2_b->grad : NULL;
@@ -487,22 +704,49 @@ static void layer_bwd(pb_model *m, const pb_layer_acts *a, const pb_layer_params
                          N, C);
     }
     if (!p->res2) return;
-    /* Attention: res2 = inp + o(attn(q(ln1), k(ln1), v(ln1))); dres is now d(res2). */
-    if (p->o) {
+    /* Attention: res2 = inp + hook(o(attn(q(ln1), k(ln1), v(ln1)))); dres is now d(res2). */
+    if (p->ln1) memset(m->dln, 0, NC * sizeof(float));
+    dproj = dres;
+    sh = sublayer_hook(m, l, PB_SUB_ATTN);
+    int need_o = p->att || tr(w->o_w) || tr(w->o_b) || hook_trains(m, l, PB_SITE_O);
+    if (sh) {
+        memcpy(m->dsub, dres, NC * sizeof(float));
+        sh->bwd(sh->self, m->dsub, p->ln1 ? m->dln : NULL, a->ln1, N, need_o);
+        dproj = m->dsub;
+    }
+    if (need_o) {
         if (p->att) memset(m->datty, 0, NC * sizeof(float));
-        site_linear_bwd(p->att ? m->datty : NULL, dres, a->atty, w->o_w, w->o_b, N);
+        site_bwd(m, l, PB_SITE_O, p->att ? m->datty : NULL, dproj, a->atty, w->o_w, w->o_b, N);
     }
     if (p->att) {
+        const pb_prefix_hook *ph = prefix_hook(m, l);
         if (p->q) memset(m->dq, 0, NC * sizeof(float));
-        if (p->k) memset(m->dk, 0, NC * sizeof(float));
-        if (p->v) memset(m->dv, 0, NC * sizeof(float));
-        pb_attention_bwd(p->q ? m->dq : NULL, p->k ? m->dk : NULL, p->v ? m->dv : NULL, m->datt, m->datty, a->att,
-                         a->q, a->k, a->v, B, T, T, C, H, H);
-        if (p->ln1) memset(m->dln, 0, NC * sizeof(float));
+        if (x->Pk) {
+            /* gradients w.r.t. the full key/value blocks, then split into prefix and tokens */
+            int want_kv = p->k || p->v || ph;
+            if (want_kv) {
+                memset(m->dkf, 0, sizeof(float) * (size_t)x->B * x->Tk * C);
+                memset(m->dvf, 0, sizeof(float) * (size_t)x->B * x->Tk * C);
+            }
+            pb_attention_bwd(p->q ? m->dq : NULL, want_kv ? m->dkf : NULL, want_kv ? m->dvf : NULL, m->datt,
+                             m->datty, a->att, a->q, a->kf, a->vf, x->B, x->Tm, x->Tk, C, H, H);
+            if (want_kv) {
+                if (p->k) memset(m->dk, 0, NC * sizeof(float));
+                if (p->v) memset(m->dv, 0, NC * sizeof(float));
+                split_prefixed(p->k ? m->dk : NULL, m->dpk, m->dkf, x, C);
+                split_prefixed(p->v ? m->dv : NULL, m->dpv, m->dvf, x, C);
+                if (ph) ph->bwd(ph->self, m->dpk, m->dpv);
+            }
+        } else {
+            if (p->k) memset(m->dk, 0, NC * sizeof(float));
+            if (p->v) memset(m->dv, 0, NC * sizeof(float));
+            pb_attention_bwd(p->q ? m->dq : NULL, p->k ? m->dk : NULL, p->v ? m->dv : NULL, m->datt, m->datty,
+                             a->att, a->q, a->k, a->v, x->B, x->Tm, x->Tk, C, H, H);
+        }
         float *dln = p->ln1 ? m->dln : NULL;
-        if (p->q) site_linear_bwd(dln, m->dq, a->ln1, w->q_w, w->q_b, N);
-        if (p->k) site_linear_bwd(dln, m->dk, a->ln1, w->k_w, w->k_b, N);
-        if (p->v) site_linear_bwd(dln, m->dv, a->ln1, w->v_w, w->v_b, N);
+        if (p->q) site_bwd(m, l, PB_SITE_Q, dln, m->dq, a->ln1, w->q_w, w->q_b, N);
+        if (p->k) site_bwd(m, l, PB_SITE_K, dln, m->dk, a->ln1, w->k_w, w->k_b, N);
+        if (p->v) site_bwd(m, l, PB_SITE_V, dln, m->dv, a->ln1, w->v_w, w->v_b, N);
     }
     if (p->ln1) {
         float *dw = tr(w->ln1_w) ? w->ln1_w->grad : NULL, *db = tr(w->ln1_b) ? w->ln1_b->grad : NULL;
@@ -511,11 +755,35 @@ static void layer_bwd(pb_model *m, const pb_layer_acts *a, const pb_layer_params
     }
 }
 
+/* d(encoded) in dres: token embeddings, positions, and the virtual tokens. */
+static void embed_bwd(pb_model *m, const pb_dims *x) {
+    const pb_batch *b = &m->last;
+    int C = m->d.d_model;
+    float *dwte = tr(m->wte) ? m->wte->grad : NULL, *dwpe = tr(m->wpe) ? m->wpe->grad : NULL;
+    const pb_embed_hook *eh = embed_hook(m);
+    if (!x->Pe) {
+        if (dwte || dwpe) pb_embedding_bwd(dwte, dwpe, m->dres, b->ids, x->B, x->T, C);
+        return;
+    }
+    size_t PC = (size_t)x->Pe * C;
+    memset(m->dprompt, 0, sizeof(float) * PC);
+    for (int i = 0; i < x->B; i++) {
+        const float *seq = m->dres + (size_t)i * x->Tm * C;
+        for (size_t j = 0; j < PC; j++) m->dprompt[j] += seq[j];
+        if (dwte || dwpe)
+            pb_embedding_bwd(dwte, dwpe ? dwpe + PC : NULL, seq + PC, b->ids + (size_t)i * x->T, 1, x->T, C);
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, (uint64_t)x->B * PC);
+    if (dwpe)
+        for (size_t j = 0; j < PC; j++) dwpe[j] += m->dprompt[j]; /* positions 0..Pe of the virtual tokens */
+    if (eh->trainable) eh->bwd(eh->self, m->dprompt);
+}
+
 void pb_model_backward(pb_model *m) {
     assert(m->last_training && "backward needs a training forward");
     const pb_model_desc *d = &m->d;
-    const pb_batch *b = &m->last;
-    const int B = b->B, T = b->T, N = B * T, C = d->d_model, L = d->n_layer;
+    const pb_dims *x = &m->dim;
+    const int B = x->B, N = x->N, C = d->d_model, L = d->n_layer;
     if (m->last_count == 0) return;
     float scale = 1.0f / (float)m->last_count;
     int gl = m->g_lnf;
@@ -523,10 +791,9 @@ void pb_model_backward(pb_model *m) {
     /* Head and loss. */
     if (gl) memset(m->dln, 0, (size_t)N * C * sizeof(float));
     if (m->head == PB_HEAD_LM) {
-        int need = gl || tr(m->wte);
-        if (need) {
+        if (gl || tr(m->wte)) {
             memset(m->dlogits, 0, (size_t)N * d->vocab * sizeof(float));
-            pb_crossentropy_bwd(m->dlogits, m->probs, b->targets, scale, N, d->vocab);
+            pb_crossentropy_bwd(m->dlogits, m->probs, m->targets_m, scale, N, d->vocab);
             pb_linear_bwd(gl ? m->dln : NULL, tr(m->wte) ? m->wte->grad : NULL, NULL, m->dlogits, m->lnf,
                           m->wte->data, N, C, d->vocab);
         }
@@ -534,12 +801,12 @@ void pb_model_backward(pb_model *m) {
         int K = m->n_labels;
         if (gl || tr(m->head_w) || tr(m->head_b)) {
             memset(m->dlogits, 0, (size_t)B * K * sizeof(float));
-            pb_crossentropy_bwd(m->dlogits, m->probs, b->targets, scale, B, K);
+            pb_crossentropy_bwd(m->dlogits, m->probs, m->last.targets, scale, B, K);
             if (gl) memset(m->dpooled, 0, (size_t)B * C * sizeof(float));
-            site_linear_bwd(gl ? m->dpooled : NULL, m->dlogits, m->pooled, m->head_w, m->head_b, B);
+            site_bwd(m, -1, PB_SITE_HEAD, gl ? m->dpooled : NULL, m->dlogits, m->pooled, m->head_w, m->head_b, B);
             if (gl)
                 for (int i = 0; i < B; i++) {
-                    float *dst = m->dln + ((size_t)i * T + m->pool_idx[i]) * C;
+                    float *dst = m->dln + ((size_t)i * x->Tm + m->pool_idx[i]) * C;
                     const float *src = m->dpooled + (size_t)i * C;
                     for (int c = 0; c < C; c++) dst[c] += src[c];
                 }
@@ -551,14 +818,12 @@ void pb_model_backward(pb_model *m) {
     memset(m->dres, 0, (size_t)N * C * sizeof(float));
     int need_top = m->plan[L - 1].out;
     pb_layernorm_bwd(need_top ? m->dres : NULL, tr(m->lnf_w) ? m->lnf_w->grad : NULL,
-                     tr(m->lnf_b) ? m->lnf_b->grad : NULL, m->dln, m->lnf_in, m->lnf_w->data, m->lnf_mean, m->lnf_rstd, N,
-                     C);
+                     tr(m->lnf_b) ? m->lnf_b->grad : NULL, m->dln, m->lnf_in, m->lnf_w->data, m->lnf_mean,
+                     m->lnf_rstd, N, C);
     for (int l = L - 1; l >= 0; l--) {
         if (!m->plan[l].out) return;
-        layer_bwd(m, &m->acts[l], &m->layers[l], &m->plan[l], m->dres, B, T);
+        layer_bwd(m, l, &m->acts[l], m->dres, x);
         if (!m->plan[l].in) return;
     }
-    /* m->dres is d(embeddings). */
-    if (tr(m->wte) || tr(m->wpe))
-        pb_embedding_bwd(tr(m->wte) ? m->wte->grad : NULL, tr(m->wpe) ? m->wpe->grad : NULL, m->dres, b->ids, B, T, C);
+    embed_bwd(m, x);
 }

@@ -26,12 +26,13 @@
 #include <stdint.h>
 
 #include "desc.h"
+#include "hooks.h"
 #include "optim.h"
 #include "pb_error.h"
 
 typedef enum { PB_HEAD_LM, PB_HEAD_CLS } pb_head_kind;
 
-typedef struct {
+typedef struct pb_tensor_s {
     char name[48];  /* checkpoint name, GPT-2 style: "h.3.attn.q_proj.weight" */
     pb_site site;
     int layer;      /* -1 for global tensors */
@@ -62,7 +63,11 @@ typedef struct {
     const float *inp;                   /* (N,C) residual stream in (not owned) */
     float *ln1, *ln1_mean, *ln1_rstd;   /* (N,C) (N) (N) */
     float *q, *k, *v;                   /* (N,C) each */
-    float *att;                         /* (B,H,T,T) attention probabilities */
+    float *kf, *vf;                     /* (B,Tk,C) keys/values with the prefix in front; == k, v
+                                           when there is no prefix */
+    float *att;                         /* (B,H,T,Tk) attention probabilities */
+    float *sub_attn, *sub_ffn;          /* (N,C) sub-layer outputs before a sublayer hook (saved
+                                           only when one is attached) */
     float *atty;                        /* (N,C) heads concatenated, before attn.o */
     float *res2;                        /* (N,C) residual after attention */
     float *ln2, *ln2_mean, *ln2_rstd;   /* (N,C) (N) (N) */
@@ -74,6 +79,13 @@ typedef struct {
 typedef struct {
     int in, ln1, q, k, v, att, o, res2, ln2, up, down, out;
 } pb_layer_plan;
+
+/* Sizes of the current forward. T is the caller's sequence length; with P_e virtual tokens
+ * in front (embed hook) the model runs Tm = P_e + T positions; with a P_k prefix, attention
+ * has Tk = P_k + Tm keys. N = B * Tm. */
+typedef struct {
+    int B, T, Pe, Pk, Tm, Tk, N;
+} pb_dims;
 
 typedef struct {
     int B, T;
@@ -99,6 +111,9 @@ typedef struct {
     pb_tensor *lnf_w, *lnf_b;   /* (C) (C) */
     pb_tensor *head_w, *head_b; /* (K,C) (K), classification only */
 
+    /* PEFT hooks (NULL: none); set with pb_model_set_hooks */
+    const pb_model_hooks *hooks;
+
     /* backward plan */
     int input_requires_grad;    /* set by methods that need d(embeddings) (prompt tuning) */
     int plan_ready;
@@ -107,7 +122,8 @@ typedef struct {
     int floor;                  /* lowest layer backward runs through (L = none) */
 
     /* buffers for the current (B,T), reallocated when a larger batch comes */
-    int cap_B, cap_T, buf_floor, buf_training;
+    int cap_B, cap_T, buf_floor, buf_Pe, buf_Pk;
+    pb_dims dim;                /* of the last forward */
     float *acts_block;          /* PB_MEM_ACTS */
     float *scratch_block;       /* PB_MEM_WORKSPACE */
     pb_layer_acts *acts;        /* (L) views */
@@ -126,6 +142,13 @@ typedef struct {
     float *dfch, *dfch_gelu;    /* (N,F) */
     float *datt;                /* (B,H,T,T) */
     float *dlogits, *dpooled;   /* (N,V)|(B,K), (B,C) */
+    float *dkf, *dvf;           /* (B,Tk,C) with a prefix */
+    float *dsub;                /* (N,C) gradient through a sublayer hook */
+    float *prompt, *dprompt;    /* (Pe,C) virtual token embeddings and their gradient */
+    float *pk, *pv, *dpk, *dpv; /* (Pk,C) one layer's prefix and its gradient */
+    uint8_t *mask_m;            /* (B,Tm) token mask with virtual tokens */
+    uint8_t *kmask;             /* (B,Tk) key mask with the prefix */
+    int32_t *targets_m;         /* (B,Tm) LM targets with virtual tokens ignored */
 
     /* the batch of the last forward (for backward) */
     pb_batch last;
@@ -143,6 +166,14 @@ int pb_model_layout(const pb_model_desc *d, pb_head_kind head, int n_labels, pb_
  * fine-tuning) and the model is prepared. */
 pb_status pb_model_init(pb_model *m, const pb_model_desc *d, pb_head_kind head, int n_labels, uint64_t seed);
 void pb_model_free(pb_model *m);
+
+/* Installs PEFT hooks (NULL removes them); takes effect at the next pb_model_prepare(). The
+ * hooks must outlive their use by the model. */
+void pb_model_set_hooks(pb_model *m, const pb_model_hooks *hooks);
+/* The plain linear site, for hooks that add to it: out = inp w^T + b, and its backward with
+ * weight/bias gradients only where those tensors are trainable. */
+void pb_site_base_fwd(float *out, const float *inp, const pb_tensor *w, const pb_tensor *b, int N);
+void pb_site_base_bwd(float *dinp, const float *dout, const float *inp, const pb_tensor *w, const pb_tensor *b, int N);
 
 /* Marks tensors trainable/frozen; takes effect at the next pb_model_prepare(). */
 void pb_model_set_trainable_all(pb_model *m, int on);
