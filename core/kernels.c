@@ -17,6 +17,13 @@
  *    thread it is single-threaded anyway). The products of pb_gemm and pb_linear_* run on
  *    OpenBLAS's threads and are NOT guaranteed identical across thread counts.
  *
+ * Vectorisation: the build's -O2 uses GCC's "very cheap" vectoriser cost model, which leaves
+ * most loops scalar, so the hot loops say `omp simd` (or `parallel for simd`). Vector lanes
+ * compute exactly what the scalar remainder would (ISO C mode: no FMA contraction; no
+ * fast-math), so which elements fall into a thread's vector body or remainder changes
+ * nothing. exp goes through exp_v below, plain arithmetic that vectorises; GELU is written
+ * as x * sigmoid(2u), the same function as 0.5 x (1 + tanh u).
+ *
  * Reductions over rows (linear db, LayerNorm dw/db, embedding backward) are parallelised
  * over blocks of PB_CBLOCK channels: a thread streams over all rows and adds its block into a
  * small local accumulator, so the loop over channels vectorises and each channel is summed
@@ -42,6 +49,32 @@
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
+
+/* exp(x) in plain arithmetic, so that the loops calling it vectorise (libm's expf is a call
+ * per element, and glibc's tanhf is slower still: GELU through tanhf cost more than the two
+ * MLP matrix products around it). exp(x) = 2^n e^r with n = round(x / ln 2), |r| <= ln2 / 2
+ * (Cody-Waite split of ln 2), e^r by its Taylor polynomial to degree 7 (truncation < 1e-8
+ * relative), 2^n put in the exponent bits. Within a few ulp of expf. x < -87 (including
+ * -inf, i.e. masked scores) gives exactly 0, x > 88 is clamped, NaN gives NaN. */
+static inline float exp_v(float x) {
+    float xc = x > -87.0f ? x : -87.0f; /* also maps NaN to -87: the integer work stays defined */
+    xc = xc < 88.0f ? xc : 88.0f;
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23; /* n in [-126, 127]: a normal 2^n */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float y = x < -87.0f ? 0.0f : p * scale;
+    return x == x ? y : x;
+}
 
 /* ---- matrix products ------------------------------------------------------------------ */
 
@@ -100,8 +133,10 @@ void pb_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const f
             float acc[PB_CBLOCK] = {0}; /* (no) */
             for (int n = 0; n < N; n++) {
                 const float *d = dout + (size_t)n * OC + o0; /* (no) */
+#pragma omp simd
                 for (int o = 0; o < no; o++) acc[o] += d[o];
             }
+#pragma omp simd
             for (int o = 0; o < no; o++) db[o0 + o] += acc[o];
         }
         pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)N * OC);
@@ -128,10 +163,13 @@ void pb_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, co
             v += xm * xm;
         }
         float r = 1.0f / sqrtf(v / (float)C + PB_LN_EPS);
-        if (b)
+        if (b) {
+#pragma omp simd
             for (int c = 0; c < C; c++) y[c] = (x[c] - m) * r * w[c] + b[c];
-        else
+        } else {
+#pragma omp simd
             for (int c = 0; c < C; c++) y[c] = (x[c] - m) * r * w[c];
+        }
         mean[n] = m;
         rstd[n] = r;
     }
@@ -159,6 +197,7 @@ void pb_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, cons
             }
             sd /= (float)C;
             sdn /= (float)C;
+#pragma omp simd
             for (int c = 0; c < C; c++) dx[c] += r * (dy[c] * w[c] - sd - ((x[c] - m) * r) * sdn);
         }
         pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 10 * (uint64_t)N * C);
@@ -173,15 +212,23 @@ void pb_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, cons
                 const float *x = inp + (size_t)n * C + c0;  /* (nc) */
                 const float *dy = dout + (size_t)n * C + c0; /* (nc) */
                 float m = mean[n], r = rstd[n];
-                if (dw)
+                if (dw) {
+#pragma omp simd
                     for (int c = 0; c < nc; c++) aw[c] += dy[c] * ((x[c] - m) * r);
-                if (db)
+                }
+                if (db) {
+#pragma omp simd
                     for (int c = 0; c < nc; c++) ab[c] += dy[c];
+                }
             }
-            if (dw)
+            if (dw) {
+#pragma omp simd
                 for (int c = 0; c < nc; c++) dw[c0 + c] += aw[c];
-            if (db)
+            }
+            if (db) {
+#pragma omp simd
                 for (int c = 0; c < nc; c++) db[c0 + c] += ab[c];
+            }
         }
         pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)((dw ? 2 : 0) + (db ? 1 : 0)) * N * C);
     }
@@ -189,10 +236,12 @@ void pb_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, cons
 
 void pb_gelu_fwd(float *out, const float *inp, size_t n) {
     /* out (n), inp (n) */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
+        /* 0.5 x (1 + tanh(u)) = x sigmoid(2u): the same function, without tanh's cancellation */
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+        float u = GELU_K * (x + GELU_C * x * x * x);
+        out[i] = x / (1.0f + exp_v(-2.0f * u));
     }
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 9 * (uint64_t)n);
 }
@@ -200,12 +249,17 @@ void pb_gelu_fwd(float *out, const float *inp, size_t n) {
 void pb_gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n) {
     /* dinp (n) accumulated (NULL: nothing done); dout (n), inp (n) */
     if (!dinp) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
+        /* d/dx [0.5 x (1 + tanh u)] = 0.5 (1 + t) + 0.5 x (1 - t^2) u', t = tanh u. With
+         * e = exp(-2u) and s = sigmoid(2u) = 1 / (1 + e) = (1 + t) / 2 this is
+         * s + 2 x u' s (1 - s), and 1 - s = e s is taken without cancellation. */
         float x = inp[i];
-        float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
-        float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x); /* d(tanh argument)/dx */
-        float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+        float u = GELU_K * (x + GELU_C * x * x * x);
+        float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+        float e = exp_v(-2.0f * u);
+        float sg = 1.0f / (1.0f + e);
+        float g = sg + 2.0f * x * du * (e * sg) * sg;
         dinp[i] += g * dout[i];
     }
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 16 * (uint64_t)n);
@@ -213,7 +267,7 @@ void pb_gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n) {
 
 void pb_add_fwd(float *out, const float *a, const float *b, size_t n) {
     /* out (n), a (n), b (n) */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)n);
 }
@@ -224,12 +278,14 @@ static inline void softmax_row(float *y, const float *x, int n) {
 #pragma omp simd reduction(max : mx)
     for (int j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
     float s = 0.0f;
+#pragma omp simd reduction(+ : s)
     for (int j = 0; j < n; j++) {
-        float e = expf(x[j] - mx);
+        float e = exp_v(x[j] - mx);
         y[j] = e;
         s += e;
     }
     float inv = 1.0f / s;
+#pragma omp simd
     for (int j = 0; j < n; j++) y[j] *= inv;
 }
 
@@ -251,6 +307,7 @@ void pb_softmax_bwd(float *dinp, const float *dout, const float *out, int N, int
         float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
         for (int c = 0; c < C; c++) dot += y[c] * dy[c];
+#pragma omp simd
         for (int c = 0; c < C; c++) dx[c] += y[c] * (dy[c] - dot);
     }
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * (uint64_t)N * C);
@@ -274,7 +331,7 @@ void pb_dropout_bwd(float *dinp, const float *dout, float p, uint64_t seed, size
     assert(p >= 0.0f && p < 1.0f);
     if (!dinp) return;
     if (p == 0.0f) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
         return;
     }
@@ -309,13 +366,16 @@ static inline void att_softmax_row(float *row, int Tk, int jend, const uint8_t *
     }
     if (mx == -INFINITY) jend = 0; /* no visible key: the whole row is 0 */
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j < jend; j++) {
-        float e = expf(row[j] - mx); /* masked keys: expf(-inf) = 0 */
+        float e = exp_v(row[j] - mx); /* masked keys: exp_v(-inf) = 0 */
         row[j] = e;
         sum += e;
     }
     float inv = jend > 0 ? 1.0f / sum : 0.0f;
+#pragma omp simd
     for (int j = 0; j < jend; j++) row[j] *= inv;
+#pragma omp simd
     for (int j = jend; j < Tk; j++) row[j] = 0.0f;
 }
 
@@ -373,6 +433,7 @@ void pb_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float 
                 float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
                 for (int j = 0; j < Tk; j++) dot += a[j] * da[j];
+#pragma omp simd
                 for (int j = 0; j < Tk; j++) da[j] = a[j] * (da[j] - dot) * scale;
             }
             if (dq) sgemm_rm(0, 0, Tq, hs, Tk, 1.0f, dah, Tk, kh, KC, 1.0f, dq + (size_t)b * Tq * C + (size_t)h * hs, C);
@@ -413,6 +474,7 @@ void pb_embedding_fwd(float *out, const int32_t *ids, const float *wte, const fl
         const float *e = wte + (size_t)ids[bt] * C;     /* (C) */
         if (wpe) {
             const float *p = wpe + (size_t)(bt % T) * C; /* (C) */
+#pragma omp simd
             for (int c = 0; c < C; c++) o[c] = e[c] + p[c];
         } else {
             memcpy(o, e, (size_t)C * sizeof(float));
@@ -432,6 +494,7 @@ void pb_embedding_bwd(float *dwte, float *dwpe, const float *dout, const int32_t
             for (int bt = 0; bt < B * T; bt++) {
                 const float *d = dout + (size_t)bt * C + c0; /* (nc) */
                 float *w = dwte + (size_t)ids[bt] * C + c0;  /* (nc) */
+#pragma omp simd
                 for (int c = 0; c < nc; c++) w[c] += d[c];
             }
         }
@@ -445,9 +508,11 @@ void pb_embedding_bwd(float *dwte, float *dwpe, const float *dout, const int32_t
                 float acc[PB_CBLOCK] = {0}; /* (nc) */
                 for (int b = 0; b < B; b++) {
                     const float *d = dout + ((size_t)b * T + t) * C + c0; /* (nc) */
+#pragma omp simd
                     for (int c = 0; c < nc; c++) acc[c] += d[c];
                 }
                 float *w = dwpe + (size_t)t * C + c0; /* (nc) */
+#pragma omp simd
                 for (int c = 0; c < nc; c++) w[c] += acc[c];
             }
         }
@@ -465,12 +530,14 @@ void pb_crossentropy_fwd(float *losses, float *probs, const float *logits, const
 #pragma omp simd reduction(max : mx)
         for (int j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
         float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int j = 0; j < V; j++) {
-            float e = expf(x[j] - mx);
+            float e = exp_v(x[j] - mx);
             p[j] = e;
             s += e;
         }
         float inv = 1.0f / s;
+#pragma omp simd
         for (int j = 0; j < V; j++) p[j] *= inv;
         int t = targets[n];
         assert(t < V);
@@ -488,6 +555,7 @@ void pb_crossentropy_bwd(float *dlogits, const float *probs, const int32_t *targ
         if (t < 0) continue;
         const float *p = probs + (size_t)n * V; /* (V) */
         float *d = dlogits + (size_t)n * V;     /* (V) */
+#pragma omp simd
         for (int j = 0; j < V; j++) d[j] += scale * (p[j] - (j == t ? 1.0f : 0.0f));
     }
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 2 * (uint64_t)N * V);
