@@ -111,3 +111,12 @@ const pb_model_desc *pb_backbone_at(int i) {
     if (i < 0 || (size_t)i >= sizeof g_backbones / sizeof g_backbones[0]) return NULL;
     return &g_backbones[i];
 }
+
+uint32_t pb_desc_sites(const pb_model_desc *d) {
+    uint32_t m = (1u << PB_SITE_EMBED) | (1u << PB_SITE_LN1) | (1u << PB_SITE_Q) | (1u << PB_SITE_K) |
+                 (1u << PB_SITE_V) | (1u << PB_SITE_O) | (1u << PB_SITE_LN2) | (1u << PB_SITE_UP) |
+                 (1u << PB_SITE_DOWN) | (1u << PB_SITE_LN_F) | (1u << PB_SITE_HEAD);
+    if (d->pos == PB_POS_LEARNED) m |= 1u << PB_SITE_POS;
+    if (d->ffn != PB_FFN_GELU) m |= 1u << PB_SITE_GATE;
+    return m;
+}

@@ -86,4 +86,8 @@ const pb_model_desc *pb_backbone_find(const char *name);
 /* The i-th preset, NULL past the end. */
 const pb_model_desc *pb_backbone_at(int i);
 
+
+
+/* Mask over pb_site of the sites a model with this descriptor has (linear and others). */
+uint32_t pb_desc_sites(const pb_model_desc *d);
 #endif

@@ -1,0 +1,30 @@
+/* full.c — full fine-tuning: every base tensor trains (the baseline every table is relative to).
+ *
+ * Closed form: trainable = all base parameters (with the task head).
+ * Counting: not a PEFT wrapper, so "all params" is the base model alone (no head copy).
+ */
+#include "method.h"
+
+static pb_status full_attach(pb_method_ctx *c) {
+    for (int i = 0; i < pb_ctx_n_base(c); i++) pb_ctx_unfreeze(c, i);
+    return PB_OK;
+}
+
+static size_t full_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int n_labels) {
+    (void)hp;
+    size_t n;
+    pb_model_layout(d, n_labels ? PB_HEAD_CLS : PB_HEAD_LM, n_labels, NULL, &n);
+    return n;
+}
+
+const pb_method pb_method_full = {
+    .version = PB_METHOD_VERSION,
+    .name = "full",
+    .category = PB_CAT_SELECTIVE,
+    .summary = "full fine-tuning: every weight trains (the baseline)",
+    .paper = "Howard & Ruder 2018, Universal Language Model Fine-tuning (arXiv:1801.06146)",
+    .identity_at_init = 1,
+    .not_peft = 1,
+    .attach = full_attach,
+    .closed_form = full_closed_form,
+};

@@ -1,0 +1,32 @@
+/* head.c — linear probing: only the task head trains; the backbone is frozen.
+ *
+ * Closed form: trainable = K*C + K (classification head score.weight, score.bias); 0 with the
+ * LM head, which is tied to the frozen token embedding.
+ * Backward does no work in the trunk at all (the model's plan stops at the head).
+ */
+#include "method.h"
+
+static pb_status head_attach(pb_method_ctx *c) {
+    /* the framework trains the task head unless a method freezes it */
+    if (!c->n_labels)
+        return pb_errorf(PB_EINVAL, "head: the LM head is tied to the token embedding, so a linear probe needs a "
+                                    "classification task");
+    return PB_OK;
+}
+
+static size_t head_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int n_labels) {
+    (void)hp;
+    return n_labels ? (size_t)n_labels * (size_t)d->d_model + (size_t)n_labels : 0;
+}
+
+const pb_method pb_method_head = {
+    .version = PB_METHOD_VERSION,
+    .name = "head",
+    .category = PB_CAT_SELECTIVE,
+    .summary = "linear probe: only the task head trains",
+    .paper = "Alain & Bengio 2016, Understanding intermediate layers using linear classifier probes (arXiv:1610.01644)",
+    .identity_at_init = 1,
+    .needs_cls_head = 1,
+    .attach = head_attach,
+    .closed_form = head_closed_form,
+};

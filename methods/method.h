@@ -1,0 +1,178 @@
+/* method.h — the PEFT method interface: one `const pb_method` per file in methods/.
+ *
+ * Design: docs/METHODS.md. How to add one: methods/README.md. A method declares itself (name,
+ * category, hyperparameters) and fills the functions it needs; the framework (peft.h) parses
+ * specs, allocates tensors, installs hooks on the model, counts, merges. Everything a method
+ * declares at attach time is sizes only, so the same code counts real foundation models
+ * without allocating them.
+ *
+ * Shapes: N rows of the current batch (B * Tm), C d_model, F d_ff, L layers, IC/OC the in/out
+ * features of a linear site, P virtual tokens or prefix length.
+ */
+#ifndef PB_METHOD_H
+#define PB_METHOD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "models/desc.h"
+#include "models/hooks.h"
+#include "models/model.h"
+#include "pb_error.h"
+#include "pb_rng.h"
+
+#define PB_METHOD_VERSION 1
+#define PB_MAX_HP 16
+
+#define PB_CATEGORY_MAP(X)                             \
+    X(SELECTIVE, "selective")                          \
+    X(ADDITIVE, "additive")                            \
+    X(PROMPT, "prompt")                                \
+    X(REPARAM, "reparameterization")                   \
+    X(HYBRID, "hybrid")
+
+typedef enum {
+#define PB_CAT_ENUM(e, name) PB_CAT_##e,
+    PB_CATEGORY_MAP(PB_CAT_ENUM)
+#undef PB_CAT_ENUM
+    PB_NCATEGORY
+} pb_category;
+
+const char *pb_category_name(pb_category c);
+
+typedef enum { PB_HP_INT, PB_HP_FLOAT, PB_HP_BOOL, PB_HP_ENUM, PB_HP_SITES } pb_hp_type;
+
+typedef struct {
+    const char *key;     /* our name: "r" */
+    const char *aliases; /* other accepted spellings, space-separated ("lora_r"), or NULL */
+    pb_hp_type type;
+    const char *def;     /* default as text ("8", "q_proj+v_proj", "none"); "" = empty list */
+    double lo, hi;       /* INT/FLOAT range, inclusive */
+    const char *choices; /* ENUM: "none|all|lora_only" */
+    const char *help;
+} pb_hparam;
+
+/* Parsed values, indexed like the method's hparams. */
+typedef struct {
+    double num[PB_MAX_HP];        /* INT, FLOAT, BOOL (0/1), ENUM (choice index) */
+    uint32_t sites[PB_MAX_HP];    /* SITES: mask over pb_site */
+    int given[PB_MAX_HP];         /* set by the spec (not the default) */
+    char raw[PB_MAX_HP][160];     /* SITES: the names as written, for per-name validation */
+} pb_hp_values;
+
+typedef struct pb_method pb_method;
+typedef struct pb_peft pb_peft;
+typedef struct pb_method_ctx pb_method_ctx;
+
+/* One attached method instance. */
+struct pb_method_ctx {
+    const pb_method *method;
+    pb_peft *peft;
+    const pb_model_desc *d;  /* the model's descriptor */
+    int n_labels;            /* classification labels (0: LM head) */
+    pb_hp_values hp;
+    void *state;             /* method->state_size bytes, zeroed before attach */
+    int first_param, n_params; /* its tensors: peft->params[first_param ..] */
+    int freeze_head;         /* set by attach to keep the task head frozen */
+    int merged;
+    uint64_t seed;
+    /* the current batch (valid in hooks) */
+    int B, Tm, N, training;
+    float *acts, *work;      /* its saved activations and workspace, as declared */
+};
+
+struct pb_method {
+    int version;             /* PB_METHOD_VERSION */
+    const char *name;        /* spec name, Hugging Face PEFT's where it has the method */
+    pb_category category;
+    const char *summary;     /* one line */
+    const char *paper;       /* "Hu et al. 2021, LoRA: ... (arXiv:2106.09685)" */
+    const pb_hparam *hparams;
+    int n_hparams;
+    size_t state_size;
+    int identity_at_init;    /* outputs equal the base model's at initialisation */
+    int needs_cls_head;      /* only meaningful with a classification head (attach refuses LM) */
+    int not_peft;            /* full fine-tuning: no PEFT wrapper, so no copy of the head counted */
+    const char *const *examples; /* NULL-terminated specs exercised by the registry tests and
+                                    shown by `list methods NAME` (small sizes: the tests run
+                                    them on a model with d_model 8 and 32 positions) */
+
+    /* Required. Validates hyperparameters against c->d and declares tensors, unfrozen base
+     * tensors, hook points and buffers (sizes only; see the pb_ctx_* calls below). */
+    pb_status (*attach)(pb_method_ctx *c);
+    /* The trainable-parameter count by the closed form written in the file header, from the
+     * hyperparameters and the descriptor alone (tests hold it equal to what attach declared). */
+    size_t (*closed_form)(const pb_hp_values *hp, const pb_model_desc *d, int n_labels);
+    /* Initialises the method's tensors; NULL leaves them zero. */
+    void (*init)(pb_method_ctx *c, pb_rng *rng);
+    /* Start of every forward (c->B, c->Tm, c->N, c->acts, c->work are set). */
+    void (*begin)(pb_method_ctx *c);
+
+    /* Hooks (models/hooks.h); slot = what pb_ctx_hook_* returned. */
+    void (*linear_fwd)(pb_method_ctx *c, int slot, float *out, const float *inp, const pb_tensor *w,
+                       const pb_tensor *b, int N);
+    void (*linear_bwd)(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *inp,
+                       const pb_tensor *w, const pb_tensor *b, int N);
+    void (*sublayer_fwd)(pb_method_ctx *c, int slot, float *h, const float *x, int N);
+    void (*sublayer_bwd)(pb_method_ctx *c, int slot, float *dh, float *dx, const float *x, int N, int need_dh);
+    void (*prefix_fwd)(pb_method_ctx *c, int layer, float *pk, float *pv);
+    void (*prefix_bwd)(pb_method_ctx *c, int layer, const float *dpk, const float *dpv);
+    void (*embed_fwd)(pb_method_ctx *c, float *prompt);
+    void (*embed_bwd)(pb_method_ctx *c, const float *dprompt);
+
+    /* Folds the method into the base weights (c->peft->model is runnable). NULL: cannot. */
+    pb_status (*merge)(pb_method_ctx *c);
+};
+
+/* ---- hyperparameters (valid from attach on) ------------------------------------------------- */
+
+long pb_hp_int(const pb_method_ctx *c, const char *key);
+double pb_hp_float(const pb_method_ctx *c, const char *key);
+int pb_hp_bool(const pb_method_ctx *c, const char *key);
+int pb_hp_enum(const pb_method_ctx *c, const char *key);       /* index into choices */
+uint32_t pb_hp_sites(const pb_method_ctx *c, const char *key); /* mask over pb_site */
+/* The sites of a SITES hyperparameter that this model has, restricted to `allowed`; PB_EINVAL
+ * naming the first name that matches none of them (and listing what the model has). */
+pb_status pb_ctx_sites(const pb_method_ctx *c, const char *key, uint32_t allowed, uint32_t *mask);
+/* The same on a value set, for closed_form. */
+double pb_hpv_num(const pb_method *m, const pb_hp_values *v, const char *key);
+uint32_t pb_hpv_sites(const pb_method *m, const pb_hp_values *v, const char *key);
+
+/* ---- declarations during attach ------------------------------------------------------------- */
+
+/* An added tensor (d1 = 0 for a vector). Keep the handle, not the pointer: the table may move
+ * while tensors are being declared. A hybrid composes its parts before declaring its own
+ * tensors (each instance's tensors are one contiguous range). trainable = 0 declares a frozen buffer (VeRA's
+ * shared projections): allocated and booked as frozen, not counted as a parameter.
+ * Returns a handle for pb_ctx_tensor. */
+int pb_ctx_param(pb_method_ctx *c, const char *name, int layer, pb_site site, int d0, int d1, int trainable);
+/* The tensor behind a handle (data/grad valid once allocated; NULL data in shape-only mode). */
+pb_tensor *pb_ctx_tensor(pb_method_ctx *c, int handle);
+/* Base tensors: the model's table (runnable) or the layout's (shape-only). */
+int pb_ctx_n_base(const pb_method_ctx *c);
+const pb_tensor *pb_ctx_base(const pb_method_ctx *c, int i);
+/* The base tensor of a site's weight / bias (NULL if none). */
+const pb_tensor *pb_ctx_site_weight(const pb_method_ctx *c, int layer, pb_site site);
+const pb_tensor *pb_ctx_site_bias(const pb_method_ctx *c, int layer, pb_site site);
+/* Trains base tensor i in place. */
+void pb_ctx_unfreeze(pb_method_ctx *c, int base_index);
+/* Hook points; each returns the slot passed back to the hook functions. An error (PB_EINVAL)
+ * if another method already holds the same linear site or sub-layer. */
+pb_status pb_ctx_hook_linear(pb_method_ctx *c, int layer, pb_site site, int *slot);
+pb_status pb_ctx_hook_sublayer(pb_method_ctx *c, int layer, pb_sublayer which, int *slot);
+pb_status pb_ctx_hook_prefix(pb_method_ctx *c, int layer, int P);
+pb_status pb_ctx_hook_embed(pb_method_ctx *c, int P);
+/* Buffers for the current batch: saved activations (booked PB_MEM_ACTS) and workspace
+ * (PB_MEM_WORKSPACE), in floats per row (N) plus a fixed count. Accumulates over calls. */
+void pb_ctx_acts(pb_method_ctx *c, size_t per_row, size_t fixed);
+void pb_ctx_work(pb_method_ctx *c, size_t per_row, size_t fixed);
+/* Attaches another method as a part of this one (hybrids): spec "NAME:key=value,...". */
+pb_status pb_ctx_compose(pb_method_ctx *c, const char *spec, pb_method_ctx **part);
+
+/* ---- the registry (method_list.h) ----------------------------------------------------------- */
+
+int pb_method_count(void);
+const pb_method *pb_method_at(int i);
+const pb_method *pb_method_find(const char *name);
+
+#endif
