@@ -6,7 +6,8 @@
  * where gflops is the step's counted FLOPs (core/pb_flops.h) per second and sgemm_gflops is a
  * square cblas_sgemm of size --sgemm-n measured in this process at the same thread count.
  * The model is the GPT-style backbone with a classification head (--labels K; --head lm for the
- * tied LM head). --freeze-base trains only the head. See bench/README.md for recorded results.
+ * tied LM head), fine-tuned with --method SPEC (any registered PEFT method, default full);
+ * --freeze-base is --method head. See bench/README.md for recorded results.
  */
 #include <cblas.h>
 #include <math.h>
@@ -18,6 +19,7 @@
 
 #include "harness/cli.h"
 #include "harness/report.h"
+#include "methods/peft.h"
 #include "models/model.h"
 #include "optim.h"
 #include "pb_flops.h"
@@ -56,13 +58,13 @@ static double sgemm_gflops(int n, int reps) {
 static void usage(FILE *f) {
     fprintf(f, "usage: train_step [--d-model 256] [--layers 6] [--heads 8] [--seq 128] [--batch 16] [--vocab 256]\n"
                "                  [--threads 2] [--steps 10] [--warmup 2] [--labels 2] [--head cls|lm]\n"
-               "                  [--freeze-base] [--sgemm-n 1024]\n");
+               "                  [--method SPEC] [--freeze-base] [--sgemm-n 1024]\n");
 }
 
 int main(int argc, char **argv) {
     long C = 256, L = 6, H = 8, T = 128, B = 16, V = 256, threads = 2, steps = 10, warmup = 2, K = 2, sg_n = 1024;
-    int freeze = 0, lm = 0, r;
-    const char *v;
+    int lm = 0, r;
+    const char *v, *spec = "full";
     pb_args a = {argc, argv, 1, "train_step"};
     while (a.i < argc) {
         struct {
@@ -79,7 +81,11 @@ int main(int argc, char **argv) {
                 matched = 1;
             }
         if (matched) continue;
-        if (pb_args_opt(&a, "--freeze-base", 0, NULL) == 1) freeze = 1;
+        if (pb_args_opt(&a, "--freeze-base", 0, NULL) == 1) spec = "head";
+        else if ((r = pb_args_opt(&a, "--method", 1, &v))) {
+            if (r < 0) return 2;
+            spec = v;
+        }
         else if ((r = pb_args_opt(&a, "--head", 1, &v))) {
             if (r < 0) return 2;
             if (!strcmp(v, "lm")) lm = 1;
@@ -108,20 +114,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "train_step: %s\n", pb_errmsg());
         return 1;
     }
-    if (freeze) {
-        pb_model_set_trainable_all(&m, 0);
-        if (lm) { /* the tied head is the embedding: train ln_f instead, the head's own parameters */
-            pb_tensor_set_trainable(&m, m.lnf_w, 1);
-            pb_tensor_set_trainable(&m, m.lnf_b, 1);
-        } else {
-            pb_tensor_set_trainable(&m, m.head_w, 1);
-            pb_tensor_set_trainable(&m, m.head_b, 1);
-        }
-        pb_model_prepare(&m);
+    pb_peft peft;
+    if (pb_peft_create(&peft, spec, NULL, lm ? PB_HEAD_LM : PB_HEAD_CLS, lm ? 0 : (int)K, &m, 1) != PB_OK) {
+        fprintf(stderr, "train_step: %s\n", pb_errmsg());
+        return 2;
     }
-    int nseg = pb_model_segments(&m, NULL);
-    pb_segment *seg = malloc(sizeof *seg * (size_t)nseg);
-    pb_model_segments(&m, seg);
+    int nseg = pb_peft_segments(&peft, NULL);
+    pb_segment *seg = malloc(sizeof *seg * (size_t)(nseg ? nseg : 1));
+    pb_peft_segments(&peft, seg);
     pb_adamw_config oc = pb_adamw_defaults();
     if (pb_adamw_init(&opt, &oc, seg, nseg) != PB_OK) return 1;
     free(seg);
@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
     for (long s = 0; s < warmup + steps; s++) {
         if (s == warmup) pb_flops_get(&f0);
         double t0 = now_s();
-        pb_model_zero_grad(&m);
+        pb_peft_zero_grad(&peft);
         if (pb_model_forward(&m, &b, 1, &loss) != PB_OK) {
             fprintf(stderr, "train_step: %s\n", pb_errmsg());
             return 1;
@@ -166,16 +166,19 @@ int main(int argc, char **argv) {
     pb_mem_stats mst;
     pb_mem_get(&mst);
 
-    printf("config: d=%ld layers=%ld heads=%ld seq=%ld batch=%ld vocab=%ld head=%s threads=%d%s\n", C, L, H, T, B, V,
-           lm ? "lm" : "cls", omp_get_max_threads(), freeze ? " freeze-base" : "");
+    size_t n_tr, n_all;
+    pb_peft_counts(&peft, &n_tr, &n_all);
+    printf("config: d=%ld layers=%ld heads=%ld seq=%ld batch=%ld vocab=%ld head=%s threads=%d method=%s\n", C, L, H, T,
+           B, V, lm ? "lm" : "cls", omp_get_max_threads(), spec);
     printf("openblas: %s (%s)\n", openblas_get_config(), openblas_get_corename());
-    pb_report_params(stdout, &m);
+    printf("trainable params: %zu || all params: %zu || trainable%%: %.4f\n", n_tr, n_all, 100.0 * n_tr / n_all);
     pb_report_flops(stdout, &fs, (long)N);
     pb_report_memory(stdout, &mst);
     printf("fastest step %.2f ms, loss %.4f\n", 1000.0 * t_min, loss);
     printf("ms_per_step=%.2f tok_per_s=%.0f gflops=%.2f sgemm_gflops=%.2f pct_of_sgemm=%.1f\n", ms,
            (double)N / (ms / 1000.0), gf, sg, 100.0 * gf / sg);
     pb_adamw_free(&opt);
+    pb_peft_free(&peft);
     pb_model_free(&m);
     free(ids);
     free(tg);

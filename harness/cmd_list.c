@@ -1,5 +1,7 @@
-/* cmd_list.c — `peftbench list backbones`: what can be run. */
+/* cmd_list.c — `peftbench list backbones | methods [NAME] [--tsv]`: what can be run. */
 #include "commands.h"
+#include "methods/method.h"
+#include "methods/peft.h"
 #include "models/desc.h"
 #include "models/model.h"
 #include "report.h"
@@ -7,16 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
-int pb_cmd_list(pb_args *a) {
-    const char *what = a->i < a->argc ? a->argv[a->i] : "backbones";
-    if (!strcmp(what, "--help")) {
-        printf("usage: peftbench list backbones\n");
-        return 0;
-    }
-    if (strcmp(what, "backbones") != 0) {
-        fprintf(stderr, "peftbench list: unknown list '%s' (accepted: backbones)\n", what);
-        return 2;
-    }
+static void list_usage(FILE *f) {
+    fprintf(f, "usage: peftbench list backbones\n"
+               "       peftbench list methods [--tsv]     one line per method: name, category, summary\n"
+               "       peftbench list methods NAME        its hyperparameters, defaults and examples\n");
+}
+
+static int list_backbones(void) {
     printf("%-10s %-8s %6s %6s %6s %6s %8s %14s\n", "name", "arch", "layers", "d", "heads", "d_ff", "max_seq",
            "params (LM)");
     for (int i = 0; pb_backbone_at(i); i++) {
@@ -28,4 +27,72 @@ int pb_cmd_list(pb_args *a) {
                d->d_model, d->n_head, d->d_ff, d->max_seq, pb_fmt_count(buf, sizeof buf, n));
     }
     return 0;
+}
+
+static const char *type_name(pb_hp_type t) {
+    switch (t) {
+    case PB_HP_INT: return "int";
+    case PB_HP_FLOAT: return "float";
+    case PB_HP_BOOL: return "bool";
+    case PB_HP_ENUM: return "choice";
+    case PB_HP_SITES: return "sites";
+    }
+    return "?";
+}
+
+static int list_method(const char *name) {
+    const pb_method *m = pb_method_find(name);
+    if (!m) {
+        pb_hp_values v;
+        const pb_method *dummy;
+        pb_peft_parse(name, &dummy, &v); /* for the message listing the methods */
+        fprintf(stderr, "peftbench list methods: %s\n", pb_errmsg());
+        return 2;
+    }
+    printf("%s (%s): %s\npaper: %s\n", m->name, pb_category_name(m->category), m->summary, m->paper);
+    if (!m->n_hparams) printf("no hyperparameters\n");
+    for (int i = 0; i < m->n_hparams; i++) {
+        const pb_hparam *h = &m->hparams[i];
+        printf("  %-22s %-6s default %-14s", h->key, type_name(h->type), h->def[0] ? h->def : "(none)");
+        if (h->type == PB_HP_INT || h->type == PB_HP_FLOAT) printf(" range [%g, %g]", h->lo, h->hi);
+        if (h->type == PB_HP_ENUM) printf(" one of %s", h->choices);
+        printf("\n  %-22s %s%s%s\n", "", h->help, h->aliases ? "; also: " : "", h->aliases ? h->aliases : "");
+    }
+    if (m->examples) {
+        printf("examples:\n");
+        for (int k = 0; m->examples[k]; k++) printf("  %s\n", m->examples[k]);
+    }
+    printf("merge into the base weights: %s\n", m->merge ? "yes" : "no");
+    return 0;
+}
+
+int pb_cmd_list(pb_args *a) {
+    const char *what = a->i < a->argc ? a->argv[a->i++] : "backbones";
+    if (!strcmp(what, "--help") || !strcmp(what, "-h")) {
+        list_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(what, "backbones")) return list_backbones();
+    if (!strcmp(what, "methods")) {
+        int tsv = 0;
+        const char *name = NULL;
+        for (; a->i < a->argc; a->i++) {
+            if (!strcmp(a->argv[a->i], "--tsv")) tsv = 1;
+            else if (a->argv[a->i][0] == '-') {
+                fprintf(stderr, "peftbench list methods: unknown option '%s'\n", a->argv[a->i]);
+                return 2;
+            } else name = a->argv[a->i];
+        }
+        if (name) return list_method(name);
+        if (tsv) printf("name\tcategory\tsummary\n");
+        for (int i = 0; i < pb_method_count(); i++) {
+            const pb_method *m = pb_method_at(i);
+            if (tsv) printf("%s\t%s\t%s\n", m->name, pb_category_name(m->category), m->summary);
+            else printf("%-16s %-19s %s\n", m->name, pb_category_name(m->category), m->summary);
+        }
+        return 0;
+    }
+    fprintf(stderr, "peftbench list: unknown list '%s' (accepted: backbones, methods)\n", what);
+    list_usage(stderr);
+    return 2;
 }

@@ -6,9 +6,11 @@
 
 int pb_cmd_demo(pb_args *a);
 int pb_cmd_list(pb_args *a);
+int pb_cmd_run(pb_args *a);
 
 #define PB_COMMAND_LIST(X)                                                                 \
     X("demo", "train a backbone briefly on the built-in corpus and report what it measured", pb_cmd_demo) \
-    X("list", "list backbones (and later methods, tasks, models)", pb_cmd_list)
+    X("run", "fine-tune one backbone x method x task cell and print what it measured", pb_cmd_run) \
+    X("list", "list backbones, methods (and, with later issues, tasks and models)", pb_cmd_list)
 
 #endif

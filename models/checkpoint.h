@@ -115,8 +115,9 @@ pb_status pb_ckpt_load(const char *path, pb_model *m, pb_ckpt_info *info);
 
 /* Reads the training state of a resumable checkpoint into a model loaded from the same file
  * and an optimizer initialised over its trainable tensors (pb_model_segments order): moments,
- * step count, RNG, schedule; *losses receives a malloc'd copy of the loss curve (n_losses
- * entries; may be NULL when n_losses is 0). */
+ * AdamW step count and configuration, step, RNG, schedule; *losses receives a malloc'd copy of
+ * the loss curve (n_losses entries; NULL when n_losses is 0). With opt == NULL only step, RNG,
+ * schedule and losses are read, which finished checkpoints hold too. */
 pb_status pb_ckpt_load_train(const char *path, const pb_model *m, pb_adamw *opt, pb_ckpt_train *train,
                              float **losses);
 

@@ -1,0 +1,510 @@
+/* finetune.c — one fine-tuning cell (see finetune.h). */
+#include "finetune.h"
+#include "cli.h"
+#include "kernels.h"
+#include "methods/peft.h"
+#include "models/checkpoint.h"
+#include "models/model.h"
+#include "models/tokenizer.h"
+#include "pb_rng.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void pb_run_defaults(pb_run_config *c) {
+    memset(c, 0, sizeof *c);
+    c->backbone = "tiny";
+    c->method = "full";
+    c->task = "sentiment";
+    c->seed = 1;
+    c->steps = 200;
+    c->batch = 16;
+    c->max_len = 128;
+    c->eval_every = 50;
+    c->eval_max = 0;
+    c->lr = 1e-3f;
+    c->weight_decay = 0.0f;
+    c->warmup_frac = 0.06f;
+    c->clip = 1.0f;
+    c->decay = PB_DECAY_LINEAR;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static pb_status fail(pb_run_result *r, pb_status st) {
+    r->status = st;
+    snprintf(r->message, sizeof r->message, "%s", pb_errmsg()[0] ? pb_errmsg() : pb_status_str(st));
+    return st;
+}
+
+/* ---- encoding ------------------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t *tok; /* (len) */
+    int len;
+    int prompt_len; /* generation: tokens up to and including <sep> */
+    int label;
+} enc_ex;
+
+typedef struct {
+    enc_ex *ex;
+    size_t n;
+    int32_t *pool; /* all tokens */
+} enc_split;
+
+static void enc_free(enc_split *s) {
+    free(s->ex);
+    free(s->pool);
+    memset(s, 0, sizeof *s);
+}
+
+/* Encodes one split. Classification: specials around text (+ text2), cut to max_len. Generation:
+ * <bos> input <sep> target <eos>, the input cut first so the target fits when it can. */
+static pb_status encode_split(enc_split *out, const pb_task *t, pb_split sp, int causal, int max_len,
+                              size_t *n_truncated) {
+    const pb_task_split *s = &t->split[sp];
+    memset(out, 0, sizeof *out);
+    out->n = s->n;
+    out->ex = calloc(s->n ? s->n : 1, sizeof *out->ex);
+    out->pool = malloc(sizeof(int32_t) * (s->n ? s->n : 1) * (size_t)max_len);
+    if (!out->ex || !out->pool) return pb_errorf(PB_ENOMEM, "out of memory encoding %zu examples", s->n);
+    for (size_t i = 0; i < s->n; i++) {
+        const pb_example *e = &s->ex[i];
+        int32_t *tok = out->pool + i * (size_t)max_len;
+        int n = 0, cut = 0;
+        if (t->kind == PB_TASK_GENERATE) {
+            int tl = (int)e->target_len, il = (int)e->text_len;
+            int room = max_len - 3; /* bos, sep, eos */
+            if (tl > room - 1) tl = room - 1, cut = 1; /* keep at least one input byte */
+            if (il > room - tl) il = room - tl, cut = 1;
+            tok[n++] = PB_TOK_BOS;
+            n += (int)pb_tok_encode(tok + n, (size_t)il, e->text, (size_t)il) > il ? il : il;
+            tok[n++] = PB_TOK_SEP;
+            out->ex[i].prompt_len = n;
+            pb_tok_encode(tok + n, (size_t)tl, e->target, (size_t)tl);
+            n += tl;
+            tok[n++] = PB_TOK_EOS;
+        } else {
+            int l1 = (int)e->text_len, l2 = e->text2 ? (int)e->text2_len : -1;
+            int room = max_len - 2 - (l2 >= 0 ? 1 : 0);
+            if (l1 + (l2 > 0 ? l2 : 0) > room) {
+                cut = 1;
+                if (l2 > 0) { /* split the room in proportion, at least a quarter each */
+                    int a = (int)((long long)room * l1 / (l1 + l2));
+                    if (a < room / 4) a = room / 4;
+                    if (a > l1) a = l1;
+                    int b = room - a;
+                    if (b > l2) b = l2, a = room - b < l1 ? room - b : l1;
+                    l1 = a;
+                    l2 = b;
+                } else {
+                    l1 = room;
+                }
+            }
+            tok[n++] = causal ? PB_TOK_BOS : PB_TOK_CLS;
+            pb_tok_encode(tok + n, (size_t)l1, e->text, (size_t)l1);
+            n += l1;
+            if (l2 >= 0) {
+                tok[n++] = PB_TOK_SEP;
+                pb_tok_encode(tok + n, (size_t)l2, e->text2, (size_t)l2);
+                n += l2;
+            }
+            tok[n++] = causal ? PB_TOK_EOS : PB_TOK_SEP;
+            out->ex[i].label = e->label;
+        }
+        out->ex[i].tok = tok;
+        out->ex[i].len = n;
+        *n_truncated += (size_t)cut;
+    }
+    return PB_OK;
+}
+
+/* Builds a padded batch of the examples idx[0..B) (T = the longest). */
+typedef struct {
+    int32_t *ids, *targets;
+    uint8_t *mask;
+    int cap_B, cap_T;
+} batch_buf;
+
+static pb_status batch_alloc(batch_buf *bb, int B, int T) {
+    bb->ids = malloc(sizeof(int32_t) * (size_t)B * T);
+    bb->targets = malloc(sizeof(int32_t) * (size_t)B * T);
+    bb->mask = malloc((size_t)B * T);
+    bb->cap_B = B;
+    bb->cap_T = T;
+    if (!bb->ids || !bb->targets || !bb->mask) return pb_errorf(PB_ENOMEM, "out of memory");
+    return PB_OK;
+}
+
+static void batch_free(batch_buf *bb) {
+    free(bb->ids);
+    free(bb->targets);
+    free(bb->mask);
+}
+
+static pb_batch make_batch(batch_buf *bb, const enc_split *s, const size_t *idx, int B, int generate) {
+    int T = 1;
+    for (int b = 0; b < B; b++)
+        if (s->ex[idx[b]].len > T) T = s->ex[idx[b]].len;
+    for (int b = 0; b < B; b++) {
+        const enc_ex *e = &s->ex[idx[b]];
+        for (int t = 0; t < T; t++) {
+            size_t k = (size_t)b * T + t;
+            int real = t < e->len;
+            bb->ids[k] = real ? e->tok[t] : PB_TOK_PAD;
+            bb->mask[k] = (uint8_t)real;
+            /* generation: predict token t+1 where it belongs to the target (after <sep>) */
+            bb->targets[k] = (generate && t + 1 < e->len && t + 1 >= e->prompt_len) ? e->tok[t + 1] : -1;
+        }
+        if (!generate) bb->targets[b] = e->label; /* classification targets are per sequence */
+    }
+    pb_batch out = {.B = B, .T = T, .ids = bb->ids, .mask = bb->mask, .targets = bb->targets};
+    return out;
+}
+
+/* ---- evaluation ----------------------------------------------------------------------------- */
+
+typedef struct {
+    pb_model *m;
+    const pb_task *task;
+    batch_buf *bb;
+    int batch, gen_max;
+    long tokens;   /* tokens processed by forwards */
+    double seconds;
+} evaluator;
+
+static pb_status eval_classify(evaluator *ev, const enc_split *s, size_t n, int *pred) {
+    size_t idx[1024];
+    int B = ev->batch > 1024 ? 1024 : ev->batch;
+    double t0 = now_s();
+    for (size_t i = 0; i < n; i += (size_t)B) {
+        int nb = (int)(n - i < (size_t)B ? n - i : (size_t)B);
+        for (int b = 0; b < nb; b++) idx[b] = i + (size_t)b;
+        pb_batch bt = make_batch(ev->bb, s, idx, nb, 0);
+        for (int b = 0; b < nb; b++) ev->bb->targets[b] = 0; /* labels unknown to the forward */
+        float loss;
+        pb_status st = pb_model_forward(ev->m, &bt, 0, &loss);
+        if (st) return st;
+        int K = ev->m->n_labels;
+        for (int b = 0; b < nb; b++) {
+            const float *row = ev->m->logits + (size_t)b * K;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (row[k] > row[best]) best = k;
+            pred[i + (size_t)b] = best;
+        }
+        for (int b = 0; b < nb; b++) ev->tokens += s->ex[i + (size_t)b].len;
+    }
+    ev->seconds += now_s() - t0;
+    return PB_OK;
+}
+
+/* Greedy decoding, one re-forward per generated token (no key/value cache: simple and exact;
+ * its cost is what the inference FLOPs report). */
+static pb_status eval_generate(evaluator *ev, const enc_split *s, size_t n, char **texts) {
+    int T = ev->m->d.max_seq;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)T), *tg = malloc(sizeof(int32_t) * (size_t)T);
+    char *buf = malloc((size_t)ev->gen_max + 1);
+    if (!ids || !tg || !buf) {
+        free(ids), free(tg), free(buf);
+        return pb_errorf(PB_ENOMEM, "out of memory");
+    }
+    double t0 = now_s();
+    pb_status st = PB_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        const enc_ex *e = &s->ex[i];
+        int len = e->prompt_len, k = 0;
+        memcpy(ids, e->tok, sizeof(int32_t) * (size_t)len);
+        while (k < ev->gen_max && len < T) {
+            for (int t = 0; t < len; t++) tg[t] = -1;
+            pb_batch b = {.B = 1, .T = len, .ids = ids, .mask = NULL, .targets = tg};
+            float loss;
+            if ((st = pb_model_forward(ev->m, &b, 0, &loss))) break;
+            ev->tokens += len;
+            const float *row = ev->m->logits + (size_t)(ev->m->dim.Pe + len - 1) * ev->m->d.vocab;
+            int best = 0;
+            for (int v = 1; v < ev->m->d.vocab; v++)
+                if (row[v] > row[best]) best = v;
+            if (best == PB_TOK_EOS) break;
+            if (best < 256) buf[k++] = (char)best;
+            ids[len++] = best;
+        }
+        buf[k] = '\0';
+        texts[i] = strdup(buf);
+        if (!texts[i]) st = pb_errorf(PB_ENOMEM, "out of memory");
+    }
+    ev->seconds += now_s() - t0;
+    free(ids);
+    free(tg);
+    free(buf);
+    return st;
+}
+
+static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t n, double out[PB_TASK_MAX_METRICS]) {
+    pb_status st;
+    pb_predictions p = {.n = n};
+    if (ev->task->kind == PB_TASK_GENERATE) {
+        char **texts = calloc(n ? n : 1, sizeof *texts);
+        if (!texts) return pb_errorf(PB_ENOMEM, "out of memory");
+        st = eval_generate(ev, s, n, texts);
+        p.texts = (const char *const *)texts;
+        if (!st) st = pb_task_score(ev->task, sp, &p, out);
+        for (size_t i = 0; i < n; i++) free(texts[i]);
+        free(texts);
+    } else {
+        int *pred = malloc(sizeof(int) * (n ? n : 1));
+        if (!pred) return pb_errorf(PB_ENOMEM, "out of memory");
+        st = eval_classify(ev, s, n, pred);
+        p.labels = pred;
+        if (!st) st = pb_task_score(ev->task, sp, &p, out);
+        free(pred);
+    }
+    return st;
+}
+
+/* ---- the backbone --------------------------------------------------------------------------- */
+
+static pb_status load_backbone(pb_model *m, const char *spec, pb_head_kind head, int K, uint64_t seed) {
+    const pb_model_desc *d = pb_backbone_find(spec);
+    if (d) return pb_model_init(m, d, head, K, seed);
+    pb_model lm;
+    pb_status st = pb_ckpt_load(spec, &lm, NULL);
+    if (st) return pb_error_context(st, "backbone '%s' (not a preset: see `peftbench list backbones`)", spec);
+    if (head == PB_HEAD_LM && lm.head == PB_HEAD_LM) {
+        *m = lm;
+        return PB_OK;
+    }
+    /* The classification layout is the LM layout followed by the head: copy the shared prefix. */
+    st = pb_model_init(m, &lm.d, head, K, seed);
+    if (!st) {
+        size_t n_lm;
+        pb_model_layout(&lm.d, PB_HEAD_LM, 0, NULL, &n_lm);
+        memcpy(m->params, lm.params, sizeof(float) * n_lm);
+    }
+    pb_model_free(&lm);
+    return st;
+}
+
+/* ---- the cell ------------------------------------------------------------------------------- */
+
+static size_t eval_count(const pb_run_config *c, size_t n) {
+    return c->eval_max > 0 && (size_t)c->eval_max < n ? (size_t)c->eval_max : n;
+}
+
+/* Forward FLOPs per token of an inference pass over the first examples of dev. */
+static double infer_flops_per_token(evaluator *ev, const enc_split *s) {
+    size_t n = s->n < 32 ? s->n : 32;
+    if (!n) return 0;
+    pb_flops f0, f1, d;
+    long tok0 = ev->tokens;
+    pb_flops_get(&f0);
+    if (ev->task->kind == PB_TASK_GENERATE) {
+        int *pred = NULL;
+        (void)pred;
+        /* teacher-forced forward over the whole sequences: the cost of scoring them */
+        size_t idx[32];
+        for (size_t i = 0; i < n; i++) idx[i] = i;
+        pb_batch b = make_batch(ev->bb, s, idx, (int)n, 1);
+        float loss;
+        if (pb_model_forward(ev->m, &b, 0, &loss)) return -1;
+        for (size_t i = 0; i < n; i++) ev->tokens += s->ex[i].len;
+    } else {
+        int pred[32];
+        if (eval_classify(ev, s, n, pred)) return -1;
+    }
+    pb_flops_get(&f1);
+    pb_flops_diff(&d, &f1, &f0);
+    return (double)pb_flops_total(&d) / (double)(ev->tokens - tok0);
+}
+
+pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
+    memset(r, 0, sizeof *r);
+    r->infer_flops_tok_merged = -1;
+    pb_set_threads(c->threads);
+    pb_task *task = NULL;
+    pb_model m;
+    memset(&m, 0, sizeof m);
+    pb_peft peft;
+    memset(&peft, 0, sizeof peft);
+    pb_adamw opt;
+    memset(&opt, 0, sizeof opt);
+    enc_split sp[PB_NSPLIT];
+    memset(sp, 0, sizeof sp);
+    batch_buf bb = {0};
+    pb_segment *seg = NULL;
+    size_t *order = NULL;
+    pb_status st;
+
+    if ((st = pb_task_open(c->task, c->data_dir, &task))) goto out;
+    if (task->kind == PB_TASK_REGRESS || task->kind == PB_TASK_VISION) {
+        st = pb_errorf(PB_EINVAL, "task '%s' is a %s task; runs support classify and generate tasks for now",
+                       task->name, pb_task_kind_name(task->kind));
+        goto out;
+    }
+    int generate = task->kind == PB_TASK_GENERATE;
+    pb_head_kind head = generate ? PB_HEAD_LM : PB_HEAD_CLS;
+    int K = generate ? 0 : task->n_labels;
+    if ((st = load_backbone(&m, c->backbone, head, K, c->seed))) goto out;
+    if (generate && !m.d.causal) {
+        st = pb_errorf(PB_EINVAL, "generation task '%s' needs a decoder backbone; '%s' is an encoder", task->name,
+                       c->backbone);
+        goto out;
+    }
+    if ((st = pb_peft_create(&peft, c->method, NULL, head, K, &m, c->seed))) goto out;
+    int P = m.hooks && m.hooks->embed.fwd ? m.hooks->embed.P : 0;
+    int max_len = c->max_len < m.d.max_seq - P ? c->max_len : m.d.max_seq - P;
+    if (max_len < 4) {
+        st = pb_errorf(PB_EINVAL, "max_len %d leaves no room for the input (max_seq %d, %d virtual tokens)", max_len,
+                       m.d.max_seq, P);
+        goto out;
+    }
+    for (int s = 0; s < PB_NSPLIT; s++)
+        if ((st = encode_split(&sp[s], task, (pb_split)s, m.d.causal, max_len, &r->n_truncated))) goto out;
+    if (sp[PB_SPLIT_TRAIN].n == 0) {
+        st = pb_errorf(PB_EDATA, "task '%s' has no training examples", task->name);
+        goto out;
+    }
+    int gen_max = c->gen_max;
+    if (generate && gen_max <= 0) {
+        size_t mx = 0;
+        for (int s = 0; s < PB_NSPLIT; s++)
+            if (task->stats.max_target_len[s] > mx) mx = task->stats.max_target_len[s];
+        gen_max = (int)(mx + mx / 2 + 4);
+    }
+    int evalB = c->batch * 2;
+    if ((st = batch_alloc(&bb, evalB > c->batch ? evalB : c->batch, max_len))) goto out;
+
+    int nseg = pb_peft_segments(&peft, NULL);
+    seg = malloc(sizeof *seg * (size_t)(nseg ? nseg : 1));
+    if (!seg) {
+        st = pb_errorf(PB_ENOMEM, "out of memory");
+        goto out;
+    }
+    pb_peft_segments(&peft, seg);
+    pb_adamw_config oc = pb_adamw_defaults();
+    oc.lr = c->lr;
+    oc.weight_decay = c->weight_decay;
+    oc.clip_norm = c->clip;
+    if ((st = pb_adamw_init(&opt, &oc, seg, nseg))) goto out;
+    pb_schedule sched = {.lr = c->lr, .min_lr_frac = 0.0f, .warmup = (long)(c->warmup_frac * c->steps),
+                         .total = c->steps, .decay = c->decay};
+    pb_peft_counts(&peft, &r->trainable, &r->all);
+    r->adapter_bytes = pb_peft_adapter_bytes(&peft);
+    r->n_metrics = task->n_metrics;
+    memcpy(r->metrics, task->metrics, sizeof r->metrics);
+    r->select = task->select;
+    int higher = pb_metric_higher_is_better(task->metrics[task->select]);
+
+    size_t ntr = sp[PB_SPLIT_TRAIN].n;
+    order = malloc(sizeof *order * ntr);
+    if (!order) {
+        st = pb_errorf(PB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < ntr; i++) order[i] = i;
+    pb_rng rng;
+    pb_rng_seed(&rng, c->seed * 1000003u + 7u);
+    size_t pos = ntr;
+    evaluator ev = {.m = &m, .task = task, .bb = &bb, .batch = evalB, .gen_max = gen_max};
+    pb_flops f0, f1, fd, ftrain = {0};
+    pb_mem_reset_peak();
+    double t_train = 0, loss_acc = 0;
+    int loss_n = 0, have_best = 0;
+    double dev[PB_TASK_MAX_METRICS], test[PB_TASK_MAX_METRICS];
+    size_t ndev = eval_count(c, sp[PB_SPLIT_DEV].n), ntest = eval_count(c, sp[PB_SPLIT_TEST].n);
+    int B = c->batch;
+    for (int step = 0; step < c->steps; step++) {
+        size_t idx[4096];
+        for (int b = 0; b < B; b++) {
+            if (pos == ntr) { /* new epoch: reshuffle */
+                for (size_t i = ntr; i > 1; i--) {
+                    size_t j = (size_t)pb_rng_below(&rng, i);
+                    size_t tmp = order[i - 1];
+                    order[i - 1] = order[j];
+                    order[j] = tmp;
+                }
+                pos = 0;
+            }
+            idx[b] = order[pos++];
+        }
+        pb_batch bt = make_batch(&bb, &sp[PB_SPLIT_TRAIN], idx, B, generate);
+        double t0 = now_s();
+        pb_flops_get(&f0);
+        pb_peft_zero_grad(&peft);
+        float loss;
+        if ((st = pb_model_forward(&m, &bt, 1, &loss))) goto out;
+        if (!isfinite(loss)) {
+            r->diverged = 1;
+            snprintf(r->message, sizeof r->message, "loss is %g at step %d", loss, step);
+            break;
+        }
+        pb_model_backward(&m);
+        pb_adamw_step(&opt, pb_schedule_lr(&sched, step));
+        pb_flops_get(&f1);
+        t_train += now_s() - t0;
+        pb_flops_diff(&fd, &f1, &f0);
+        for (int p = 0; p < PB_NPHASE; p++)
+            for (int k = 0; k < PB_NKIND; k++) ftrain.n[p][k] += fd.n[p][k];
+        for (int b = 0; b < B; b++) r->train_tokens += sp[PB_SPLIT_TRAIN].ex[idx[b]].len + P;
+        loss_acc += loss;
+        loss_n++;
+        int last = step == c->steps - 1;
+        if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
+            if ((st = evaluate(&ev, &sp[PB_SPLIT_DEV], PB_SPLIT_DEV, ndev, dev))) goto out;
+            if ((st = evaluate(&ev, &sp[PB_SPLIT_TEST], PB_SPLIT_TEST, ntest, test))) goto out;
+            double sel = dev[task->select];
+            int better = !have_best || (higher ? sel > r->best_dev[task->select] : sel < r->best_dev[task->select]);
+            if (better) {
+                have_best = 1;
+                memcpy(r->best_dev, dev, sizeof dev);
+                memcpy(r->test_at_best, test, sizeof test);
+                r->best_step = step + 1;
+            }
+            if (r->n_evals < PB_RUN_MAX_EVALS) {
+                r->eval_step[r->n_evals] = step + 1;
+                r->eval_train_loss[r->n_evals] = (float)(loss_acc / loss_n);
+                r->eval_dev[r->n_evals] = (float)sel;
+                r->n_evals++;
+            }
+            if (c->verbose)
+                fprintf(stderr, "step %5d/%d  train loss %.4f  dev %s %.4f  test %.4f\n", step + 1, c->steps,
+                        loss_acc / loss_n, pb_metric_key(task->metrics[task->select]), sel, test[task->select]);
+            loss_acc = 0;
+            loss_n = 0;
+        }
+    }
+    pb_mem_stats ms;
+    pb_mem_get(&ms);
+    memcpy(r->mem_peak, ms.peak, sizeof r->mem_peak);
+    r->mem_peak_total = ms.peak_total;
+    r->peak_rss = pb_peak_rss_bytes();
+    r->train_seconds = t_train;
+    r->train_tok_per_s = t_train > 0 ? (double)r->train_tokens / t_train : 0;
+    for (int p = 0; p < PB_NPHASE; p++)
+        r->train_flops_tok[p] = r->train_tokens ? (double)pb_flops_phase(&ftrain, (pb_phase)p) / (double)r->train_tokens : 0;
+    r->infer_tok_per_s = ev.seconds > 0 ? (double)ev.tokens / ev.seconds : 0;
+    r->infer_flops_tok = infer_flops_per_token(&ev, &sp[PB_SPLIT_DEV]);
+    if (peft.ctx[0]->method->merge || peft.ctx[0]->method->category == PB_CAT_SELECTIVE) {
+        if (pb_peft_merge(&peft) == PB_OK) r->infer_flops_tok_merged = infer_flops_per_token(&ev, &sp[PB_SPLIT_DEV]);
+    }
+    st = PB_OK;
+out:
+    if (st) fail(r, st);
+    free(order);
+    free(seg);
+    batch_free(&bb);
+    for (int s = 0; s < PB_NSPLIT; s++) enc_free(&sp[s]);
+    pb_adamw_free(&opt);
+    pb_peft_free(&peft);
+    pb_model_free(&m);
+    pb_task_free(task);
+    return st;
+}

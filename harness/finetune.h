@@ -1,0 +1,79 @@
+/* finetune.h — one cell of a comparison: fine-tune a backbone with a PEFT method on a task and
+ * measure everything DESIGN.md lists (parameters, FLOPs, memory, time, dev/test metrics).
+ *
+ * The same function serves `peftbench run` (one cell, printed) and the sweep (many cells,
+ * recorded). Every knob is in pb_run_config; the result says what was measured.
+ *
+ * Encoding (byte tokenizer, models/tokenizer.h):
+ *   classification, decoder:  <bos> text [<sep> text2] <eos>   pooled at the last real token
+ *   classification, encoder:  <cls> text [<sep> text2] <sep>   pooled at <cls>
+ *   generation (decoders):    <bos> input <sep> target <eos>    loss on target and <eos> only;
+ *                             evaluation decodes greedily after <sep> until <eos> or the cap
+ * Inputs longer than max_len tokens are cut (text first, then text2), counted in the result.
+ * Evaluation: every eval_every steps on dev and test; the reported test metric is the one at
+ * the evaluation with the best dev metric (ties: the earlier one).
+ */
+#ifndef PB_FINETUNE_H
+#define PB_FINETUNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "optim.h"
+#include "pb_error.h"
+#include "pb_flops.h"
+#include "pb_mem.h"
+#include "tasks/task.h"
+
+typedef struct {
+    const char *backbone;  /* preset name (random init) or checkpoint path */
+    const char *method;    /* method spec, e.g. "lora:r=8" */
+    const char *task;      /* task spec, e.g. "sentiment:max_train=2000" */
+    const char *data_dir;  /* NULL: pb_data_dir(NULL) */
+    uint64_t seed;         /* initialisation of added tensors, data order, dropout */
+    int steps;             /* optimizer steps */
+    int batch;             /* sequences per step */
+    int max_len;           /* tokens per sequence at most (<= the backbone's max_seq) */
+    int eval_every;        /* steps between evaluations (0: only at the end) */
+    int eval_max;          /* evaluate on at most this many dev/test examples (0: all) */
+    int gen_max;           /* generation: at most this many generated tokens (0: from the data) */
+    float lr, weight_decay, warmup_frac, clip;
+    pb_decay decay;
+    int threads;           /* 0: leave as set */
+    int verbose;           /* 1: a line per evaluation on stderr */
+} pb_run_config;
+
+#define PB_RUN_MAX_EVALS 256
+
+typedef struct {
+    pb_status status;
+    char message[512];          /* on failure or divergence */
+    int diverged;               /* NaN/inf loss: recorded, not fatal */
+    /* parameters (Hugging Face PEFT conventions, docs/METHODS.md) */
+    size_t trainable, all, adapter_bytes;
+    /* FLOPs per training token, by phase; per inference token unmerged and merged (-1: cannot merge) */
+    double train_flops_tok[PB_NPHASE], infer_flops_tok, infer_flops_tok_merged;
+    /* memory: peak bytes per category during training, and process peak RSS */
+    size_t mem_peak[PB_MEM_NCAT], mem_peak_total, peak_rss;
+    /* time */
+    double train_seconds, train_tok_per_s, infer_tok_per_s;
+    long train_tokens;
+    /* quality */
+    int n_metrics;
+    pb_metric_id metrics[PB_TASK_MAX_METRICS];
+    int select;                        /* index of the selecting metric */
+    double best_dev[PB_TASK_MAX_METRICS], test_at_best[PB_TASK_MAX_METRICS];
+    int best_step;
+    size_t n_truncated;
+    /* curves: evaluation points */
+    int n_evals;
+    int eval_step[PB_RUN_MAX_EVALS];
+    float eval_train_loss[PB_RUN_MAX_EVALS], eval_dev[PB_RUN_MAX_EVALS];
+} pb_run_result;
+
+void pb_run_defaults(pb_run_config *cfg);
+/* Runs the cell. Returns PB_OK when the cell ran (diverged cells too: result->diverged); a
+ * failure status (bad spec, missing data, out of memory) with result->message set. */
+pb_status pb_run_cell(const pb_run_config *cfg, pb_run_result *result);
+
+#endif
