@@ -5,6 +5,7 @@
 #include "models/desc.h"
 #include "models/model.h"
 #include "report.h"
+#include "tasks/task.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +13,8 @@
 static void list_usage(FILE *f) {
     fprintf(f, "usage: peftbench list backbones\n"
                "       peftbench list methods [--tsv]     one line per method: name, category, summary\n"
-               "       peftbench list methods NAME        its hyperparameters, defaults and examples\n");
+               "       peftbench list methods NAME        its hyperparameters, defaults and examples\n"
+               "       peftbench list tasks [--data-dir DIR] [--tsv]   name, kind, sizes, metric, data present\n");
 }
 
 static int list_backbones(void) {
@@ -25,6 +27,43 @@ static int list_backbones(void) {
         pb_model_layout(d, PB_HEAD_LM, 0, NULL, &n);
         printf("%-10s %-8s %6d %6d %6d %6d %8d %14s\n", d->name, d->causal ? "decoder" : "encoder", d->n_layer,
                d->d_model, d->n_head, d->d_ff, d->max_seq, pb_fmt_count(buf, sizeof buf, n));
+    }
+    return 0;
+}
+
+static int list_tasks(pb_args *a) {
+    const char *dir = NULL, *v;
+    int tsv = 0, r;
+    while (a->i < a->argc) {
+        if ((r = pb_args_opt(a, "--data-dir", 1, &v)) > 0) dir = v;
+        else if (r == 0 && (r = pb_args_opt(a, "--tsv", 0, NULL)) > 0) tsv = 1;
+        else if (r == 0) {
+            fprintf(stderr, "peftbench list tasks: unknown option '%s'\n", a->argv[a->i]);
+            return 2;
+        }
+        if (r < 0) return 2;
+    }
+    pb_task_entry e[256];
+    size_t n = pb_task_list(dir, e, 256);
+    if (n > 256) n = 256;
+    if (tsv) printf("name\tfamily\tkind\ttrain\tdev\ttest\tmetric\tdata\n");
+    else printf("%-22s %-10s %-9s %8s %7s %7s %-9s %s\n", "name", "family", "kind", "train", "dev", "test", "metric", "data");
+    for (size_t i = 0; i < n; i++) {
+        char sz[3][24];
+        for (int k = 0; k < 3; k++) {
+            if (e[i].n[k] < 0) snprintf(sz[k], sizeof sz[k], "-");
+            else snprintf(sz[k], sizeof sz[k], "%lld", e[i].n[k]);
+        }
+        const char *data = e[i].present > 0                   ? "present"
+                           : e[i].present < 0                 ? "n/a"
+                           : !strcmp(e[i].family, "glue")     ? "not found (add dir=PATH to the GLUE TSVs)"
+                                                              : "missing (peftbench data fetch)";
+        if (tsv)
+            printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e[i].name, e[i].family, pb_task_kind_name(e[i].kind), sz[0], sz[1],
+                   sz[2], pb_metric_key(e[i].metric), data);
+        else
+            printf("%-22s %-10s %-9s %8s %7s %7s %-9s %s\n", e[i].name, e[i].family, pb_task_kind_name(e[i].kind), sz[0],
+                   sz[1], sz[2], pb_metric_key(e[i].metric), data);
     }
     return 0;
 }
@@ -73,6 +112,7 @@ int pb_cmd_list(pb_args *a) {
         return 0;
     }
     if (!strcmp(what, "backbones")) return list_backbones();
+    if (!strcmp(what, "tasks")) return list_tasks(a);
     if (!strcmp(what, "methods")) {
         int tsv = 0;
         const char *name = NULL;
@@ -92,7 +132,7 @@ int pb_cmd_list(pb_args *a) {
         }
         return 0;
     }
-    fprintf(stderr, "peftbench list: unknown list '%s' (accepted: backbones, methods)\n", what);
+    fprintf(stderr, "peftbench list: unknown list '%s' (accepted: backbones, methods, tasks)\n", what);
     list_usage(stderr);
     return 2;
 }

@@ -11,6 +11,6 @@ int pb_cmd_run(pb_args *a);
 #define PB_COMMAND_LIST(X)                                                                 \
     X("demo", "train a backbone briefly on the built-in corpus and report what it measured", pb_cmd_demo) \
     X("run", "fine-tune one backbone x method x task cell and print what it measured", pb_cmd_run) \
-    X("list", "list backbones, methods (and, with later issues, tasks and models)", pb_cmd_list)
+    X("list", "list backbones, methods, tasks (and, with a later issue, models)", pb_cmd_list)
 
 #endif
