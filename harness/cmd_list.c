@@ -75,6 +75,7 @@ static const char *type_name(pb_hp_type t) {
     case PB_HP_BOOL: return "bool";
     case PB_HP_ENUM: return "choice";
     case PB_HP_SITES: return "sites";
+    case PB_HP_TEXT: return "text";
     }
     return "?";
 }

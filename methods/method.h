@@ -40,7 +40,9 @@ typedef enum {
 
 const char *pb_category_name(pb_category c);
 
-typedef enum { PB_HP_INT, PB_HP_FLOAT, PB_HP_BOOL, PB_HP_ENUM, PB_HP_SITES } pb_hp_type;
+/* TEXT: free text (no ',' since ',' separates key=value pairs; at most PB_HP_TEXT_MAX bytes). */
+typedef enum { PB_HP_INT, PB_HP_FLOAT, PB_HP_BOOL, PB_HP_ENUM, PB_HP_SITES, PB_HP_TEXT } pb_hp_type;
+#define PB_HP_TEXT_MAX 159
 
 typedef struct {
     const char *key;     /* our name: "r" */
@@ -57,7 +59,8 @@ typedef struct {
     double num[PB_MAX_HP];        /* INT, FLOAT, BOOL (0/1), ENUM (choice index) */
     uint32_t sites[PB_MAX_HP];    /* SITES: mask over pb_site */
     int given[PB_MAX_HP];         /* set by the spec (not the default) */
-    char raw[PB_MAX_HP][160];     /* SITES: the names as written, for per-name validation */
+    char raw[PB_MAX_HP][PB_HP_TEXT_MAX + 1]; /* SITES: the names as written, for per-name
+                                                validation; TEXT: the text */
 } pb_hp_values;
 
 typedef struct pb_method pb_method;
@@ -131,12 +134,14 @@ double pb_hp_float(const pb_method_ctx *c, const char *key);
 int pb_hp_bool(const pb_method_ctx *c, const char *key);
 int pb_hp_enum(const pb_method_ctx *c, const char *key);       /* index into choices */
 uint32_t pb_hp_sites(const pb_method_ctx *c, const char *key); /* mask over pb_site */
+const char *pb_hp_text(const pb_method_ctx *c, const char *key); /* "" when not given */
 /* The sites of a SITES hyperparameter that this model has, restricted to `allowed`; PB_EINVAL
  * naming the first name that matches none of them (and listing what the model has). */
 pb_status pb_ctx_sites(const pb_method_ctx *c, const char *key, uint32_t allowed, uint32_t *mask);
 /* The same on a value set, for closed_form. */
 double pb_hpv_num(const pb_method *m, const pb_hp_values *v, const char *key);
 uint32_t pb_hpv_sites(const pb_method *m, const pb_hp_values *v, const char *key);
+const char *pb_hpv_text(const pb_method *m, const pb_hp_values *v, const char *key);
 
 /* ---- declarations during attach ------------------------------------------------------------- */
 

@@ -67,6 +67,8 @@ double pb_hp_float(const pb_method_ctx *c, const char *key) { return c->hp.num[m
 int pb_hp_bool(const pb_method_ctx *c, const char *key) { return c->hp.num[must_index(c->method, key)] != 0; }
 int pb_hp_enum(const pb_method_ctx *c, const char *key) { return (int)c->hp.num[must_index(c->method, key)]; }
 uint32_t pb_hp_sites(const pb_method_ctx *c, const char *key) { return c->hp.sites[must_index(c->method, key)]; }
+const char *pb_hp_text(const pb_method_ctx *c, const char *key) { return c->hp.raw[must_index(c->method, key)]; }
+const char *pb_hpv_text(const pb_method *m, const pb_hp_values *v, const char *key) { return v->raw[must_index(m, key)]; }
 double pb_hpv_num(const pb_method *m, const pb_hp_values *v, const char *key) { return v->num[must_index(m, key)]; }
 uint32_t pb_hpv_sites(const pb_method *m, const pb_hp_values *v, const char *key) {
     return v->sites[must_index(m, key)];
@@ -159,6 +161,12 @@ static pb_status set_value(const pb_method *m, int i, const char *val, pb_hp_val
         snprintf(v->raw[i], sizeof v->raw[i], "%s", val);
         return PB_OK;
     }
+    case PB_HP_TEXT:
+        if (strlen(val) > PB_HP_TEXT_MAX)
+            return pb_errorf(PB_EINVAL, "%s: %s is longer than %d bytes (%zu)", m->name, h->key, PB_HP_TEXT_MAX,
+                             strlen(val));
+        snprintf(v->raw[i], sizeof v->raw[i], "%s", val);
+        return PB_OK;
     }
     return pb_errorf(PB_EINTERNAL, "bad hyperparameter type");
 }

@@ -97,6 +97,8 @@ pb_status pb_desc_check_runnable(const pb_model_desc *d) {
 static const pb_model_desc g_backbones[] = {
     GPT("tiny", PB_ARCH_DECODER, 1, 2, 32, 4, 64),
     GPT("tiny-enc", PB_ARCH_ENCODER, 0, 2, 32, 4, 64),
+    GPT("mini", PB_ARCH_DECODER, 1, 4, 192, 6, 256),     /* the default backbone: see EXPERIMENTS.md */
+    GPT("mini-enc", PB_ARCH_ENCODER, 0, 4, 192, 6, 256),
     GPT("small", PB_ARCH_DECODER, 1, 6, 256, 8, 256),
     GPT("small-enc", PB_ARCH_ENCODER, 0, 6, 256, 8, 256),
 };

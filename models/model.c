@@ -303,10 +303,6 @@ static int hooks_Pe(const pb_model *m) {
     return h ? h->P : 0;
 }
 
-static int any_sublayer_hook(const pb_model *m, int layer) {
-    return sublayer_hook(m, layer, PB_SUB_ATTN) || sublayer_hook(m, layer, PB_SUB_FFN);
-}
-
 static pb_dims make_dims(const pb_model *m, int B, int T) {
     pb_dims d = {.B = B, .T = T, .Pe = hooks_Pe(m), .Pk = hooks_Pk(m)};
     d.Tm = d.Pe + T;
@@ -315,12 +311,12 @@ static pb_dims make_dims(const pb_model *m, int B, int T) {
     return d;
 }
 
-/* Floats of one layer's activations (sub: with sublayer-hook inputs saved). */
-static size_t layer_acts_floats(const pb_dims *x, size_t C, size_t H, size_t F, int sub) {
+/* Floats of one layer's activations. */
+static size_t layer_acts_floats(const pb_dims *x, size_t C, size_t H, size_t F) {
     size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
     size_t kv = x->Pk ? 2 * B * Tk * C : 0;
     return N * C + 2 * N /*ln1*/ + 3 * N * C /*q,k,v*/ + kv + B * H * Tm * Tk /*att*/ + N * C /*atty*/ +
-           N * C /*res2*/ + N * C + 2 * N /*ln2*/ + 2 * N * F /*fch, gelu*/ + N * C /*out*/ + (sub ? 2 * N * C : 0);
+           N * C /*res2*/ + N * C + 2 * N /*ln2*/ + 2 * N * F /*fch, gelu*/ + N * C /*out*/;
 }
 
 static float *carve(float **p, size_t n) {
@@ -329,7 +325,7 @@ static float *carve(float **p, size_t n) {
     return r;
 }
 
-static void carve_layer_acts(pb_layer_acts *a, float **p, const pb_dims *x, size_t C, size_t H, size_t F, int sub) {
+static void carve_layer_acts(pb_layer_acts *a, float **p, const pb_dims *x, size_t C, size_t H, size_t F) {
     size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
     a->ln1 = carve(p, N * C);
     a->ln1_mean = carve(p, N);
@@ -348,8 +344,6 @@ static void carve_layer_acts(pb_layer_acts *a, float **p, const pb_dims *x, size
     a->fch = carve(p, N * F);
     a->fch_gelu = carve(p, N * F);
     a->out = carve(p, N * C);
-    a->sub_attn = sub ? carve(p, N * C) : NULL;
-    a->sub_ffn = sub ? carve(p, N * C) : NULL;
 }
 
 static size_t head_out(const pb_model *m, const pb_dims *x) {
@@ -375,7 +369,7 @@ static size_t scratch_floats(const pb_model *m, const pb_dims *x) {
     size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
     size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff;
     size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
-    return layer_acts_floats(x, C, H, F, 0) + N * C /*out2*/ + 8 * N * C /*dres..datty, proj, dsub*/ + 2 * N * F +
+    return layer_acts_floats(x, C, H, F) + N * C /*out2*/ + 8 * N * C /*dres..datty, proj, dsub*/ + 2 * N * F +
            B * H * Tm * Tk /*datt*/ + head_out(m, x) /*dlogits*/ + B * C /*dpooled*/ +
            (Pk ? 2 * B * Tk * C : 0) /*dkf, dvf*/ + 2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * C /*pk..dpv*/ +
            bytes_as_floats(B * Tk) /*kmask*/;
@@ -391,7 +385,7 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff, N = (size_t)x->N;
     size_t B = (size_t)x->B, L = (size_t)m->d.n_layer;
     size_t nacts = top_floats(m, &cap);
-    for (size_t l = (size_t)floor; l < L; l++) nacts += layer_acts_floats(&cap, C, H, F, any_sublayer_hook(m, (int)l));
+    for (size_t l = (size_t)floor; l < L; l++) nacts += layer_acts_floats(&cap, C, H, F);
     m->acts_block = pb_alloc(nacts * sizeof(float), PB_MEM_ACTS);
     m->scratch_block = pb_alloc(scratch_floats(m, &cap) * sizeof(float), PB_MEM_WORKSPACE);
     if (!m->acts_block || !m->scratch_block) {
@@ -412,13 +406,13 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->targets_m = (int32_t *)carve(&p, ints_as_floats(N));
     m->mask_m = (uint8_t *)carve(&p, bytes_as_floats(N));
     for (size_t l = 0; l < L; l++)
-        if (l >= (size_t)floor) carve_layer_acts(&m->acts[l], &p, &cap, C, H, F, any_sublayer_hook(m, (int)l));
+        if (l >= (size_t)floor) carve_layer_acts(&m->acts[l], &p, &cap, C, H, F);
         else memset(&m->acts[l], 0, sizeof m->acts[l]);
     assert((size_t)(p - m->acts_block) == nacts);
 
     size_t Tk = (size_t)x->Tk, Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
     float *s = m->scratch_block;
-    carve_layer_acts(&m->scratch_acts, &s, &cap, C, H, F, 0);
+    carve_layer_acts(&m->scratch_acts, &s, &cap, C, H, F);
     m->scratch_out[0] = m->scratch_acts.out;
     m->scratch_out[1] = carve(&s, N * C);
     m->dres = carve(&s, N * C);
@@ -560,20 +554,14 @@ static void layer_fwd(pb_model *m, int l, pb_layer_acts *a, const float *inp, co
     float *proj = m->proj;
     site_fwd(m, l, PB_SITE_O, proj, a->atty, w->o_w, w->o_b, N);
     const pb_sublayer_hook *sh = sublayer_hook(m, l, PB_SUB_ATTN);
-    if (sh) {
-        if (a->sub_attn) memcpy(a->sub_attn, proj, sizeof(float) * (size_t)N * C);
-        sh->fwd(sh->self, proj, a->ln1, N);
-    }
+    if (sh) sh->fwd(sh->self, proj, a->ln1, N); /* the hook saves what its backward needs */
     pb_add_fwd(a->res2, inp, proj, (size_t)N * C);
     pb_layernorm_fwd(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w->ln2_w->data, w->ln2_b->data, N, C);
     site_fwd(m, l, PB_SITE_UP, a->fch, a->ln2, w->up_w, w->up_b, N);
     pb_gelu_fwd(a->fch_gelu, a->fch, (size_t)N * F);
     site_fwd(m, l, PB_SITE_DOWN, proj, a->fch_gelu, w->down_w, w->down_b, N);
     sh = sublayer_hook(m, l, PB_SUB_FFN);
-    if (sh) {
-        if (a->sub_ffn) memcpy(a->sub_ffn, proj, sizeof(float) * (size_t)N * C);
-        sh->fwd(sh->self, proj, a->ln2, N);
-    }
+    if (sh) sh->fwd(sh->self, proj, a->ln2, N);
     pb_add_fwd(a->out, a->res2, proj, (size_t)N * C);
 }
 

@@ -66,8 +66,6 @@ typedef struct {
     float *kf, *vf;                     /* (B,Tk,C) keys/values with the prefix in front; == k, v
                                            when there is no prefix */
     float *att;                         /* (B,H,T,Tk) attention probabilities */
-    float *sub_attn, *sub_ffn;          /* (N,C) sub-layer outputs before a sublayer hook (saved
-                                           only when one is attached) */
     float *atty;                        /* (N,C) heads concatenated, before attn.o */
     float *res2;                        /* (N,C) residual after attention */
     float *ln2, *ln2_mean, *ln2_rstd;   /* (N,C) (N) (N) */

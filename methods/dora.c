@@ -1,0 +1,227 @@
+/* dora.c — DoRA: weight-decomposed low-rank adaptation (magnitude and direction).
+ *
+ *   V  = W + s B A                          (OC, IC), A (r, IC), B (OC, r), s = alpha / r
+ *   W' = m ⊙ V / ||V||_row                  ||V||_o = sqrt(sum_i V[o,i]^2), m (OC)
+ *   y  = x W'^T + b = g ⊙ (x W^T + s dropout(x) A^T B^T) + b,   g = m / ||V||_row
+ * The norm is per output row over the input dimension: Hugging Face PEFT's get_weight_norm
+ * (src/peft/tuners/lora/dora.py) on the (OC, IC) layout. The output is formed as PEFT's
+ * DoraLinearLayer.forward does, y = base + (g - 1) ⊙ (base - b) + g ⊙ (s x A^T B^T) with
+ * base = x W^T + b, so that at initialisation (g = 1 exactly, B = 0) it is the base output bit
+ * for bit.
+ * Initialisation as Hugging Face LoraConfig(use_dora=True): A ~ U(-1/sqrt(IC), 1/sqrt(IC)), B = 0,
+ * m = ||W||_row (computed by the same function as the forward's norm, so g = 1 exactly).
+ * Hyperparameters: those of LoRA (r, alpha, dropout, targets, bias, use_rslora; Hugging Face
+ * names as aliases) — the LoRA adapter set of lowrank.h, composed, not copied.
+ * Merge: W <- m ⊙ (W + s B A) / ||W + s B A||_row.
+ *
+ * Closed form: trainable = sum over targeted sites of r (IC + OC) + OC (the magnitude), plus
+ * the biases `bias` selects, plus the task head (K C + K). For q,v targets on the GPT-style
+ * backbone: L (2 r (C + C) + 2 C) + K C + K.
+ *
+ * Exact gradient (deviation from the paper and PEFT, on purpose): the paper (section 4.3) and
+ * PEFT detach ||V|| to save memory; here it is differentiated, so the gradient check holds:
+ *   c_o = sum_n dy[n,o] z[n,o],  z = x W^T + s x_d A^T B^T     dm_o += c_o / ||V||_o
+ *   dz = g ⊙ dy  -> the LoRA branch backward (dA, dB) and dx += dz W
+ *   dV = diag(e) V, e_o = -c_o g_o / ||V||_o^2  -> dB += s dV A^T, dA += s B^T dV
+ * Dropout (deviation): applied to the low-rank input only, y = g ⊙ (x W^T + s x_d A^T B^T) + b.
+ * PEFT, when dropout is active in training, recomputes the base product on the dropped input
+ * for the (g - 1) term (a second full-size product); the two agree when dropout = 0 and in eval.
+ *
+ * Cost per forward and target, beyond LoRA: V and its norms, 2 OC IC r (MATMUL) + 2 OC IC + 2 OC
+ * (OTHER), independent of the batch; the output combination, 6 (7 with a bias) N OC (OTHER).
+ * Backward adds 3 N OC (OTHER) and V again plus two products with it, 2 OC IC r + 4 OC IC r
+ * (MATMUL) + OC IC (OTHER).
+ * Saved per target: u (N, r) as LoRA, z (N, OC), and ||V|| and g (2 OC, per batch).
+ * Workspace: LoRA's (du (N, r), dropout output (N, IC)), the branch output / dz (N, max OC), and
+ * V (max OC IC) + e (max OC).
+ */
+#include "lowrank.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    pb_lowrank lr;
+    int m[PB_LOWRANK_MAX_TARGETS];        /* magnitude handles, (OC) each */
+    size_t z_off[PB_LOWRANK_MAX_TARGETS]; /* per-row offset of z_i in the DoRA acts region */
+    size_t n_off[PB_LOWRANK_MAX_TARGETS]; /* offset of ||V||_i, g_i (OC each) in the fixed region */
+    size_t z_row, fixed;                  /* sum of OC; 2 * sum of OC */
+} dora_state;
+
+static pb_status dora_attach(pb_method_ctx *c) {
+    dora_state *s = c->state;
+    pb_status st = pb_lowrank_attach(c, &s->lr);
+    if (st) return st;
+    for (int i = 0; i < s->lr.n; i++) {
+        const pb_tensor *A = pb_ctx_tensor(c, s->lr.a[i]);
+        char name[64];
+        snprintf(name, sizeof name, "%.30s.lora_magnitude_vector", pb_ctx_site_weight(c, A->layer, A->site)->name);
+        s->m[i] = pb_ctx_param(c, name, A->layer, A->site, s->lr.oc[i], 0, 1);
+        s->z_off[i] = s->z_row;
+        s->n_off[i] = s->fixed;
+        s->z_row += (size_t)s->lr.oc[i];
+        s->fixed += 2 * (size_t)s->lr.oc[i];
+    }
+    pb_ctx_acts(c, s->z_row, s->fixed);
+    pb_ctx_work(c, s->lr.max_oc, s->lr.max_w + s->lr.max_oc);
+    return PB_OK;
+}
+
+static size_t dora_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+    return pb_lowrank_closed_form(hp, d, K, 1);
+}
+
+/* ||v|| of each row of v (rows, n), accumulated in double; one function for init, forward and
+ * merge, so that m = ||W|| at init gives g = 1 exactly. Callers count its FLOPs (NORM_FLOPS). */
+#define NORM_FLOPS(rows, n) (2 * (uint64_t)(rows) * (uint64_t)(n) + (uint64_t)(rows))
+static void row_norms(float *out, const float *v, int rows, int n) {
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < rows; o++) {
+        const float *x = v + (size_t)o * n; /* (n) */
+        double acc = 0.0;
+        for (int i = 0; i < n; i++) acc += (double)x[i] * x[i];
+        out[o] = (float)sqrt(acc);
+    }
+}
+
+static void dora_init(pb_method_ctx *c, pb_rng *rng) {
+    dora_state *s = c->state;
+    pb_lowrank_init(c, &s->lr, rng);
+    for (int i = 0; i < s->lr.n; i++) {
+        const pb_tensor *w = pb_lowrank_weight(c, &s->lr, i);
+        pb_tensor *m = pb_ctx_tensor(c, s->m[i]);
+        /* m = ||W + s B A||_row with B = 0 */
+        row_norms(m->data, w->data, s->lr.oc[i], s->lr.ic[i]); /* set-up, not counted */
+    }
+}
+
+static void dora_begin(pb_method_ctx *c) {
+    dora_state *s = c->state;
+    pb_lowrank_begin(c, &s->lr);
+}
+
+/* V = W + s B A into the workspace (OC, IC). */
+static float *direction(pb_method_ctx *c, dora_state *s, int i, const pb_tensor *w, pb_phase phase) {
+    float *V = c->work + (size_t)c->N * (s->lr.work_row + s->lr.max_oc);
+    memcpy(V, w->data, sizeof(float) * (size_t)s->lr.oc[i] * s->lr.ic[i]);
+    pb_lowrank_add_delta(c, &s->lr, i, V, phase);
+    return V;
+}
+
+static void dora_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
+                     int N) {
+    dora_state *s = c->state;
+    int i = pb_lowrank_target(&s->lr, slot), OC = s->lr.oc[i];
+    const float *m = pb_ctx_tensor(c, s->m[i])->data;                    /* (OC) */
+    float *z = c->acts + (size_t)N * (s->lr.acts_row + s->z_off[i]);    /* (N, OC) */
+    float *nrm = c->acts + (size_t)N * (s->lr.acts_row + s->z_row) + s->n_off[i]; /* (OC) */
+    float *g = nrm + OC;                                                  /* (OC) */
+    float *l = c->work + (size_t)N * s->lr.work_row;                      /* (N, OC) */
+    const float *bias = b ? b->data : NULL;
+
+    row_norms(nrm, direction(c, s, i, w, PB_PHASE_FWD), OC, s->lr.ic[i]);
+    for (int o = 0; o < OC; o++) g[o] = m[o] / nrm[o];
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, NORM_FLOPS(OC, s->lr.ic[i]) + (uint64_t)OC);
+    pb_site_base_fwd(out, x, w, b, N);                  /* base = x W^T + b */
+    pb_lowrank_site_fwd(c, &s->lr, i, l, 0.0f, x, N);   /* l = s x_d A^T B^T */
+    /* z = (base - b) + l;  y = base + (g - 1)(base - b) + g l */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *y = out + (size_t)n * OC, *zn = z + (size_t)n * OC; /* (OC) */
+        const float *ln = l + (size_t)n * OC;                        /* (OC) */
+        for (int o = 0; o < OC; o++) {
+            float z0 = bias ? y[o] - bias[o] : y[o];
+            zn[o] = z0 + ln[o];
+            y[o] = y[o] + (g[o] - 1.0f) * z0 + g[o] * ln[o];
+        }
+    }
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)N * OC * (bias ? 7 : 6));
+}
+
+static void dora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *x, const pb_tensor *w,
+                     const pb_tensor *b, int N) {
+    dora_state *s = c->state;
+    int i = pb_lowrank_target(&s->lr, slot), OC = s->lr.oc[i], IC = s->lr.ic[i], r = s->lr.r;
+    pb_tensor *mt = pb_ctx_tensor(c, s->m[i]);
+    pb_tensor *A = pb_ctx_tensor(c, s->lr.a[i]), *B = pb_ctx_tensor(c, s->lr.b[i]);
+    const float *z = c->acts + (size_t)N * (s->lr.acts_row + s->z_off[i]);
+    const float *nrm = c->acts + (size_t)N * (s->lr.acts_row + s->z_row) + s->n_off[i];
+    const float *g = nrm + OC;
+    float *dz = c->work + (size_t)N * s->lr.work_row;                              /* (N, OC) */
+    float *e = c->work + (size_t)N * (s->lr.work_row + s->lr.max_oc) + s->lr.max_w; /* (OC) */
+
+    /* y = g ⊙ z + b */
+    if (b && b->trainable) pb_linear_bwd(NULL, NULL, b->grad, dout, x, w->data, N, IC, OC);
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < OC; o++) {
+        double acc = 0.0;
+        for (int n = 0; n < N; n++) acc += (double)dout[(size_t)n * OC + o] * z[(size_t)n * OC + o];
+        float co = (float)acc;
+        mt->grad[o] += co / nrm[o];
+        e[o] = -co * g[o] / (nrm[o] * nrm[o]);
+    }
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) dz[(size_t)n * OC + o] = dout[(size_t)n * OC + o] * g[o];
+    pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * (uint64_t)N * OC + 6 * (uint64_t)OC);
+
+    /* through z = x W^T + s x_d A^T B^T */
+    pb_lowrank_site_bwd(c, &s->lr, i, dinp, dz, x, N);
+    if (dinp) pb_linear_bwd(dinp, NULL, NULL, dz, x, w->data, N, IC, OC);
+
+    /* through ||V||: dV = diag(e) V, V = W + s B A */
+    float *P = direction(c, s, i, w, PB_PHASE_BWD_W);
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < OC; o++)
+        for (int k = 0; k < IC; k++) P[(size_t)o * IC + k] *= e[o];
+    pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)OC * IC);
+    pb_gemm(PB_PHASE_BWD_W, 0, 1, OC, r, IC, s->lr.scale, P, IC, A->data, IC, 1.0f, B->grad, r);
+    pb_gemm(PB_PHASE_BWD_W, 1, 0, r, IC, OC, s->lr.scale, B->data, r, P, IC, 1.0f, A->grad, IC);
+    if (w->trainable && w->grad) { /* not under DoRA alone (W is frozen); exact if a hybrid trains W */
+        pb_linear_bwd(NULL, w->grad, NULL, dz, x, w->data, N, IC, OC);
+        for (size_t k = 0; k < (size_t)OC * IC; k++) w->grad[k] += P[k];
+        pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)OC * IC);
+    }
+}
+
+static pb_status dora_merge(pb_method_ctx *c) {
+    dora_state *s = c->state;
+    for (int i = 0; i < s->lr.n; i++) {
+        pb_tensor *w = pb_lowrank_weight(c, &s->lr, i);
+        const float *m = pb_ctx_tensor(c, s->m[i])->data;
+        int OC = s->lr.oc[i], IC = s->lr.ic[i];
+        pb_lowrank_add_delta(c, &s->lr, i, w->data, PB_PHASE_FWD); /* W += s B A */
+        for (int o = 0; o < OC; o++) {
+            float *row = w->data + (size_t)o * IC, nrm; /* (IC) */
+            row_norms(&nrm, row, 1, IC);
+            float gain = m[o] / nrm;
+            for (int k = 0; k < IC; k++) row[k] *= gain;
+        }
+        pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, NORM_FLOPS(OC, IC) + (uint64_t)OC * IC + (uint64_t)OC);
+    }
+    return PB_OK;
+}
+
+static const char *const dora_examples[] = {"dora:r=2", "dora:r=3,alpha=6,targets=all-linear,bias=lora_only",
+                                            "dora:r=2,use_rslora=1,bias=all,targets=k_proj+c_fc", NULL};
+
+const pb_method pb_method_dora = {
+    .version = PB_METHOD_VERSION,
+    .name = "dora",
+    .category = PB_CAT_REPARAM,
+    .summary = "DoRA: LoRA on the direction of W, with a trainable per-row magnitude",
+    .paper = "Liu et al. 2024, DoRA: Weight-Decomposed Low-Rank Adaptation (arXiv:2402.09353)",
+    .hparams = pb_lowrank_hparams,
+    .n_hparams = PB_LR_NHP,
+    .state_size = sizeof(dora_state),
+    .identity_at_init = 1,
+    .examples = dora_examples,
+    .attach = dora_attach,
+    .closed_form = dora_closed_form,
+    .init = dora_init,
+    .begin = dora_begin,
+    .linear_fwd = dora_fwd,
+    .linear_bwd = dora_bwd,
+    .merge = dora_merge,
+};

@@ -1,0 +1,234 @@
+/* ia3.c — (IA)^3: learned vectors that rescale activations (Liu et al. 2022; Hugging Face PEFT
+ * IA3Config, src/peft/tuners/ia3/{config,layer}.py).
+ *
+ * What it is: every targeted linear site gets one trainable vector l:
+ *   output scaling (attention keys and values by default):  y = (x W^T + b) * l,   l (OC)
+ *   input scaling (feedforward_modules, mlp.down by default): y = (x * l) W^T + b,  l (IC)
+ * so l_k and l_v rescale the key and value projections and l_ff rescales the input of the MLP
+ * down-projection (the GELU output), as the paper's Eq. (l_ff ⊙ gamma(W_1 x)) W_2.
+ * Defaults as Hugging Face's for a LLaMA-style model (TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES
+ * _MAPPING "llama": k_proj, v_proj, down_proj; feedforward: down_proj). Its GPT-2 entry names
+ * the fused c_attn (q, k and v) instead; our backbone has separate projections, so k and v.
+ * Initialisation: l = 1 (init_ia3_weights=True), so the model starts exactly at the base model.
+ * feedforward_modules must be a subset of target_modules when given (PEFT raises otherwise);
+ * the default is intersected with the targets, as PEFT's per-model default is. An empty list
+ * (feedforward_modules=) scales every target's output.
+ *
+ * Closed form (GPT-style backbone, L layers, width C, MLP width F, K labels): per layer, the
+ * sum over targeted sites of OC (output-scaled) or IC (input-scaled), where IC/OC are C except
+ * mlp.up's OC and mlp.down's IC, which are F; plus K C + K on classification. Defaults:
+ *   trainable = L (C + C + F) + (K C + K).
+ * Saved per row: the base output (OC) of every output-scaled site (for d l). Workspace per row:
+ * the largest of 2 IC (input-scaled: x * l, and d(x * l)) and OC (output-scaled: dout * l).
+ *
+ * Merge: output scaling folds into the rows of W and into b (W[o,:] *= l[o], b[o] *= l[o]), as
+ * PEFT's merge does; input scaling into the columns of W (W[:,i] *= l[i]). The merged model is
+ * the base model's graph, so inference FLOPs are the base model's.
+ *
+ * Letters: N rows, IC/OC in/out features of a site, C d_model, F d_ff, L layers, K labels.
+ */
+#include "method.h"
+#include "kernels.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { HP_TARGETS, HP_FF };
+
+static const pb_hparam ia3_hparams[] = {
+    [HP_TARGETS] = {"targets", "target_modules", PB_HP_SITES, "k_proj+v_proj+down_proj", 0, 0, NULL,
+                    "linear sites that get an (IA)^3 vector (site names or Hugging Face module names, joined by +)"},
+    [HP_FF] = {"feedforward", "feedforward_modules", PB_HP_SITES, "down_proj", 0, 0, NULL,
+               "targets whose INPUT is scaled (the others scale their output); a subset of targets"},
+};
+
+#define LINEAR_SITES                                                                                              \
+    ((1u << PB_SITE_Q) | (1u << PB_SITE_K) | (1u << PB_SITE_V) | (1u << PB_SITE_O) | (1u << PB_SITE_UP) |          \
+     (1u << PB_SITE_GATE) | (1u << PB_SITE_DOWN))
+#define MAX_TARGETS 1024
+
+typedef struct {
+    int n;
+    int slot_of[MAX_TARGETS];
+    int l[MAX_TARGETS];          /* tensor handles */
+    int ff[MAX_TARGETS];         /* 1: input scaling */
+    int ic[MAX_TARGETS], oc[MAX_TARGETS];
+    size_t acts_off[MAX_TARGETS]; /* floats per row before this target's saved output */
+} ia3_state;
+
+static int target_of(const ia3_state *s, int slot) {
+    for (int i = 0; i < s->n; i++)
+        if (s->slot_of[i] == slot) return i;
+    return -1;
+}
+
+/* The targets and feedforward masks (feedforward within targets), shared by attach and
+ * closed_form. */
+static uint32_t ff_mask(const pb_hp_values *hp, uint32_t targets) {
+    return hp->raw[HP_FF][0] ? hp->sites[HP_FF] & targets : 0;
+}
+
+static pb_status ia3_attach(pb_method_ctx *c) {
+    ia3_state *s = c->state;
+    uint32_t sites, ff = 0;
+    pb_status st = pb_ctx_sites(c, "targets", LINEAR_SITES, &sites);
+    if (st) return st;
+    if (c->hp.raw[HP_FF][0]) {
+        if ((st = pb_ctx_sites(c, "feedforward", LINEAR_SITES, &ff))) return st;
+        if (c->hp.given[HP_FF] && (ff & ~sites))
+            return pb_errorf(PB_EINVAL, "ia3: feedforward=%s is not a subset of targets=%s", c->hp.raw[HP_FF],
+                             c->hp.raw[HP_TARGETS]);
+        ff &= sites;
+    }
+    size_t acts = 0, work = 0;
+    for (int l = 0; l < c->d->n_layer; l++)
+        for (int site = 0; site < PB_NSITE; site++) {
+            if (!(sites & (1u << site))) continue;
+            const pb_tensor *w = pb_ctx_site_weight(c, l, (pb_site)site);
+            if (!w) continue;
+            if (s->n == MAX_TARGETS) return pb_errorf(PB_EINVAL, "ia3: more than %d targets", MAX_TARGETS);
+            int i = s->n++;
+            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, &s->slot_of[i]))) return st;
+            s->oc[i] = w->shape[0];
+            s->ic[i] = w->shape[1];
+            s->ff[i] = (ff >> site) & 1u;
+            char name[64];
+            snprintf(name, sizeof name, "%.40s.ia3_l", w->name);
+            s->l[i] = pb_ctx_param(c, name, l, (pb_site)site, s->ff[i] ? s->ic[i] : s->oc[i], 0, 1);
+            s->acts_off[i] = acts;
+            if (s->ff[i]) {
+                if (2 * (size_t)s->ic[i] > work) work = 2 * (size_t)s->ic[i];
+            } else {
+                acts += (size_t)s->oc[i];
+                if ((size_t)s->oc[i] > work) work = (size_t)s->oc[i];
+            }
+        }
+    pb_ctx_acts(c, acts, 0);
+    pb_ctx_work(c, work, 0);
+    return PB_OK;
+}
+
+static size_t ia3_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+    uint32_t sites = hp->sites[HP_TARGETS] & pb_desc_sites(d) & LINEAR_SITES, ff = ff_mask(hp, sites);
+    size_t C = (size_t)d->d_model, F = (size_t)d->d_ff, L = (size_t)d->n_layer, per_layer = 0;
+    for (int s = 0; s < PB_NSITE; s++) {
+        if (!(sites & (1u << s))) continue;
+        size_t ic = s == PB_SITE_DOWN ? F : C, oc = (s == PB_SITE_UP || s == PB_SITE_GATE) ? F : C;
+        per_layer += (ff >> s) & 1u ? ic : oc;
+    }
+    return L * per_layer + (K ? (size_t)K * C + (size_t)K : 0);
+}
+
+static void ia3_init(pb_method_ctx *c, pb_rng *rng) {
+    (void)rng;
+    ia3_state *s = c->state;
+    for (int i = 0; i < s->n; i++) {
+        pb_tensor *t = pb_ctx_tensor(c, s->l[i]);
+        for (size_t j = 0; j < t->numel; j++) t->data[j] = 1.0f;
+    }
+}
+
+/* xs (N,IC) = x * l, row by row. */
+static void scale_cols(float *xs, const float *x, const float *l, int N, int IC) {
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < IC; j++) xs[(size_t)n * IC + j] = x[(size_t)n * IC + j] * l[j];
+}
+
+static void ia3_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
+                    int N) {
+    ia3_state *s = c->state;
+    int i = target_of(s, slot), ic = s->ic[i], oc = s->oc[i];
+    const float *l = pb_ctx_tensor(c, s->l[i])->data;
+    if (s->ff[i]) {
+        float *xs = c->work; /* (N,IC) */
+        scale_cols(xs, x, l, N, ic);
+        pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)N * ic);
+        pb_site_base_fwd(out, xs, w, b, N);
+        return;
+    }
+    float *base = c->acts + s->acts_off[i] * (size_t)N; /* (N,OC) saved */
+    pb_site_base_fwd(base, x, w, b, N);
+    scale_cols(out, base, l, N, oc);
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)N * oc);
+}
+
+static void ia3_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *x, const pb_tensor *w,
+                    const pb_tensor *b, int N) {
+    ia3_state *s = c->state;
+    int i = target_of(s, slot), ic = s->ic[i], oc = s->oc[i];
+    pb_tensor *lt = pb_ctx_tensor(c, s->l[i]);
+    const float *l = lt->data;
+    float *dl = lt->grad;
+    int base_trains = w->trainable || (b && b->trainable);
+    if (s->ff[i]) {
+        /* y = xs W^T + b, xs = x * l:  g = dy W;  dl += sum_n x * g;  dinp += g * l */
+        float *xs = c->work, *g = c->work + (size_t)N * ic; /* (N,IC) each */
+        if (w->trainable) {
+            scale_cols(xs, x, l, N, ic); /* the base weight's gradient needs the scaled input */
+            pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)N * ic);
+        }
+        memset(g, 0, sizeof(float) * (size_t)N * ic);
+        pb_site_base_bwd(g, dout, xs, w, b, N);
+        for (int n = 0; n < N; n++)
+            for (int j = 0; j < ic; j++) dl[j] += x[(size_t)n * ic + j] * g[(size_t)n * ic + j];
+        pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * (uint64_t)N * ic);
+        if (dinp) {
+            for (int n = 0; n < N; n++)
+                for (int j = 0; j < ic; j++) dinp[(size_t)n * ic + j] += g[(size_t)n * ic + j] * l[j];
+            pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, (uint64_t)N * ic);
+        }
+        return;
+    }
+    /* y = base * l:  dl += sum_n dy * base;  d(base) = dy * l into the frozen product */
+    const float *base = c->acts + s->acts_off[i] * (size_t)N;
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < oc; j++) dl[j] += dout[(size_t)n * oc + j] * base[(size_t)n * oc + j];
+    pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * (uint64_t)N * oc);
+    if (!dinp && !base_trains) return;
+    float *dbase = c->work; /* (N,OC) */
+    scale_cols(dbase, dout, l, N, oc);
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, (uint64_t)N * oc);
+    pb_site_base_bwd(dinp, dbase, x, w, b, N);
+}
+
+static pb_status ia3_merge(pb_method_ctx *c) {
+    ia3_state *s = c->state;
+    for (int i = 0; i < s->n; i++) {
+        const pb_tensor *lt = pb_ctx_tensor(c, s->l[i]);
+        pb_tensor *w = (pb_tensor *)pb_ctx_site_weight(c, lt->layer, lt->site);
+        pb_tensor *b = (pb_tensor *)pb_ctx_site_bias(c, lt->layer, lt->site);
+        int ic = s->ic[i], oc = s->oc[i];
+        const float *l = lt->data;
+        /* W (OC, IC): input scaling multiplies column i, output scaling row o (and b[o]) */
+        for (int o = 0; o < oc; o++)
+            for (int j = 0; j < ic; j++) w->data[(size_t)o * ic + j] *= s->ff[i] ? l[j] : l[o];
+        if (!s->ff[i] && b)
+            for (int o = 0; o < oc; o++) b->data[o] *= l[o];
+        pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)oc * ic + (!s->ff[i] && b ? (uint64_t)oc : 0));
+    }
+    return PB_OK;
+}
+
+static const char *const ia3_examples[] = {
+    "ia3", "ia3:target_modules=q_proj+k_proj+v_proj+c_fc+down_proj,feedforward_modules=c_fc+down_proj",
+    "ia3:targets=attn.o+mlp.up,feedforward=", NULL};
+
+const pb_method pb_method_ia3 = {
+    .version = PB_METHOD_VERSION,
+    .name = "ia3",
+    .category = PB_CAT_ADDITIVE,
+    .summary = "(IA)^3: learned vectors rescale keys, values and the MLP down-projection input",
+    .paper = "Liu et al. 2022, Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than In-Context "
+             "Learning (arXiv:2205.05638)",
+    .hparams = ia3_hparams,
+    .n_hparams = sizeof ia3_hparams / sizeof ia3_hparams[0],
+    .state_size = sizeof(ia3_state),
+    .identity_at_init = 1,
+    .examples = ia3_examples,
+    .attach = ia3_attach,
+    .closed_form = ia3_closed_form,
+    .init = ia3_init,
+    .linear_fwd = ia3_fwd,
+    .linear_bwd = ia3_bwd,
+    .merge = ia3_merge,
+};

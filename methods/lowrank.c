@@ -1,0 +1,195 @@
+/* lowrank.c — the low-rank product and the LoRA adapter set shared by LoRA and DoRA (see lowrank.h).
+ * Not a method itself: methods/lora.c and methods/dora.c are the registered methods. */
+#include "lowrank.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- 1. the product ------------------------------------------------------------------------- */
+
+void pb_lowrank_fwd(float *out, float *u, const float *xd, const float *A, int lda, const float *B, int ldb,
+                    float scale, float beta, int N, int IC, int OC, int r) {
+    /* out (N,OC), u (N,r), xd (N,IC), A (r,IC) stride lda, B (OC,r) stride ldb */
+    pb_gemm(PB_PHASE_FWD, 0, 1, N, r, IC, 1.0f, xd, IC, A, lda, 0.0f, u, r);
+    pb_gemm(PB_PHASE_FWD, 0, 1, N, OC, r, scale, u, r, B, ldb, beta, out, OC);
+}
+
+void pb_lowrank_bwd(float *dA, float *dB, float *du, const float *dout, const float *u, const float *xd,
+                    const float *A, int lda, const float *B, int ldb, float scale, int N, int IC, int OC, int r) {
+    /* dA (r,IC) stride lda, dB (OC,r) stride ldb, du (N,r); dout (N,OC), u (N,r), xd (N,IC) */
+    (void)A;
+    if (dB) pb_gemm(PB_PHASE_BWD_W, 1, 0, OC, r, N, scale, dout, OC, u, r, 1.0f, dB, ldb);
+    if (du) pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, r, OC, scale, dout, OC, B, ldb, 0.0f, du, r);
+    if (dA && du) pb_gemm(PB_PHASE_BWD_W, 1, 0, r, IC, N, 1.0f, du, r, xd, IC, 1.0f, dA, lda);
+}
+
+/* ---- bias options --------------------------------------------------------------------------- */
+
+void pb_lowrank_unfreeze_bias(pb_method_ctx *c, int layer, pb_site site) {
+    const pb_tensor *b = pb_ctx_site_bias(c, layer, site);
+    if (!b) return;
+    for (int k = 0; k < pb_ctx_n_base(c); k++)
+        if (pb_ctx_base(c, k) == b) pb_ctx_unfreeze(c, k);
+}
+
+void pb_lowrank_unfreeze_all_biases(pb_method_ctx *c) {
+    for (int k = 0; k < pb_ctx_n_base(c); k++)
+        if (pb_ctx_base(c, k)->is_bias && pb_ctx_base(c, k)->site != PB_SITE_HEAD) pb_ctx_unfreeze(c, k);
+}
+
+void pb_lowrank_site_dims(pb_site site, const pb_model_desc *d, size_t *ic, size_t *oc) {
+    size_t C = (size_t)d->d_model, F = (size_t)d->d_ff;
+    *ic = site == PB_SITE_DOWN ? F : C;
+    *oc = (site == PB_SITE_UP || site == PB_SITE_GATE) ? F : C;
+}
+
+size_t pb_lowrank_bias_count(int bias, uint32_t sites, const pb_model_desc *d) {
+    size_t C = (size_t)d->d_model, F = (size_t)d->d_ff, L = (size_t)d->n_layer;
+    if (bias == 1) return L * (4 * C + F + C + 2 * C) + C; /* every bias, as bitfit */
+    if (bias != 2) return 0;
+    size_t n = 0, ic, oc;
+    for (int s = 0; s < PB_NSITE; s++)
+        if (sites & (1u << s)) {
+            pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
+            n += oc;
+        }
+    return L * n;
+}
+
+/* ---- 2. the LoRA adapter set ---------------------------------------------------------------- */
+
+const pb_hparam pb_lowrank_hparams[PB_LR_NHP] = {
+    [PB_LR_HP_R] = {"r", "lora_r rank", PB_HP_INT, "8", 1, 65536, NULL, "rank of the update"},
+    [PB_LR_HP_ALPHA] = {"alpha", "lora_alpha", PB_HP_FLOAT, "8", 1e-6, 1e6, NULL, "scale numerator: s = alpha/r"},
+    [PB_LR_HP_DROPOUT] = {"dropout", "lora_dropout", PB_HP_FLOAT, "0", 0, 0.99, NULL, "dropout on the LoRA input"},
+    [PB_LR_HP_TARGETS] = {"targets", "target_modules", PB_HP_SITES, "q_proj+v_proj", 0, 0, NULL,
+                          "linear sites to adapt (site names or Hugging Face module names, joined by +)"},
+    [PB_LR_HP_BIAS] = {"bias", NULL, PB_HP_ENUM, "none", 0, 0, "none|all|lora_only", "which biases train"},
+    [PB_LR_HP_RSLORA] = {"use_rslora", "rslora", PB_HP_BOOL, "0", 0, 1, NULL,
+                         "scale by alpha/sqrt(r) instead of alpha/r"},
+};
+
+int pb_lowrank_target(const pb_lowrank *s, int slot) {
+    for (int i = 0; i < s->n; i++)
+        if (s->slot_of[i] == slot) return i;
+    return -1;
+}
+
+pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
+    const char *me = c->method->name;
+    uint32_t sites;
+    pb_status st = pb_ctx_sites(c, "targets", PB_LOWRANK_SITES, &sites);
+    if (st) return st;
+    s->r = (int)pb_hp_int(c, "r");
+    float alpha = (float)pb_hp_float(c, "alpha");
+    s->scale = pb_hp_bool(c, "use_rslora") ? alpha / sqrtf((float)s->r) : alpha / (float)s->r;
+    s->dropout = (float)pb_hp_float(c, "dropout");
+    int bias = pb_hp_enum(c, "bias");
+    for (int l = 0; l < c->d->n_layer; l++)
+        for (int site = 0; site < PB_NSITE; site++) {
+            if (!(sites & (1u << site))) continue;
+            const pb_tensor *w = pb_ctx_site_weight(c, l, (pb_site)site);
+            if (!w) continue;
+            int oc = w->shape[0], ic = w->shape[1];
+            if (s->r > (ic < oc ? ic : oc))
+                return pb_errorf(PB_EINVAL, "%s: r=%d is larger than layer %s (%d x %d); use r <= %d", me, s->r,
+                                 w->name, oc, ic, ic < oc ? ic : oc);
+            if (s->n == PB_LOWRANK_MAX_TARGETS)
+                return pb_errorf(PB_EINVAL, "%s: more than %d targets", me, PB_LOWRANK_MAX_TARGETS);
+            int i = s->n++;
+            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, &s->slot_of[i]))) return st;
+            char name[64];
+            snprintf(name, sizeof name, "%.40s.lora_A", w->name);
+            s->a[i] = pb_ctx_param(c, name, l, (pb_site)site, s->r, ic, 1);
+            snprintf(name, sizeof name, "%.40s.lora_B", w->name);
+            s->b[i] = pb_ctx_param(c, name, l, (pb_site)site, oc, s->r, 1);
+            s->ic[i] = ic;
+            s->oc[i] = oc;
+            if ((size_t)ic > s->max_ic) s->max_ic = (size_t)ic;
+            if ((size_t)oc > s->max_oc) s->max_oc = (size_t)oc;
+            if ((size_t)ic * oc > s->max_w) s->max_w = (size_t)ic * oc;
+            pb_ctx_acts(c, (size_t)s->r, 0);
+            s->acts_row += (size_t)s->r;
+            if (bias == 2) pb_lowrank_unfreeze_bias(c, l, (pb_site)site);
+        }
+    if (bias == 1) pb_lowrank_unfreeze_all_biases(c);
+    s->work_row = (size_t)s->r + (s->dropout > 0 ? s->max_ic : 0);
+    pb_ctx_work(c, s->work_row, 0);
+    return PB_OK;
+}
+
+size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K, size_t per_oc) {
+    uint32_t sites = hp->sites[PB_LR_HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
+    size_t r = (size_t)hp->num[PB_LR_HP_R], C = (size_t)d->d_model, L = (size_t)d->n_layer;
+    int bias = (int)hp->num[PB_LR_HP_BIAS];
+    size_t per_layer = 0, ic, oc;
+    for (int s = 0; s < PB_NSITE; s++) {
+        if (!(sites & (1u << s))) continue;
+        pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
+        per_layer += r * (ic + oc) + per_oc * oc;
+    }
+    return L * per_layer + (K ? (size_t)K * C + (size_t)K : 0) + pb_lowrank_bias_count(bias, sites, d);
+}
+
+void pb_lowrank_init(pb_method_ctx *c, pb_lowrank *s, pb_rng *rng) {
+    for (int i = 0; i < s->n; i++) {
+        pb_tensor *a = pb_ctx_tensor(c, s->a[i]);
+        pb_rng_fill_uniform(rng, a->data, a->numel, 1.0f / sqrtf((float)s->ic[i])); /* B stays 0 */
+    }
+}
+
+void pb_lowrank_begin(pb_method_ctx *c, pb_lowrank *s) {
+    if (c->training) s->step++;
+}
+
+static uint64_t drop_seed(const pb_method_ctx *c, const pb_lowrank *s, int i) {
+    return c->seed ^ (s->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 40);
+}
+
+static int dropping(const pb_method_ctx *c, const pb_lowrank *s) { return s->dropout > 0 && c->training; }
+
+/* The dropout output (or x itself when dropout is off) into the workspace. */
+static const float *branch_input(pb_method_ctx *c, const pb_lowrank *s, int i, const float *x, int N) {
+    if (!dropping(c, s)) return x;
+    float *xd = c->work + (size_t)N * s->r; /* (N, IC) */
+    pb_dropout_fwd(xd, x, s->dropout, drop_seed(c, s, i), (size_t)N * s->ic[i]);
+    return xd;
+}
+
+void pb_lowrank_site_fwd(pb_method_ctx *c, pb_lowrank *s, int i, float *out, float beta, const float *x, int N) {
+    pb_tensor *A = pb_ctx_tensor(c, s->a[i]), *B = pb_ctx_tensor(c, s->b[i]);
+    float *u = c->acts + (size_t)i * N * s->r; /* (N, r) */
+    const float *xd = branch_input(c, s, i, x, N);
+    pb_lowrank_fwd(out, u, xd, A->data, s->ic[i], B->data, s->r, s->scale, beta, N, s->ic[i], s->oc[i], s->r);
+}
+
+void pb_lowrank_site_bwd(pb_method_ctx *c, pb_lowrank *s, int i, float *dinp, const float *dout, const float *x,
+                         int N) {
+    pb_tensor *A = pb_ctx_tensor(c, s->a[i]), *B = pb_ctx_tensor(c, s->b[i]);
+    const float *u = c->acts + (size_t)i * N * s->r;
+    float *du = c->work; /* (N, r) */
+    int ic = s->ic[i], oc = s->oc[i], r = s->r;
+    /* dB += s dout^T u;  du = s dout B;  dA += du^T xd;  dinp += dropout_bwd(du A) */
+    const float *xd = branch_input(c, s, i, x, N); /* the same mask again */
+    pb_lowrank_bwd(A->grad, B->grad, du, dout, u, xd, A->data, ic, B->data, r, s->scale, N, ic, oc, r);
+    if (!dinp) return;
+    if (dropping(c, s)) {
+        float *dxd = c->work + (size_t)N * r; /* reuse: xd is no longer needed */
+        pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 0.0f, dxd, ic);
+        pb_dropout_bwd(dinp, dxd, s->dropout, drop_seed(c, s, i), (size_t)N * ic);
+    } else {
+        pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 1.0f, dinp, ic);
+    }
+}
+
+pb_tensor *pb_lowrank_weight(pb_method_ctx *c, const pb_lowrank *s, int i) {
+    const pb_tensor *A = pb_ctx_tensor(c, s->a[i]);
+    return (pb_tensor *)pb_ctx_site_weight(c, A->layer, A->site);
+}
+
+void pb_lowrank_add_delta(pb_method_ctx *c, const pb_lowrank *s, int i, float *w, pb_phase phase) {
+    pb_tensor *A = pb_ctx_tensor(c, s->a[i]), *B = pb_ctx_tensor(c, s->b[i]);
+    /* W (OC, IC) += s B (OC, r) A (r, IC) */
+    pb_gemm(phase, 0, 0, s->oc[i], s->ic[i], s->r, s->scale, B->data, s->r, A->data, s->ic[i], 1.0f, w, s->ic[i]);
+}

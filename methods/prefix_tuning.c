@@ -1,0 +1,227 @@
+/* prefix_tuning.c — prefix tuning: P trainable key and value vectors in front of every layer's
+ * attention.
+ *
+ * Li & Liang 2021 ("Prefix-Tuning: Optimizing Continuous Prompts for Generation"); Hugging Face
+ * PEFT PrefixTuningConfig / PrefixEncoder (src/peft/tuners/prefix_tuning/). Letters: L layers,
+ * C d_model, kv = C / H * Hkv the key/value width (C unless grouped-query attention, where
+ * Hugging Face shrinks token_dim the same way), P = num_virtual_tokens, h = encoder_hidden_size.
+ *
+ * Layer l attends over [Pk_l ; K] and [Pv_l ; V]: the P prefix keys/values are visible to every
+ * query (also under the causal mask) and are never padding. Where they come from:
+ *   prefix_projection=0 (Hugging Face's default): one table E (P, 2 L kv), row p laid out as
+ *     Hugging Face's past_key_values view (P, 2L, H, hs): columns [2l kv, (2l+1) kv) are layer
+ *     l's key, [(2l+1) kv, (2l+2) kv) its value.
+ *   prefix_projection=1 (Li & Liang's reparameterisation; Hugging Face's PrefixEncoder.transform):
+ *     E (P, kv) -> Linear(kv, h) -> tanh -> Linear(h, 2 L kv), the output laid out as above.
+ *     It is computed once per forward in `begin`; backward collects every layer's dPk/dPv into a
+ *     workspace and runs the MLP backward once, when the last prefixed layer's gradient arrives
+ *     (counted, so it does not depend on the order the model visits layers).
+ * Initialisation (PyTorch defaults, as Hugging Face leaves them): E ~ N(0, 1) (nn.Embedding);
+ * Linear weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). init_weights=zero (Hugging
+ * Face's "zero") zeroes E, or with the projection its last Linear, so every prefix key and value
+ * starts at 0 (not an identity: zero keys still take softmax mass).
+ * encoder_hidden_size 0 means kv (Hugging Face's default: token_dim). num_virtual_tokens has no
+ * default in Hugging Face; ours is 20, as in its examples.
+ * Deviation (model side): the real tokens keep positions 0.. as without a prefix. Hugging Face
+ * passes the prefix as a P-long past_key_values, so GPT-2 and BERT number the real tokens from
+ * P (cache_position / past_key_values_length); with learned positions the two differ by that
+ * offset.
+ *
+ * Not identity at initialisation. Merge: not possible (NULL).
+ * Closed form (trainable):
+ *   without projection  P 2 L kv
+ *   with projection     P kv + (kv h + h) + (h 2 L kv + 2 L kv)
+ *   plus K C + K (the task head) on classification.
+ * Saved (fixed, with the projection): tanh output (P, h), prefixes (P, 2 L kv).
+ * Workspace (fixed, with the projection): d(prefixes) (P, 2 L kv), d(tanh output) (P, h).
+ * FLOPs beyond the kernels: tanh 1 per element forward, its backward 3 per element; gradient
+ * accumulation 1 per element.
+ *
+ * Not here: UniPELT's prefix gate (Mao et al. 2022; their code, modeling_bert.py: gate =
+ * mean over tokens of sigmoid(W_g x + b_g) computed from the layer's input x, one value per
+ * sequence, multiplying that sequence's prefix keys and values). It depends on each sequence's
+ * hidden states, while the prefix hook supplies one (P, C) prefix shared by the batch and sees
+ * no hidden state; a gate needs a hook that receives the layer input and returns per-sequence
+ * prefixes (and d(layer input) in backward), i.e. a model-side interface change.
+ */
+#include "method.h"
+#include "kernels.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+enum { HP_P, HP_PROJ, HP_HIDDEN, HP_INIT };
+
+static const pb_hparam pre_hparams[] = {
+    [HP_P] = {"num_virtual_tokens", "prefix_length n_tokens", PB_HP_INT, "20", 1, 4096, NULL,
+              "P, prefix length per layer (Li & Liang: 10 for table-to-text, 200 for summarisation)"},
+    [HP_PROJ] = {"prefix_projection", "projection reparameterize", PB_HP_BOOL, "0", 0, 1, NULL,
+                 "produce the prefixes with an MLP from P embeddings (Li & Liang's reparameterisation)"},
+    [HP_HIDDEN] = {"encoder_hidden_size", "bottleneck_size mid_dim", PB_HP_INT, "0", 0, 1 << 20, NULL,
+                   "hidden width h of the projection MLP (0: the key/value width)"},
+    [HP_INIT] = {"init_weights", NULL, PB_HP_ENUM, "random", 0, 0, "random|zero",
+                 "random: PyTorch defaults; zero: the prefixes start at 0"},
+};
+
+/* The site the added tensors are booked under: they feed the attention keys and values. */
+#define PRE_SITE PB_SITE_K
+
+typedef struct {
+    int P, L, kv, h, proj;
+    int emb, w1, b1, w2, b2; /* tensor handles (w1..b2 with the projection) */
+    int pending;             /* prefixed layers whose gradient has not arrived in this backward */
+} pre_state;
+
+static int hidden_size(int h, int kv) { return h > 0 ? h : kv; }
+
+static int kv_width(const pb_model_desc *d) { return d->d_model / d->n_head * d->n_kv_head; }
+
+static pb_status pre_attach(pb_method_ctx *c) {
+    pre_state *s = c->state;
+    const pb_model_desc *d = c->d;
+    s->P = (int)pb_hp_int(c, "num_virtual_tokens");
+    s->L = d->n_layer;
+    s->kv = kv_width(d);
+    s->proj = pb_hp_bool(c, "prefix_projection");
+    s->h = hidden_size((int)pb_hp_int(c, "encoder_hidden_size"), s->kv);
+    if (!s->proj && pb_hp_int(c, "encoder_hidden_size") > 0)
+        return pb_errorf(PB_EINVAL, "prefix_tuning: encoder_hidden_size=%ld needs prefix_projection=1",
+                         pb_hp_int(c, "encoder_hidden_size"));
+    for (int l = 0; l < s->L; l++) {
+        pb_status st = pb_ctx_hook_prefix(c, l, s->P);
+        if (st) return st;
+    }
+    int out = 2 * s->L * s->kv;
+    if (!s->proj) {
+        s->emb = pb_ctx_param(c, "prefix_encoder.embedding.weight", -1, PRE_SITE, s->P, out, 1);
+        return PB_OK;
+    }
+    s->emb = pb_ctx_param(c, "prefix_encoder.embedding.weight", -1, PRE_SITE, s->P, s->kv, 1);
+    s->w1 = pb_ctx_param(c, "prefix_encoder.transform.0.weight", -1, PRE_SITE, s->h, s->kv, 1);
+    s->b1 = pb_ctx_param(c, "prefix_encoder.transform.0.bias", -1, PRE_SITE, s->h, 0, 1);
+    s->w2 = pb_ctx_param(c, "prefix_encoder.transform.2.weight", -1, PRE_SITE, out, s->h, 1);
+    s->b2 = pb_ctx_param(c, "prefix_encoder.transform.2.bias", -1, PRE_SITE, out, 0, 1);
+    size_t Ph = (size_t)s->P * s->h, Po = (size_t)s->P * out;
+    pb_ctx_acts(c, 0, Ph + Po);
+    pb_ctx_work(c, 0, Po + Ph);
+    return PB_OK;
+}
+
+static size_t pre_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+    const pb_method *m = pb_method_find("prefix_tuning");
+    size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), L = (size_t)d->n_layer;
+    size_t kv = (size_t)kv_width(d), C = (size_t)d->d_model;
+    size_t h = (size_t)hidden_size((int)pb_hpv_num(m, hp, "encoder_hidden_size"), (int)kv);
+    size_t n = pb_hpv_num(m, hp, "prefix_projection") != 0
+                   ? P * kv + (kv * h + h) + (h * 2 * L * kv + 2 * L * kv)
+                   : P * 2 * L * kv;
+    return n + (K ? (size_t)K * C + (size_t)K : 0);
+}
+
+static void fill_linear(pb_rng *rng, pb_tensor *w, pb_tensor *b) {
+    float bound = 1.0f / sqrtf((float)w->shape[1]);
+    pb_rng_fill_uniform(rng, w->data, w->numel, bound);
+    pb_rng_fill_uniform(rng, b->data, b->numel, bound);
+}
+
+static void pre_init(pb_method_ctx *c, pb_rng *rng) {
+    pre_state *s = c->state;
+    int zero = pb_hp_enum(c, "init_weights") == 1;
+    pb_tensor *e = pb_ctx_tensor(c, s->emb);
+    if (!s->proj) {
+        if (!zero) pb_rng_fill_normal(rng, e->data, e->numel, 1.0f);
+        return;
+    }
+    pb_rng_fill_normal(rng, e->data, e->numel, 1.0f);
+    fill_linear(rng, pb_ctx_tensor(c, s->w1), pb_ctx_tensor(c, s->b1));
+    if (!zero) fill_linear(rng, pb_ctx_tensor(c, s->w2), pb_ctx_tensor(c, s->b2));
+}
+
+/* Saved buffers with the projection: a = tanh(E W1^T + b1) (P, h), prefixes (P, 2 L kv). */
+static float *saved_a(pb_method_ctx *c) { return c->acts; }
+static float *saved_prefix(pb_method_ctx *c) {
+    pre_state *s = c->state;
+    return c->acts + (size_t)s->P * s->h;
+}
+
+static void pre_begin(pb_method_ctx *c) {
+    pre_state *s = c->state;
+    s->pending = s->L;
+    if (!s->proj) return;
+    int out = 2 * s->L * s->kv;
+    float *a = saved_a(c);
+    size_t Ph = (size_t)s->P * s->h;
+    pb_linear_fwd(a, pb_ctx_tensor(c, s->emb)->data, pb_ctx_tensor(c, s->w1)->data, pb_ctx_tensor(c, s->b1)->data,
+                  s->P, s->kv, s->h);
+    for (size_t i = 0; i < Ph; i++) a[i] = tanhf(a[i]);
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)Ph);
+    pb_linear_fwd(saved_prefix(c), a, pb_ctx_tensor(c, s->w2)->data, pb_ctx_tensor(c, s->b2)->data, s->P, s->h, out);
+    if (c->training) memset(c->work, 0, sizeof(float) * (size_t)s->P * out); /* d(prefixes) */
+}
+
+static void pre_fwd(pb_method_ctx *c, int layer, float *pk, float *pv) {
+    pre_state *s = c->state;
+    size_t out = (size_t)2 * s->L * s->kv, kv = (size_t)s->kv;
+    const float *src = s->proj ? saved_prefix(c) : pb_ctx_tensor(c, s->emb)->data; /* (P, 2 L kv) */
+    assert(s->kv == c->d->d_model && "the runnable model's prefixes are (P, C): no grouped-query attention");
+    for (int p = 0; p < s->P; p++) {
+        const float *row = src + (size_t)p * out + (size_t)2 * layer * kv;
+        memcpy(pk + (size_t)p * kv, row, sizeof(float) * kv);
+        memcpy(pv + (size_t)p * kv, row + kv, sizeof(float) * kv);
+    }
+}
+
+/* Backward through the projection MLP, from d(prefixes) of every layer. */
+static void mlp_bwd(pb_method_ctx *c) {
+    pre_state *s = c->state;
+    int out = 2 * s->L * s->kv;
+    size_t Ph = (size_t)s->P * s->h;
+    const float *dpre = c->work, *a = saved_a(c);
+    float *da = c->work + (size_t)s->P * out; /* (P, h) */
+    pb_tensor *e = pb_ctx_tensor(c, s->emb), *w1 = pb_ctx_tensor(c, s->w1), *b1 = pb_ctx_tensor(c, s->b1);
+    pb_tensor *w2 = pb_ctx_tensor(c, s->w2), *b2 = pb_ctx_tensor(c, s->b2);
+    memset(da, 0, sizeof(float) * Ph);
+    pb_linear_bwd(da, w2->grad, b2->grad, dpre, a, w2->data, s->P, s->h, out);
+    for (size_t i = 0; i < Ph; i++) da[i] *= 1.0f - a[i] * a[i]; /* d(pre-tanh) */
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 3 * (uint64_t)Ph);
+    pb_linear_bwd(e->grad, w1->grad, b1->grad, da, e->data, w1->data, s->P, s->kv, s->h);
+}
+
+static void pre_bwd(pb_method_ctx *c, int layer, const float *dpk, const float *dpv) {
+    pre_state *s = c->state;
+    size_t out = (size_t)2 * s->L * s->kv, kv = (size_t)s->kv;
+    float *dst = s->proj ? c->work : pb_ctx_tensor(c, s->emb)->grad; /* (P, 2 L kv) */
+    for (int p = 0; p < s->P; p++) {
+        float *row = dst + (size_t)p * out + (size_t)2 * layer * kv;
+        for (size_t i = 0; i < kv; i++) {
+            row[i] += dpk[(size_t)p * kv + i];
+            row[kv + i] += dpv[(size_t)p * kv + i];
+        }
+    }
+    pb_flops_add(s->proj ? PB_PHASE_BWD_IN : PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * (uint64_t)s->P * kv);
+    if (s->proj && --s->pending == 0) mlp_bwd(c);
+}
+
+static const char *const pre_examples[] = {
+    "prefix_tuning:num_virtual_tokens=3",
+    "prefix_tuning:num_virtual_tokens=2,prefix_projection=1,encoder_hidden_size=5",
+    "prefix_tuning:num_virtual_tokens=2,prefix_projection=1,init_weights=zero", NULL};
+
+const pb_method pb_method_prefix_tuning = {
+    .version = PB_METHOD_VERSION,
+    .name = "prefix_tuning",
+    .category = PB_CAT_PROMPT,
+    .summary = "prefix tuning: P trainable key/value vectors prepended to every layer's attention",
+    .paper = "Li & Liang 2021, Prefix-Tuning: Optimizing Continuous Prompts for Generation (arXiv:2101.00190)",
+    .hparams = pre_hparams,
+    .n_hparams = sizeof pre_hparams / sizeof pre_hparams[0],
+    .state_size = sizeof(pre_state),
+    .examples = pre_examples,
+    .attach = pre_attach,
+    .closed_form = pre_closed_form,
+    .init = pre_init,
+    .begin = pre_begin,
+    .prefix_fwd = pre_fwd,
+    .prefix_bwd = pre_bwd,
+};
