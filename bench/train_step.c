@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
     pb_model_desc d = {.name = "bench", .arch = PB_ARCH_DECODER, .causal = 1, .n_layer = (int)L, .d_model = (int)C,
                        .n_head = (int)H, .n_kv_head = (int)H, .d_ff = 4 * (int)C, .ffn = PB_FFN_GELU,
                        .norm = PB_NORM_LAYERNORM, .bias = 1, .pos = PB_POS_LEARNED, .vocab = (int)V,
-                       .max_seq = (int)T, .tied_embed = 1};
+                       .max_seq = (int)T + 64 /* room for virtual tokens of prompt methods */, .tied_embed = 1};
     pb_model m;
     pb_adamw opt = {0};
     if (pb_model_init(&m, &d, lm ? PB_HEAD_LM : PB_HEAD_CLS, (int)K, 1) != PB_OK) {
@@ -175,8 +175,8 @@ int main(int argc, char **argv) {
     pb_report_flops(stdout, &fs, (long)N);
     pb_report_memory(stdout, &mst);
     printf("fastest step %.2f ms, loss %.4f\n", 1000.0 * t_min, loss);
-    printf("ms_per_step=%.2f tok_per_s=%.0f gflops=%.2f sgemm_gflops=%.2f pct_of_sgemm=%.1f\n", ms,
-           (double)N / (ms / 1000.0), gf, sg, 100.0 * gf / sg);
+    printf("ms_per_step=%.2f tok_per_s=%.0f gflops=%.2f sgemm_gflops=%.2f pct_of_sgemm=%.1f flops_per_step=%llu\n", ms,
+           (double)N / (ms / 1000.0), gf, sg, 100.0 * gf / sg, (unsigned long long)pb_flops_total(&fs));
     pb_adamw_free(&opt);
     pb_peft_free(&peft);
     pb_model_free(&m);
