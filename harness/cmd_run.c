@@ -12,6 +12,7 @@ static void run_usage(FILE *f) {
             "                     [--steps N] [--batch B] [--lr X] [--weight-decay X] [--warmup-frac X]\n"
             "                     [--schedule linear|cosine|constant] [--max-len T] [--eval-every N]\n"
             "                     [--eval-max N] [--gen-max N] [--threads N] [--data-dir DIR] [--quiet]\n"
+            "                     [--save-adapter FILE.h5]\n"
             "Fine-tunes the backbone with the method on the task and prints parameters, FLOPs per\n"
             "token, memory by category, time and the dev/test metrics.\n"
             "  --backbone  a preset (randomly initialised; see `peftbench list backbones`) or a\n"
@@ -33,6 +34,7 @@ int pb_cmd_run(pb_args *a) {
         else if (r == 0 && (r = pb_args_opt(a, "--task", 1, &v)) > 0) c.task = v;
         else if (r == 0 && (r = pb_args_opt(a, "--backbone", 1, &v)) > 0) c.backbone = v;
         else if (r == 0 && (r = pb_args_opt(a, "--data-dir", 1, &v)) > 0) c.data_dir = v;
+        else if (r == 0 && (r = pb_args_opt(a, "--save-adapter", 1, &v)) > 0) c.save_adapter = v;
         else if (r == 0 && (r = pb_args_opt(a, "--seed", 1, &v)) > 0) {
             if (!pb_args_int(a, "--seed", v, 0, 0x7fffffffL, &n)) return 2;
             c.seed = (uint64_t)n;

@@ -2,9 +2,11 @@
 #include "finetune.h"
 #include "cli.h"
 #include "kernels.h"
+#include "methods/adapter.h"
 #include "methods/peft.h"
 #include "models/checkpoint.h"
 #include "models/model.h"
+#include "models/pretrain.h"
 #include "models/tokenizer.h"
 #include "pb_rng.h"
 
@@ -325,11 +327,38 @@ static double infer_flops_per_token(evaluator *ev, const enc_split *s) {
     return (double)pb_flops_total(&d) / (double)(ev->tokens - tok0);
 }
 
+/* Held-out bits per byte for the forgetting metric (pretrain.h pb_eval_stream). direct: score m
+ * itself (an LM-head model with its method attached; P virtual tokens in front shorten the
+ * window). Otherwise score a temporary LM-head model that copies m's trunk (the classification
+ * layout is the LM layout followed by the head), so m's buffers and the cell's memory counters
+ * are left alone. Encoders score masked tokens. */
+static pb_status heldout_bpb(pb_model *m, int direct, const int32_t *tok, size_t n, int P, uint64_t seed,
+                             double *bpb) {
+    pb_eval ev;
+    pb_status st;
+    float mask = m->d.causal ? 0.0f : 0.15f;
+    if (direct) {
+        if ((st = pb_eval_stream(m, tok, n, m->d.max_seq - P, 8, mask, 0, &ev, NULL))) return st;
+    } else {
+        pb_model lm;
+        if ((st = pb_model_init(&lm, &m->d, PB_HEAD_LM, 0, seed))) return st;
+        size_t n_lm;
+        pb_model_layout(&lm.d, PB_HEAD_LM, 0, NULL, &n_lm);
+        memcpy(lm.params, m->params, sizeof(float) * n_lm);
+        st = pb_eval_stream(&lm, tok, n, lm.d.max_seq, 8, mask, 0, &ev, NULL);
+        pb_model_free(&lm);
+        if (st) return st;
+    }
+    *bpb = ev.bits_per_byte;
+    return PB_OK;
+}
+
 pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     memset(r, 0, sizeof *r);
     r->infer_flops_tok_merged = -1;
     pb_set_threads(c->threads);
-    pb_task *task = NULL;
+    const pb_task *task = c->task_obj;
+    pb_task *owned_task = NULL;
     pb_model m;
     memset(&m, 0, sizeof m);
     pb_peft peft;
@@ -343,7 +372,11 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     size_t *order = NULL;
     pb_status st;
 
-    if ((st = pb_task_open(c->task, c->data_dir, &task))) goto out;
+    r->heldout_bpb_before = r->heldout_bpb_after = NAN;
+    if (!task) {
+        if ((st = pb_task_open(c->task, c->data_dir, &owned_task))) goto out;
+        task = owned_task;
+    }
     if (task->kind == PB_TASK_REGRESS || task->kind == PB_TASK_VISION) {
         st = pb_errorf(PB_EINVAL, "task '%s' is a %s task; runs support classify and generate tasks for now",
                        task->name, pb_task_kind_name(task->kind));
@@ -358,6 +391,8 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
                        c->backbone);
         goto out;
     }
+    if (c->heldout && (st = heldout_bpb(&m, 0, c->heldout, c->n_heldout, 0, c->seed, &r->heldout_bpb_before)))
+        goto out;
     if ((st = pb_peft_create(&peft, c->method, NULL, head, K, &m, c->seed))) goto out;
     int P = m.hooks && m.hooks->embed.fwd ? m.hooks->embed.P : 0;
     int max_len = c->max_len < m.d.max_seq - P ? c->max_len : m.d.max_seq - P;
@@ -441,6 +476,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
         pb_peft_zero_grad(&peft);
         float loss;
         if ((st = pb_model_forward(&m, &bt, 1, &loss))) goto out;
+        if (c->loss_curve && r->n_loss < c->loss_curve_cap) c->loss_curve[r->n_loss++] = loss;
         if (!isfinite(loss)) {
             r->diverged = 1;
             snprintf(r->message, sizeof r->message, "loss is %g at step %d", loss, step);
@@ -472,6 +508,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
                 r->eval_step[r->n_evals] = step + 1;
                 r->eval_train_loss[r->n_evals] = (float)(loss_acc / loss_n);
                 r->eval_dev[r->n_evals] = (float)sel;
+                r->eval_test[r->n_evals] = (float)test[task->select];
                 r->n_evals++;
             }
             if (c->verbose)
@@ -492,9 +529,19 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
         r->train_flops_tok[p] = r->train_tokens ? (double)pb_flops_phase(&ftrain, (pb_phase)p) / (double)r->train_tokens : 0;
     r->infer_tok_per_s = ev.seconds > 0 ? (double)ev.tokens / ev.seconds : 0;
     r->infer_flops_tok = infer_flops_per_token(&ev, &sp[PB_SPLIT_DEV]);
+    if (c->save_adapter && (st = pb_adapter_save(c->save_adapter, &peft, c->method))) goto out;
+    int merged = 0;
     if (peft.ctx[0]->method->merge || peft.ctx[0]->method->category == PB_CAT_SELECTIVE) {
-        if (pb_peft_merge(&peft) == PB_OK) r->infer_flops_tok_merged = infer_flops_per_token(&ev, &sp[PB_SPLIT_DEV]);
+        if (pb_peft_merge(&peft) == PB_OK) {
+            merged = 1;
+            r->infer_flops_tok_merged = infer_flops_per_token(&ev, &sp[PB_SPLIT_DEV]);
+        }
     }
+    /* Forgetting after: an LM-head model as it is (merged or with its hooks); a classification
+     * model through an LM head on its trunk, meaningful only when base weights changed. */
+    if (c->heldout && !r->diverged && (head == PB_HEAD_LM || merged) &&
+        (st = heldout_bpb(&m, head == PB_HEAD_LM, c->heldout, c->n_heldout, P, c->seed, &r->heldout_bpb_after)))
+        goto out;
     st = PB_OK;
 out:
     if (st) fail(r, st);
@@ -505,6 +552,6 @@ out:
     pb_adamw_free(&opt);
     pb_peft_free(&peft);
     pb_model_free(&m);
-    pb_task_free(task);
+    pb_task_free(owned_task);
     return st;
 }

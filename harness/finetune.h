@@ -41,6 +41,13 @@ typedef struct {
     pb_decay decay;
     int threads;           /* 0: leave as set */
     int verbose;           /* 1: a line per evaluation on stderr */
+    const char *save_adapter; /* if set: write the trained method here (methods/ADAPTER.md) */
+    /* Optional (zeroed by pb_run_defaults); used by sweeps. */
+    const pb_task *task_obj;  /* a task the caller opened (read-only, shared); NULL: open `task` */
+    float *loss_curve;        /* caller-owned room for the training loss of every step, or NULL */
+    int loss_curve_cap;       /* its capacity; result->n_loss says how many were written */
+    const int32_t *heldout;   /* held-out corpus tokens for the forgetting metric, or NULL */
+    size_t n_heldout;
 } pb_run_config;
 
 #define PB_RUN_MAX_EVALS 256
@@ -68,12 +75,21 @@ typedef struct {
     /* curves: evaluation points */
     int n_evals;
     int eval_step[PB_RUN_MAX_EVALS];
-    float eval_train_loss[PB_RUN_MAX_EVALS], eval_dev[PB_RUN_MAX_EVALS];
+    float eval_train_loss[PB_RUN_MAX_EVALS], eval_dev[PB_RUN_MAX_EVALS], eval_test[PB_RUN_MAX_EVALS];
+    int n_loss;                        /* per-step losses written to cfg->loss_curve */
+    /* forgetting (cfg->heldout): held-out corpus bits per byte of the backbone before and of the
+     * fine-tuned model after (NaN: not measured; see pb_run_cell) */
+    double heldout_bpb_before, heldout_bpb_after;
 } pb_run_result;
 
 void pb_run_defaults(pb_run_config *cfg);
 /* Runs the cell. Returns PB_OK when the cell ran (diverged cells too: result->diverged); a
- * failure status (bad spec, missing data, out of memory) with result->message set. */
+ * failure status (bad spec, missing data, out of memory) with result->message set.
+ * Forgetting (cfg->heldout set): pb_eval_stream over the held-out tokens, with the backbone
+ * before fine-tuning and with the fine-tuned model after. An LM-head cell (generation) is
+ * evaluated as it runs, method attached; a classification cell through an LM head on its
+ * trunk, which reflects the fine-tuning only when the method changed base weights (selective
+ * methods, or a method merged into them); otherwise after is NaN. */
 pb_status pb_run_cell(const pb_run_config *cfg, pb_run_result *result);
 
 #endif
