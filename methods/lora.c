@@ -13,13 +13,41 @@
  * dropout > 0 (recomputed in backward from its seed), du (N, r).
  * The hyperparameters, targets, A/B tensors, branch product and its backward are the LoRA adapter
  * set of lowrank.h (shared with DoRA); this file adds the frozen product and the merge.
+ *
+ * gate=1 (alias use_gating; UniPELT, Mao et al. 2022, their lora_layers.py LoRA_Linear(add_gate);
+ * AdapterHub LoRAConfig(use_gating=True)): each target gets a gate Linear(IC, 1), one value per
+ * token (not per head: the reference's lora_gate and AdapterHub's gating_heads for a single
+ * q/v matrix are both 1 output),
+ *   y = x W^T + b + g ⊙ (s dropout(x) A^T B^T),   g (N) = sigmoid(x Wg^T + bg),  Wg (1,IC), bg (1)
+ * Wg ~ N(0, 0.02^2) as AdapterHub; bg = 0 (AdapterHub and the reference keep PyTorch's default
+ * U(+-1/sqrt(IC)) bias; zero starts every gate at sigmoid(x Wg^T) ~ 0.5, as seq_bn's gate).
+ * Still the base model at initialisation (B = 0). Closed form: + sum over targets of IC + 1.
+ * Saved per target: g (N). Workspace: + (N, r) + (N). Merge: refused (the gate depends on x).
+ * Deviations: (1) the reference and AdapterHub average the gate over the sequence
+ * (torch.mean(gate, dim=1)), which lets later tokens change earlier positions' outputs and breaks
+ * causality in a decoder; here it is per token (as seq_bn's gate). (2) Both references let the
+ * gate replace the scale alpha/r (hidden * gate, no scaling); here it multiplies s, so alpha = r
+ * (s = 1) reproduces them — AdapterHub's UniPELTConfig has r = alpha = 8, and unipelt passes
+ * alpha = r by default.
  */
 #include "lowrank.h"
 
-static pb_status lora_attach(pb_method_ctx *c) { return pb_lowrank_attach(c, c->state); }
+/* The set's rows, then LoRA's own. */
+enum { HP_GATE = PB_LR_NHP };
+static const pb_hparam lora_hparams[] = {
+    PB_LOWRANK_HPARAM_ROWS,
+    [HP_GATE] = {"gate", "use_gating", PB_HP_BOOL, "0", 0, 1, NULL,
+                 "per-token gate sigmoid(x W_g^T + b_g) on the update (UniPELT); cannot be merged"},
+};
+
+static pb_status lora_attach(pb_method_ctx *c) {
+    pb_lowrank *s = c->state;
+    s->gate = pb_hp_bool(c, "gate");
+    return pb_lowrank_attach(c, s);
+}
 
 static size_t lora_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    return pb_lowrank_closed_form(hp, d, K, 0);
+    return pb_lowrank_closed_form(hp, d, K, 0) + (hp->num[HP_GATE] != 0 ? pb_lowrank_gate_count(hp, d) : 0);
 }
 
 static void lora_init(pb_method_ctx *c, pb_rng *rng) { pb_lowrank_init(c, c->state, rng); }
@@ -42,6 +70,7 @@ static void lora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout,
 
 static pb_status lora_merge(pb_method_ctx *c) {
     pb_lowrank *s = c->state;
+    if (s->gate) return pb_errorf(PB_EINVAL, "lora: a gated LoRA cannot be merged (its gate depends on each token)");
     /* W += s B A; counted as a one-off, not per token */
     for (int i = 0; i < s->n; i++) pb_lowrank_add_delta(c, s, i, pb_lowrank_weight(c, s, i)->data, PB_PHASE_FWD);
     return PB_OK;
@@ -49,7 +78,8 @@ static pb_status lora_merge(pb_method_ctx *c) {
 
 static const char *const lora_examples[] = {
     "lora:r=2", "lora:r=3,alpha=6,targets=all-linear,bias=lora_only",
-    "lora:r=2,use_rslora=1,bias=all,targets=k_proj+c_fc", NULL};
+    "lora:r=2,use_rslora=1,bias=all,targets=k_proj+c_fc", "lora:r=2,alpha=4,gate=1,targets=q_proj+v_proj+c_proj",
+    NULL};
 
 const pb_method pb_method_lora = {
     .version = PB_METHOD_VERSION,
@@ -57,8 +87,8 @@ const pb_method pb_method_lora = {
     .category = PB_CAT_REPARAM,
     .summary = "LoRA: trainable low-rank update s*B*A beside frozen linear layers",
     .paper = "Hu et al. 2021, LoRA: Low-Rank Adaptation of Large Language Models (arXiv:2106.09685)",
-    .hparams = pb_lowrank_hparams,
-    .n_hparams = PB_LR_NHP,
+    .hparams = lora_hparams,
+    .n_hparams = sizeof lora_hparams / sizeof lora_hparams[0],
     .state_size = sizeof(pb_lowrank),
     .identity_at_init = 1,
     .examples = lora_examples,

@@ -59,16 +59,7 @@ size_t pb_lowrank_bias_count(int bias, uint32_t sites, const pb_model_desc *d) {
 
 /* ---- 2. the LoRA adapter set ---------------------------------------------------------------- */
 
-const pb_hparam pb_lowrank_hparams[PB_LR_NHP] = {
-    [PB_LR_HP_R] = {"r", "lora_r rank", PB_HP_INT, "8", 1, 65536, NULL, "rank of the update"},
-    [PB_LR_HP_ALPHA] = {"alpha", "lora_alpha", PB_HP_FLOAT, "8", 1e-6, 1e6, NULL, "scale numerator: s = alpha/r"},
-    [PB_LR_HP_DROPOUT] = {"dropout", "lora_dropout", PB_HP_FLOAT, "0", 0, 0.99, NULL, "dropout on the LoRA input"},
-    [PB_LR_HP_TARGETS] = {"targets", "target_modules", PB_HP_SITES, "q_proj+v_proj", 0, 0, NULL,
-                          "linear sites to adapt (site names or Hugging Face module names, joined by +)"},
-    [PB_LR_HP_BIAS] = {"bias", NULL, PB_HP_ENUM, "none", 0, 0, "none|all|lora_only", "which biases train"},
-    [PB_LR_HP_RSLORA] = {"use_rslora", "rslora", PB_HP_BOOL, "0", 0, 1, NULL,
-                         "scale by alpha/sqrt(r) instead of alpha/r"},
-};
+const pb_hparam pb_lowrank_hparams[PB_LR_NHP] = {PB_LOWRANK_HPARAM_ROWS};
 
 int pb_lowrank_target(const pb_lowrank *s, int slot) {
     for (int i = 0; i < s->n; i++)
@@ -104,17 +95,23 @@ pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
             s->a[i] = pb_ctx_param(c, name, l, (pb_site)site, s->r, ic, 1);
             snprintf(name, sizeof name, "%.40s.lora_B", w->name);
             s->b[i] = pb_ctx_param(c, name, l, (pb_site)site, oc, s->r, 1);
+            if (s->gate) {
+                snprintf(name, sizeof name, "%.30s.lora_gate.weight", w->name);
+                s->gw[i] = pb_ctx_param(c, name, l, (pb_site)site, 1, ic, 1);
+                snprintf(name, sizeof name, "%.30s.lora_gate.bias", w->name);
+                s->gb[i] = pb_ctx_param(c, name, l, (pb_site)site, 1, 0, 1);
+            }
             s->ic[i] = ic;
             s->oc[i] = oc;
             if ((size_t)ic > s->max_ic) s->max_ic = (size_t)ic;
             if ((size_t)oc > s->max_oc) s->max_oc = (size_t)oc;
             if ((size_t)ic * oc > s->max_w) s->max_w = (size_t)ic * oc;
-            pb_ctx_acts(c, (size_t)s->r, 0);
-            s->acts_row += (size_t)s->r;
+            pb_ctx_acts(c, (size_t)s->r + (s->gate ? 1 : 0), 0);
+            s->acts_row += (size_t)s->r + (s->gate ? 1 : 0);
             if (bias == 2) pb_lowrank_unfreeze_bias(c, l, (pb_site)site);
         }
     if (bias == 1) pb_lowrank_unfreeze_all_biases(c);
-    s->work_row = (size_t)s->r + (s->dropout > 0 ? s->max_ic : 0);
+    s->work_row = (size_t)s->r + (s->dropout > 0 ? s->max_ic : 0) + (s->gate ? (size_t)s->r + 1 : 0);
     pb_ctx_work(c, s->work_row, 0);
     return PB_OK;
 }
@@ -132,10 +129,25 @@ size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, in
     return L * per_layer + (K ? (size_t)K * C + (size_t)K : 0) + pb_lowrank_bias_count(bias, sites, d);
 }
 
+size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d) {
+    uint32_t sites = hp->sites[PB_LR_HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
+    size_t per_layer = 0, ic, oc;
+    for (int s = 0; s < PB_NSITE; s++)
+        if (sites & (1u << s)) {
+            pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
+            per_layer += ic + 1;
+        }
+    return (size_t)d->n_layer * per_layer;
+}
+
 void pb_lowrank_init(pb_method_ctx *c, pb_lowrank *s, pb_rng *rng) {
     for (int i = 0; i < s->n; i++) {
         pb_tensor *a = pb_ctx_tensor(c, s->a[i]);
         pb_rng_fill_uniform(rng, a->data, a->numel, 1.0f / sqrtf((float)s->ic[i])); /* B stays 0 */
+    }
+    for (int i = 0; s->gate && i < s->n; i++) {
+        pb_tensor *g = pb_ctx_tensor(c, s->gw[i]);
+        pb_rng_fill_normal(rng, g->data, g->numel, 0.02f); /* bg stays 0 */
     }
 }
 
@@ -157,11 +169,50 @@ static const float *branch_input(pb_method_ctx *c, const pb_lowrank *s, int i, c
     return xd;
 }
 
+/* The gate's buffers for target i: g (N) saved; the workspace behind du and the dropout output:
+ * t (N, r) (g ⊙ u, or s dout B in backward) and ds (N), the gradient of the gate's
+ * pre-activation. */
+static float *gate_saved(pb_method_ctx *c, const pb_lowrank *s, int i, int N) {
+    return c->acts + (size_t)N * ((size_t)s->n * s->r + (size_t)i);
+}
+static float *gate_work(pb_method_ctx *c, const pb_lowrank *s, int N) {
+    return c->work + (size_t)N * (s->r + (s->dropout > 0 ? s->max_ic : 0));
+}
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
 void pb_lowrank_site_fwd(pb_method_ctx *c, pb_lowrank *s, int i, float *out, float beta, const float *x, int N) {
     pb_tensor *A = pb_ctx_tensor(c, s->a[i]), *B = pb_ctx_tensor(c, s->b[i]);
     float *u = c->acts + (size_t)i * N * s->r; /* (N, r) */
     const float *xd = branch_input(c, s, i, x, N);
-    pb_lowrank_fwd(out, u, xd, A->data, s->ic[i], B->data, s->r, s->scale, beta, N, s->ic[i], s->oc[i], s->r);
+    if (!s->gate) {
+        pb_lowrank_fwd(out, u, xd, A->data, s->ic[i], B->data, s->r, s->scale, beta, N, s->ic[i], s->oc[i], s->r);
+        return;
+    }
+    /* g ⊙ (s u B^T) = s (g ⊙ u) B^T: the gate scales u's rows, so no (N, OC) temporary */
+    int ic = s->ic[i], oc = s->oc[i], r = s->r;
+    float *g = gate_saved(c, s, i, N), *gu = gate_work(c, s, N); /* (N) (N, r) */
+    pb_gemm(PB_PHASE_FWD, 0, 1, N, r, ic, 1.0f, xd, ic, A->data, ic, 0.0f, u, r);
+    pb_linear_fwd(g, x, pb_ctx_tensor(c, s->gw[i])->data, pb_ctx_tensor(c, s->gb[i])->data, N, ic, 1);
+    for (int n = 0; n < N; n++) {
+        g[n] = sigmoidf(g[n]);
+        for (int k = 0; k < r; k++) gu[(size_t)n * r + k] = g[n] * u[(size_t)n * r + k];
+    }
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 4 * (uint64_t)N + (uint64_t)N * r); /* sigmoid 4 */
+    pb_gemm(PB_PHASE_FWD, 0, 1, N, oc, r, s->scale, gu, r, B->data, r, beta, out, oc);
+}
+
+/* dinp (N,IC) += d(x) through the branch input, from du (N, r). */
+static void branch_input_bwd(pb_method_ctx *c, pb_lowrank *s, int i, float *dinp, const float *du, int N) {
+    const pb_tensor *A = pb_ctx_tensor(c, s->a[i]);
+    int ic = s->ic[i], r = s->r;
+    if (dropping(c, s)) {
+        float *dxd = c->work + (size_t)N * r; /* reuse: xd is no longer needed */
+        pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 0.0f, dxd, ic);
+        pb_dropout_bwd(dinp, dxd, s->dropout, drop_seed(c, s, i), (size_t)N * ic);
+    } else {
+        pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 1.0f, dinp, ic);
+    }
 }
 
 void pb_lowrank_site_bwd(pb_method_ctx *c, pb_lowrank *s, int i, float *dinp, const float *dout, const float *x,
@@ -170,17 +221,37 @@ void pb_lowrank_site_bwd(pb_method_ctx *c, pb_lowrank *s, int i, float *dinp, co
     const float *u = c->acts + (size_t)i * N * s->r;
     float *du = c->work; /* (N, r) */
     int ic = s->ic[i], oc = s->oc[i], r = s->r;
-    /* dB += s dout^T u;  du = s dout B;  dA += du^T xd;  dinp += dropout_bwd(du A) */
     const float *xd = branch_input(c, s, i, x, N); /* the same mask again */
-    pb_lowrank_bwd(A->grad, B->grad, du, dout, u, xd, A->data, ic, B->data, r, s->scale, N, ic, oc, r);
-    if (!dinp) return;
-    if (dropping(c, s)) {
-        float *dxd = c->work + (size_t)N * r; /* reuse: xd is no longer needed */
-        pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 0.0f, dxd, ic);
-        pb_dropout_bwd(dinp, dxd, s->dropout, drop_seed(c, s, i), (size_t)N * ic);
-    } else {
-        pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 1.0f, dinp, ic);
+    if (!s->gate) {
+        /* dB += s dout^T u;  du = s dout B;  dA += du^T xd;  dinp += dropout_bwd(du A) */
+        pb_lowrank_bwd(A->grad, B->grad, du, dout, u, xd, A->data, ic, B->data, r, s->scale, N, ic, oc, r);
+        if (dinp) branch_input_bwd(c, s, i, dinp, du, N);
+        return;
     }
+    /* With y = base + g ⊙ (s u B^T), t = s dout B (N, r):
+     *   dg_n = <dout_n, s u_n B^T> = t_n . u_n,   ds_n = dg_n g_n (1 - g_n)
+     *   du = g ⊙ t;  dB += s dout^T (g ⊙ u);  dA += du^T xd;  dinp += dropout_bwd(du A) + ds Wg
+     *   dWg += ds^T x;  dbg += sum ds */
+    const float *g = gate_saved(c, s, i, N);
+    float *t = gate_work(c, s, N), *ds = t + (size_t)N * r; /* (N, r) (N) */
+    pb_tensor *gw = pb_ctx_tensor(c, s->gw[i]), *gb = pb_ctx_tensor(c, s->gb[i]);
+    pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, r, oc, s->scale, dout, oc, B->data, r, 0.0f, t, r);
+    for (int n = 0; n < N; n++) {
+        float *tn = t + (size_t)n * r, *dun = du + (size_t)n * r;
+        const float *un = u + (size_t)n * r;
+        float dot = 0.0f;
+        for (int k = 0; k < r; k++) {
+            dot += tn[k] * un[k];
+            dun[k] = g[n] * tn[k];
+            tn[k] = g[n] * un[k]; /* t now holds g ⊙ u, for dB */
+        }
+        ds[n] = dot * g[n] * (1.0f - g[n]);
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * (uint64_t)N * r + 3 * (uint64_t)N);
+    pb_gemm(PB_PHASE_BWD_W, 1, 0, oc, r, N, s->scale, dout, oc, t, r, 1.0f, B->grad, r);
+    pb_gemm(PB_PHASE_BWD_W, 1, 0, r, ic, N, 1.0f, du, r, xd, ic, 1.0f, A->grad, ic);
+    pb_linear_bwd(dinp, gw->grad, gb->grad, ds, x, gw->data, N, ic, 1);
+    if (dinp) branch_input_bwd(c, s, i, dinp, du, N);
 }
 
 pb_tensor *pb_lowrank_weight(pb_method_ctx *c, const pb_lowrank *s, int i) {

@@ -15,11 +15,17 @@
  *     buffers), the closed form, the initialisation, input dropout, the per-site branch forward and
  *     backward, and the dense update s B A for merging. LoRA is this set plus the frozen product;
  *     DoRA wraps the same set in its magnitude/direction decomposition.
+ *     Optionally (s->gate, LoRA's `gate`; UniPELT, Mao et al. 2022) each target's branch is gated
+ *     per token: branch = g ⊙ (s dropout(x) A^T B^T), g (N) = sigmoid(x Wg^T + bg), Wg (1, IC),
+ *     bg (1), both trainable. A gated set cannot be merged (g depends on the input).
  *
  * Buffers of a set (floats, N rows): saved activations u (N, r) per target, at
- * c->acts + i N r (the set's region is the first acts_row * N floats); workspace du (N, r) at
- * c->work and, when dropout > 0, the dropout output (N, max IC) after it (the first work_row * N
- * floats). A method that declares more buffers after the set's places them behind these.
+ * c->acts + i N r, and with the gate g (N) per target behind all of them, at
+ * c->acts + N (n r + i) (the set's region is the first acts_row * N floats); workspace du (N, r)
+ * at c->work, when dropout > 0 the dropout output (N, max IC) after it, and with the gate
+ * g ⊙ u / s dout B (N, r) and the gate's pre-activation gradient (N) after those (the first
+ * work_row * N floats). A method that declares more buffers after the set's places them behind
+ * these.
  */
 #ifndef PB_LOWRANK_H
 #define PB_LOWRANK_H
@@ -42,6 +48,16 @@ void pb_lowrank_bwd(float *dA, float *dB, float *du, const float *dout, const fl
 /* ---- 2. the LoRA adapter set ---------------------------------------------------------------- */
 
 enum { PB_LR_HP_R, PB_LR_HP_ALPHA, PB_LR_HP_DROPOUT, PB_LR_HP_TARGETS, PB_LR_HP_BIAS, PB_LR_HP_RSLORA, PB_LR_NHP };
+/* The rows of the set's hyperparameter table, for a method that appends its own rows (LoRA's gate). */
+#define PB_LOWRANK_HPARAM_ROWS                                                                                     \
+    [PB_LR_HP_R] = {"r", "lora_r rank", PB_HP_INT, "8", 1, 65536, NULL, "rank of the update"},                   \
+    [PB_LR_HP_ALPHA] = {"alpha", "lora_alpha", PB_HP_FLOAT, "8", 1e-6, 1e6, NULL, "scale numerator: s = alpha/r"}, \
+    [PB_LR_HP_DROPOUT] = {"dropout", "lora_dropout", PB_HP_FLOAT, "0", 0, 0.99, NULL, "dropout on the LoRA input"}, \
+    [PB_LR_HP_TARGETS] = {"targets", "target_modules", PB_HP_SITES, "q_proj+v_proj", 0, 0, NULL,                  \
+                          "linear sites to adapt (site names or Hugging Face module names, joined by +)"},       \
+    [PB_LR_HP_BIAS] = {"bias", NULL, PB_HP_ENUM, "none", 0, 0, "none|all|lora_only", "which biases train"},       \
+    [PB_LR_HP_RSLORA] = {"use_rslora", "rslora", PB_HP_BOOL, "0", 0, 1, NULL,                                     \
+                         "scale by alpha/sqrt(r) instead of alpha/r"}
 /* The set's hyperparameter table (PB_LR_NHP entries), for a method's .hparams. */
 extern const pb_hparam pb_lowrank_hparams[PB_LR_NHP];
 
@@ -53,9 +69,12 @@ extern const pb_hparam pb_lowrank_hparams[PB_LR_NHP];
 typedef struct {
     int r;
     float scale, dropout;
+    int gate;                                  /* per-token gate on the branch: set by the caller
+                                                  before pb_lowrank_attach (LoRA's `gate`) */
     int n;                                     /* targets */
     int slot_of[PB_LOWRANK_MAX_TARGETS];       /* hook slot of target i */
     int a[PB_LOWRANK_MAX_TARGETS], b[PB_LOWRANK_MAX_TARGETS]; /* tensor handles */
+    int gw[PB_LOWRANK_MAX_TARGETS], gb[PB_LOWRANK_MAX_TARGETS]; /* gate Wg (1,IC), bg (1) (gate only) */
     int ic[PB_LOWRANK_MAX_TARGETS], oc[PB_LOWRANK_MAX_TARGETS];
     size_t max_ic, max_oc, max_w;              /* largest IC, OC, OC*IC over targets */
     size_t acts_row, work_row;                 /* floats per row the set declared */
@@ -63,22 +82,29 @@ typedef struct {
 } pb_lowrank;
 
 /* Reads r, alpha, dropout, bias, use_rslora from c's hyperparameters (c's method must use
- * pb_lowrank_hparams), and for every targeted linear site: hooks it, declares A (r,IC) and
- * B (OC,r) named "<weight>.lora_A/B", u (N,r) saved; unfreezes the biases `bias` selects; declares
- * the workspace. Errors name the method and the offending value. */
+ * PB_LOWRANK_HPARAM_ROWS), and for every targeted linear site: hooks it, declares A (r,IC) and
+ * B (OC,r) named "<weight>.lora_A/B" (with s->gate also Wg (1,IC), bg (1) named
+ * "<weight>.lora_gate.weight/bias"), u (N,r) (and g (N)) saved; unfreezes the biases `bias`
+ * selects; declares the workspace. Errors name the method and the offending value. */
 pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s);
 /* Trainable count of the set: sum over targets of r (IC + OC) + per_oc * OC, plus the biases
  * `bias` selects, plus the task head (K C + K). per_oc: extra trainable floats per output feature
- * that the method adds per target (DoRA's magnitude: 1). */
+ * that the method adds per target (DoRA's magnitude: 1). The gate is not included (see below). */
 size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K, size_t per_oc);
-/* A ~ U(-1/sqrt(IC), 1/sqrt(IC)) (kaiming_uniform(a=sqrt(5)), as Hugging Face); B stays 0. */
+/* Trainable floats of the gates: sum over targets of IC + 1. */
+size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d);
+/* A ~ U(-1/sqrt(IC), 1/sqrt(IC)) (kaiming_uniform(a=sqrt(5)), as Hugging Face); B stays 0; with
+ * the gate, Wg ~ N(0, 0.02^2) (AdapterHub's LoRA gate), bg = 0 (drawn after every A, so the
+ * ungated set draws the same numbers as before the gate existed). */
 void pb_lowrank_init(pb_method_ctx *c, pb_lowrank *s, pb_rng *rng);
 void pb_lowrank_begin(pb_method_ctx *c, pb_lowrank *s);
 /* The target index of a hook slot (-1 if none). */
 int pb_lowrank_target(const pb_lowrank *s, int slot);
-/* The branch of target i: out (N,OC) = beta out + s dropout(x) A^T B^T; saves u. */
+/* The branch of target i: out (N,OC) = beta out + s dropout(x) A^T B^T (times g with the gate);
+ * saves u (and g). */
 void pb_lowrank_site_fwd(pb_method_ctx *c, pb_lowrank *s, int i, float *out, float beta, const float *x, int N);
-/* Its backward for dout (N,OC) = d(branch output): dA, dB +=; dinp (N,IC) += (NULL: skipped). */
+/* Its backward for dout (N,OC) = d(branch output): dA, dB (dWg, dbg) +=; dinp (N,IC) += (NULL:
+ * skipped). */
 void pb_lowrank_site_bwd(pb_method_ctx *c, pb_lowrank *s, int i, float *dinp, const float *dout, const float *x,
                          int N);
 /* w (OC,IC) += s B A for target i (merge, DoRA's weight norm); MATMUL FLOPs to `phase`. */

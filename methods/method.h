@@ -120,6 +120,11 @@ struct pb_method {
     void (*sublayer_bwd)(pb_method_ctx *c, int slot, float *dh, float *dx, const float *x, int N, int need_dh);
     void (*prefix_fwd)(pb_method_ctx *c, int layer, float *pk, float *pv);
     void (*prefix_bwd)(pb_method_ctx *c, int layer, const float *dpk, const float *dpv);
+    /* The prefix gate of a layer declared with pb_ctx_hook_prefix_gate (hooks.h gate_fwd/bwd). */
+    void (*prefix_gate_fwd)(pb_method_ctx *c, int layer, float *g, const float *x, const uint8_t *mask, int B,
+                            int Tm);
+    void (*prefix_gate_bwd)(pb_method_ctx *c, int layer, float *dx, const float *dg, const float *x,
+                            const uint8_t *mask, int B, int Tm);
     void (*embed_fwd)(pb_method_ctx *c, float *prompt);
     void (*embed_bwd)(pb_method_ctx *c, const float *dprompt);
 
@@ -166,6 +171,8 @@ void pb_ctx_unfreeze(pb_method_ctx *c, int base_index);
 pb_status pb_ctx_hook_linear(pb_method_ctx *c, int layer, pb_site site, int *slot);
 pb_status pb_ctx_hook_sublayer(pb_method_ctx *c, int layer, pb_sublayer which, int *slot);
 pb_status pb_ctx_hook_prefix(pb_method_ctx *c, int layer, int P);
+/* Gates the prefix c declared on `layer` per sequence (the method's prefix_gate_fwd/bwd). */
+pb_status pb_ctx_hook_prefix_gate(pb_method_ctx *c, int layer);
 pb_status pb_ctx_hook_embed(pb_method_ctx *c, int P);
 /* Buffers for the current batch: saved activations (booked PB_MEM_ACTS) and workspace
  * (PB_MEM_WORKSPACE), in floats per row (N) plus a fixed count. Accumulates over calls. */

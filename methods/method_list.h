@@ -23,3 +23,4 @@ PB_METHOD(vera)
 PB_METHOD(loha)
 /* hybrid */
 PB_METHOD(mam)
+PB_METHOD(unipelt)

@@ -305,6 +305,20 @@ pb_status pb_ctx_hook_prefix(pb_method_ctx *c, int layer, int P) {
     return PB_OK;
 }
 
+static void tr_pre_gate_fwd(void *self, float *g, const float *x, const uint8_t *mask, int B, int Tm);
+static void tr_pre_gate_bwd(void *self, float *dx, const float *dg, const float *x, const uint8_t *mask, int B,
+                            int Tm);
+
+pb_status pb_ctx_hook_prefix_gate(pb_method_ctx *c, int layer) {
+    pb_status st = need_layer(c, layer);
+    if (st) return st;
+    assert(c->peft->pre_b[layer].c == c && "gate a prefix the method declared");
+    assert(c->method->prefix_gate_fwd && c->method->prefix_gate_bwd);
+    c->peft->pre[layer].gate_fwd = tr_pre_gate_fwd; /* kept by build_hooks */
+    c->peft->pre[layer].gate_bwd = tr_pre_gate_bwd;
+    return PB_OK;
+}
+
 pb_status pb_ctx_hook_embed(pb_method_ctx *c, int P) {
     pb_binding *b = &c->peft->embed_b;
     if (b->c) return pb_errorf(PB_EINVAL, "%s: the input already has virtual tokens from %s", c->method->name, b->c->method->name);
@@ -393,6 +407,15 @@ static void tr_pre_bwd(void *self, const float *dpk, const float *dpv) {
     pb_binding *x = self;
     x->c->method->prefix_bwd(x->c, x->slot, dpk, dpv);
 }
+static void tr_pre_gate_fwd(void *self, float *g, const float *x, const uint8_t *mask, int B, int Tm) {
+    pb_binding *b = self;
+    b->c->method->prefix_gate_fwd(b->c, b->slot, g, x, mask, B, Tm);
+}
+static void tr_pre_gate_bwd(void *self, float *dx, const float *dg, const float *x, const uint8_t *mask, int B,
+                            int Tm) {
+    pb_binding *b = self;
+    b->c->method->prefix_gate_bwd(b->c, b->slot, dx, dg, x, mask, B, Tm);
+}
 static void tr_emb_fwd(void *self, float *prompt) {
     pb_binding *x = self;
     x->c->method->embed_fwd(x->c, prompt);
@@ -426,9 +449,11 @@ static void build_hooks(pb_peft *p) {
     for (int l = 0; l < L; l++) {
         pb_binding *b = &p->pre_b[l];
         int on = b->c && !b->c->merged;
-        int P = p->pre[l].P;
+        int P = p->pre[l].P, gated = p->pre[l].gate_fwd != NULL;
         p->pre[l] = (pb_prefix_hook){.self = b, .trainable = on && ctx_trains(b->c), .P = on ? P : 0,
-                                     .fwd = on ? tr_pre_fwd : NULL, .bwd = on ? tr_pre_bwd : NULL};
+                                     .fwd = on ? tr_pre_fwd : NULL, .bwd = on ? tr_pre_bwd : NULL,
+                                     .gate_fwd = on && gated ? tr_pre_gate_fwd : NULL,
+                                     .gate_bwd = on && gated ? tr_pre_gate_bwd : NULL};
     }
     pb_binding *e = &p->embed_b;
     int on = e->c && !e->c->merged;

@@ -37,21 +37,32 @@
  * FLOPs beyond the kernels: tanh 1 per element forward, its backward 3 per element; gradient
  * accumulation 1 per element.
  *
- * Not here: UniPELT's prefix gate (Mao et al. 2022; their code, modeling_bert.py: gate =
- * mean over tokens of sigmoid(W_g x + b_g) computed from the layer's input x, one value per
- * sequence, multiplying that sequence's prefix keys and values). It depends on each sequence's
- * hidden states, while the prefix hook supplies one (P, C) prefix shared by the batch and sees
- * no hidden state; a gate needs a hook that receives the layer input and returns per-sequence
- * prefixes (and d(layer input) in backward), i.e. a model-side interface change.
+ * gate=1 (alias use_gating; UniPELT, Mao et al. 2022: their modeling_bert.py prefix_gate, and
+ * AdapterHub's PrefixTuningConfig(use_gating=True, shared_gating=True)): layer l gets a gate
+ * Linear(C, 1), Wg_l (1,C), bg_l (1), and sequence b's prefix keys and values are multiplied by
+ *   g_b = mean over the real tokens t of b of sigmoid(x_bt Wg_l^T + bg_l)
+ * with x the layer's ln_1 output (what the attention projections read; the reference reads the
+ * attention input of its post-LN BERT). The model applies g and returns d g (hooks.h gate_fwd/
+ * gate_bwd). Wg ~ N(0, 0.02^2) (AdapterHub), bg = 0 (AdapterHub and the reference keep PyTorch's
+ * default U(+-1/sqrt(C)) bias; zero starts g near 0.5, as the seq_bn and lora gates).
+ * The mean sees every token of the sequence, later ones too, so a causal language model would
+ * leak the future into earlier predictions: attach refuses gate=1 with a causal LM head.
+ * Deviation: the reference and AdapterHub average over all positions, padding included; here over
+ * the real tokens only (mask), so padding cannot change a sequence's output (the same when
+ * nothing is padded). A sequence without real tokens gets g = 0.
+ * Closed form with the gate: + L (C + 1). Saved: sigmoid(x Wg^T + bg) (N) per layer. Workspace:
+ * (N), the gate's pre-activation gradient. FLOPs: sigmoid 4 and the masked mean 1 per token
+ * forward, 4 per token backward (the model counts scaling the prefixes by g and d g).
  */
 #include "method.h"
 #include "kernels.h"
 
 #include <assert.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-enum { HP_P, HP_PROJ, HP_HIDDEN, HP_INIT };
+enum { HP_P, HP_PROJ, HP_HIDDEN, HP_INIT, HP_GATE };
 
 static const pb_hparam pre_hparams[] = {
     [HP_P] = {"num_virtual_tokens", "prefix_length n_tokens", PB_HP_INT, "20", 1, 4096, NULL,
@@ -62,14 +73,19 @@ static const pb_hparam pre_hparams[] = {
                    "hidden width h of the projection MLP (0: the key/value width)"},
     [HP_INIT] = {"init_weights", NULL, PB_HP_ENUM, "random", 0, 0, "random|zero",
                  "random: PyTorch defaults; zero: the prefixes start at 0"},
+    [HP_GATE] = {"gate", "use_gating", PB_HP_BOOL, "0", 0, 1, NULL,
+                 "per-sequence gate mean_t sigmoid(W_g x_t + b_g) on each layer's prefix (UniPELT; not with a "
+                 "causal LM head)"},
 };
 
 /* The site the added tensors are booked under: they feed the attention keys and values. */
 #define PRE_SITE PB_SITE_K
 
 typedef struct {
-    int P, L, kv, h, proj;
+    int P, L, kv, h, proj, gate;
     int emb, w1, b1, w2, b2; /* tensor handles (w1..b2 with the projection) */
+    int g0;                  /* gate: Wg of layer l is handle g0 + 2 l, bg g0 + 2 l + 1 */
+    size_t acts_fixed, work_fixed; /* the projection's buffers, in front of the gate's */
     int pending;             /* prefixed layers whose gradient has not arrived in this backward */
 } pre_state;
 
@@ -88,6 +104,11 @@ static pb_status pre_attach(pb_method_ctx *c) {
     if (!s->proj && pb_hp_int(c, "encoder_hidden_size") > 0)
         return pb_errorf(PB_EINVAL, "prefix_tuning: encoder_hidden_size=%ld needs prefix_projection=1",
                          pb_hp_int(c, "encoder_hidden_size"));
+    s->gate = pb_hp_bool(c, "gate");
+    if (s->gate && !c->n_labels && d->causal)
+        return pb_errorf(PB_EINVAL, "prefix_tuning: gate=1 averages over every token of a sequence, so with a "
+                                    "causal language-model head later tokens would leak into earlier "
+                                    "predictions; use a classification head or gate=0");
     for (int l = 0; l < s->L; l++) {
         pb_status st = pb_ctx_hook_prefix(c, l, s->P);
         if (st) return st;
@@ -95,16 +116,31 @@ static pb_status pre_attach(pb_method_ctx *c) {
     int out = 2 * s->L * s->kv;
     if (!s->proj) {
         s->emb = pb_ctx_param(c, "prefix_encoder.embedding.weight", -1, PRE_SITE, s->P, out, 1);
-        return PB_OK;
+    } else {
+        s->emb = pb_ctx_param(c, "prefix_encoder.embedding.weight", -1, PRE_SITE, s->P, s->kv, 1);
+        s->w1 = pb_ctx_param(c, "prefix_encoder.transform.0.weight", -1, PRE_SITE, s->h, s->kv, 1);
+        s->b1 = pb_ctx_param(c, "prefix_encoder.transform.0.bias", -1, PRE_SITE, s->h, 0, 1);
+        s->w2 = pb_ctx_param(c, "prefix_encoder.transform.2.weight", -1, PRE_SITE, out, s->h, 1);
+        s->b2 = pb_ctx_param(c, "prefix_encoder.transform.2.bias", -1, PRE_SITE, out, 0, 1);
+        size_t Ph = (size_t)s->P * s->h, Po = (size_t)s->P * out;
+        s->acts_fixed = Ph + Po;
+        s->work_fixed = Po + Ph;
+        pb_ctx_acts(c, 0, Ph + Po);
+        pb_ctx_work(c, 0, Po + Ph);
     }
-    s->emb = pb_ctx_param(c, "prefix_encoder.embedding.weight", -1, PRE_SITE, s->P, s->kv, 1);
-    s->w1 = pb_ctx_param(c, "prefix_encoder.transform.0.weight", -1, PRE_SITE, s->h, s->kv, 1);
-    s->b1 = pb_ctx_param(c, "prefix_encoder.transform.0.bias", -1, PRE_SITE, s->h, 0, 1);
-    s->w2 = pb_ctx_param(c, "prefix_encoder.transform.2.weight", -1, PRE_SITE, out, s->h, 1);
-    s->b2 = pb_ctx_param(c, "prefix_encoder.transform.2.bias", -1, PRE_SITE, out, 0, 1);
-    size_t Ph = (size_t)s->P * s->h, Po = (size_t)s->P * out;
-    pb_ctx_acts(c, 0, Ph + Po);
-    pb_ctx_work(c, 0, Po + Ph);
+    if (!s->gate) return PB_OK;
+    for (int l = 0; l < s->L; l++) {
+        char name[48];
+        snprintf(name, sizeof name, "h.%d.attn.prefix_gate.weight", l);
+        int w = pb_ctx_param(c, name, l, PRE_SITE, 1, d->d_model, 1);
+        snprintf(name, sizeof name, "h.%d.attn.prefix_gate.bias", l);
+        pb_ctx_param(c, name, l, PRE_SITE, 1, 0, 1);
+        if (l == 0) s->g0 = w;
+        pb_status st = pb_ctx_hook_prefix_gate(c, l);
+        if (st) return st;
+    }
+    pb_ctx_acts(c, (size_t)s->L, 0); /* sigmoid(x Wg^T + bg) per layer and row */
+    pb_ctx_work(c, 1, 0);             /* its gradient */
     return PB_OK;
 }
 
@@ -116,6 +152,7 @@ static size_t pre_closed_form(const pb_hp_values *hp, const pb_model_desc *d, in
     size_t n = pb_hpv_num(m, hp, "prefix_projection") != 0
                    ? P * kv + (kv * h + h) + (h * 2 * L * kv + 2 * L * kv)
                    : P * 2 * L * kv;
+    if (pb_hpv_num(m, hp, "gate") != 0) n += L * (C + 1);
     return n + (K ? (size_t)K * C + (size_t)K : 0);
 }
 
@@ -136,6 +173,16 @@ static void pre_init(pb_method_ctx *c, pb_rng *rng) {
     pb_rng_fill_normal(rng, e->data, e->numel, 1.0f);
     fill_linear(rng, pb_ctx_tensor(c, s->w1), pb_ctx_tensor(c, s->b1));
     if (!zero) fill_linear(rng, pb_ctx_tensor(c, s->w2), pb_ctx_tensor(c, s->b2));
+}
+
+/* Gate weights after everything else, so the ungated prefix draws the same numbers as before. */
+static void pre_init_all(pb_method_ctx *c, pb_rng *rng) {
+    pre_state *s = c->state;
+    pre_init(c, rng);
+    for (int l = 0; s->gate && l < s->L; l++) {
+        pb_tensor *w = pb_ctx_tensor(c, s->g0 + 2 * l);
+        pb_rng_fill_normal(rng, w->data, w->numel, 0.02f); /* bg stays 0 */
+    }
 }
 
 /* Saved buffers with the projection: a = tanh(E W1^T + b1) (P, h), prefixes (P, 2 L kv). */
@@ -203,10 +250,71 @@ static void pre_bwd(pb_method_ctx *c, int layer, const float *dpk, const float *
     if (s->proj && --s->pending == 0) mlp_bwd(c);
 }
 
+/* ---- the gate (gate=1) ----------------------------------------------------------------------- */
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* Saved sigmoid(x Wg^T + bg) (N) of a layer, behind the projection's buffers. */
+static float *gate_saved(pb_method_ctx *c, int layer, int N) {
+    pre_state *s = c->state;
+    return c->acts + s->acts_fixed + (size_t)layer * N;
+}
+
+/* Real tokens of sequence b. */
+static int real_tokens(const uint8_t *mask, int b, int Tm) {
+    int n = 0;
+    for (int t = 0; t < Tm; t++) n += mask[(size_t)b * Tm + t] != 0;
+    return n;
+}
+
+/* g (B) = mean over b's real tokens of sigmoid(x Wg^T + bg); x (B,Tm,C), mask (B,Tm). */
+static void pre_gate_fwd(pb_method_ctx *c, int layer, float *g, const float *x, const uint8_t *mask, int B, int Tm) {
+    pre_state *s = c->state;
+    int N = B * Tm, C = c->d->d_model;
+    assert(N == c->N);
+    float *sg = gate_saved(c, layer, N); /* (N) */
+    pb_linear_fwd(sg, x, pb_ctx_tensor(c, s->g0 + 2 * layer)->data, pb_ctx_tensor(c, s->g0 + 2 * layer + 1)->data,
+                  N, C, 1);
+    for (int b = 0; b < B; b++) {
+        int n = real_tokens(mask, b, Tm);
+        double sum = 0.0;
+        for (int t = 0; t < Tm; t++) {
+            size_t i = (size_t)b * Tm + t;
+            sg[i] = sigmoidf(sg[i]);
+            if (mask[i]) sum += sg[i];
+        }
+        g[b] = n ? (float)(sum / n) : 0.0f;
+    }
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 5 * (uint64_t)N + (uint64_t)B); /* sigmoid 4, sum 1, divide */
+}
+
+/* dz_bt = dg_b [t real] / n_b * s (1 - s), s = sigmoid(x_bt Wg^T + bg);  dWg += dz^T x, dbg += sum dz,
+ * dx += dz Wg. */
+static void pre_gate_bwd(pb_method_ctx *c, int layer, float *dx, const float *dg, const float *x,
+                         const uint8_t *mask, int B, int Tm) {
+    pre_state *s = c->state;
+    int N = B * Tm, C = c->d->d_model;
+    const float *sg = gate_saved(c, layer, N);
+    float *dz = c->work + s->work_fixed; /* (N) */
+    for (int b = 0; b < B; b++) {
+        int n = real_tokens(mask, b, Tm);
+        float k = n ? dg[b] / (float)n : 0.0f;
+        for (int t = 0; t < Tm; t++) {
+            size_t i = (size_t)b * Tm + t;
+            dz[i] = mask[i] ? k * sg[i] * (1.0f - sg[i]) : 0.0f;
+        }
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * (uint64_t)N);
+    pb_tensor *w = pb_ctx_tensor(c, s->g0 + 2 * layer), *bias = pb_ctx_tensor(c, s->g0 + 2 * layer + 1);
+    pb_linear_bwd(dx, w->grad, bias->grad, dz, x, w->data, N, C, 1);
+}
+
 static const char *const pre_examples[] = {
     "prefix_tuning:num_virtual_tokens=3",
     "prefix_tuning:num_virtual_tokens=2,prefix_projection=1,encoder_hidden_size=5",
     "prefix_tuning:num_virtual_tokens=2,prefix_projection=1,init_weights=zero", NULL};
+/* (gate=1 refuses the causal LM head that the registry tests run every example with; unipelt's
+ * examples exercise it) */
 
 const pb_method pb_method_prefix_tuning = {
     .version = PB_METHOD_VERSION,
@@ -220,8 +328,10 @@ const pb_method pb_method_prefix_tuning = {
     .examples = pre_examples,
     .attach = pre_attach,
     .closed_form = pre_closed_form,
-    .init = pre_init,
+    .init = pre_init_all,
     .begin = pre_begin,
     .prefix_fwd = pre_fwd,
     .prefix_bwd = pre_bwd,
+    .prefix_gate_fwd = pre_gate_fwd,
+    .prefix_gate_bwd = pre_gate_bwd,
 };

@@ -8,7 +8,8 @@
  *  - sublayer: transforms a sub-layer's output (after attn.o, or after mlp.down) before the
  *              residual add, seeing the sub-layer's normalised input (serial and parallel
  *              adapters).
- *  - prefix:   prepends P trainable key/value vectors to every layer's attention (prefix tuning).
+ *  - prefix:   prepends P trainable key/value vectors to every layer's attention (prefix tuning),
+ *              optionally scaled per sequence by a gate computed from the layer's input (UniPELT).
  *  - embed:    prepends P virtual token embeddings to the input (prompt tuning, P-tuning).
  * `trainable` says whether the hook owns trainable tensors: it decides which points of the
  * graph need gradients (model.h "backward plan"). Every function receives the hook's `self`.
@@ -51,8 +52,17 @@ typedef struct {
     /* pk, pv (P,C): this layer's prefix keys and values for the current forward. */
     void (*fwd)(void *self, float *pk, float *pv);
     /* dpk, dpv (P,C): gradients of the loss w.r.t. this layer's prefix keys/values (summed over
-     * the batch); the hook accumulates into its own tensors. */
+     * the batch, each sequence's weighted by its gate when gated); the hook accumulates into its
+     * own tensors. */
     void (*bwd)(void *self, const float *dpk, const float *dpv);
+    /* Optional per-sequence gate (UniPELT); NULL: none. g (B): sequence b's gate, from x (B,Tm,C),
+     * the layer's ln_1 output, and mask (B,Tm) (1 = real token). The model multiplies sequence
+     * b's prefix keys and values by g[b]. With a gate, the model calls fwd again in backward
+     * (for d g), so fwd must return the same prefix within one forward/backward. */
+    void (*gate_fwd)(void *self, float *g, const float *x, const uint8_t *mask, int B, int Tm);
+    /* dg (B): d(loss)/d(g); dx (B,Tm,C) += the gradient into x (NULL: not needed); the hook
+     * accumulates its own tensors' gradients. */
+    void (*gate_bwd)(void *self, float *dx, const float *dg, const float *x, const uint8_t *mask, int B, int Tm);
 } pb_prefix_hook;
 
 typedef struct {

@@ -303,8 +303,16 @@ static int hooks_Pe(const pb_model *m) {
     return h ? h->P : 0;
 }
 
+static int hooks_Pg(const pb_model *m) {
+    for (int l = 0; l < m->d.n_layer; l++) {
+        const pb_prefix_hook *h = prefix_hook(m, l);
+        if (h && h->gate_fwd) return 1;
+    }
+    return 0;
+}
+
 static pb_dims make_dims(const pb_model *m, int B, int T) {
-    pb_dims d = {.B = B, .T = T, .Pe = hooks_Pe(m), .Pk = hooks_Pk(m)};
+    pb_dims d = {.B = B, .T = T, .Pe = hooks_Pe(m), .Pk = hooks_Pk(m), .Pg = hooks_Pg(m)};
     d.Tm = d.Pe + T;
     d.Tk = d.Pk + d.Tm;
     d.N = B * d.Tm;
@@ -314,8 +322,8 @@ static pb_dims make_dims(const pb_model *m, int B, int T) {
 /* Floats of one layer's activations. */
 static size_t layer_acts_floats(const pb_dims *x, size_t C, size_t H, size_t F) {
     size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
-    size_t kv = x->Pk ? 2 * B * Tk * C : 0;
-    return N * C + 2 * N /*ln1*/ + 3 * N * C /*q,k,v*/ + kv + B * H * Tm * Tk /*att*/ + N * C /*atty*/ +
+    size_t kv = x->Pk ? 2 * B * Tk * C : 0, pg = x->Pg ? B : 0;
+    return N * C + 2 * N /*ln1*/ + 3 * N * C /*q,k,v*/ + kv + pg + B * H * Tm * Tk /*att*/ + N * C /*atty*/ +
            N * C /*res2*/ + N * C + 2 * N /*ln2*/ + 2 * N * F /*fch, gelu*/ + N * C /*out*/;
 }
 
@@ -335,6 +343,7 @@ static void carve_layer_acts(pb_layer_acts *a, float **p, const pb_dims *x, size
     a->v = carve(p, N * C);
     a->kf = x->Pk ? carve(p, B * Tk * C) : a->k;
     a->vf = x->Pk ? carve(p, B * Tk * C) : a->v;
+    a->pgate = x->Pg ? carve(p, B) : NULL;
     a->att = carve(p, B * H * Tm * Tk);
     a->atty = carve(p, N * C);
     a->res2 = carve(p, N * C);
@@ -372,13 +381,13 @@ static size_t scratch_floats(const pb_model *m, const pb_dims *x) {
     return layer_acts_floats(x, C, H, F) + N * C /*out2*/ + 8 * N * C /*dres..datty, proj, dsub*/ + 2 * N * F +
            B * H * Tm * Tk /*datt*/ + head_out(m, x) /*dlogits*/ + B * C /*dpooled*/ +
            (Pk ? 2 * B * Tk * C : 0) /*dkf, dvf*/ + 2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * C /*pk..dpv*/ +
-           bytes_as_floats(B * Tk) /*kmask*/;
+           (x->Pg ? B : 0) /*dpgate*/ + bytes_as_floats(B * Tk) /*kmask*/;
 }
 
 static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     int floor = training ? m->floor : m->d.n_layer;
     if (m->acts_block && x->B <= m->cap_B && x->T == m->cap_T && floor == m->buf_floor && x->Pe == m->buf_Pe &&
-        x->Pk == m->buf_Pk)
+        x->Pk == m->buf_Pk && x->Pg == m->buf_Pg)
         return PB_OK;
     free_buffers(m);
     pb_dims cap = *x; /* buffers are carved for exactly this shape */
@@ -436,6 +445,7 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->pv = carve(&s, Pk * C);
     m->dpk = carve(&s, Pk * C);
     m->dpv = carve(&s, Pk * C);
+    m->dpgate = x->Pg ? carve(&s, B) : NULL;
     m->kmask = (uint8_t *)carve(&s, bytes_as_floats(B * Tk));
     assert((size_t)(s - m->scratch_block) == scratch_floats(m, &cap));
     m->cap_B = x->B;
@@ -443,6 +453,7 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->buf_floor = floor;
     m->buf_Pe = x->Pe;
     m->buf_Pk = x->Pk;
+    m->buf_Pg = x->Pg;
     return PB_OK;
 }
 
@@ -526,6 +537,36 @@ static void split_prefixed(float *dsrc, float *dp, const float *dfull, const pb_
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, (uint64_t)x->B * PC);
 }
 
+/* Gated prefix: rows [0, P) of sequence b of full (B,Tk,C) *= g[b]. */
+static void gate_prefixed(float *full, const float *g, const pb_dims *x, int C) {
+    size_t PC = (size_t)x->Pk * C;
+    for (int b = 0; b < x->B; b++) {
+        float *blk = full + (size_t)b * x->Tk * C;
+        for (size_t i = 0; i < PC; i++) blk[i] *= g[b];
+    }
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)x->B * PC);
+}
+
+/* split_prefixed for a gated prefix p (P,C) (the ungated one) with gates g (B): dsrc (B,Tm,C) +=
+ * rows [P, ...) of dfull; dp (P,C) = sum over b of g[b] rows [0, P); dg (B) += <rows [0, P), p>. */
+static void split_prefixed_gated(float *dsrc, float *dp, float *dg, const float *dfull, const float *p,
+                                 const float *g, const pb_dims *x, int C) {
+    size_t PC = (size_t)x->Pk * C, TC = (size_t)x->Tm * C;
+    memset(dp, 0, sizeof(float) * PC);
+    for (int b = 0; b < x->B; b++) {
+        const float *blk = dfull + (size_t)b * x->Tk * C;
+        double dot = 0.0;
+        for (size_t i = 0; i < PC; i++) {
+            dp[i] += g[b] * blk[i];
+            dot += (double)blk[i] * p[i];
+        }
+        dg[b] += (float)dot;
+        if (dsrc)
+            for (size_t i = 0; i < TC; i++) dsrc[(size_t)b * TC + i] += blk[PC + i];
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * (uint64_t)x->B * PC);
+}
+
 static void layer_fwd(pb_model *m, int l, pb_layer_acts *a, const float *inp, const pb_dims *x) {
     const pb_model_desc *d = &m->d;
     const pb_layer_params *w = &m->layers[l];
@@ -546,6 +587,11 @@ static void layer_fwd(pb_model *m, int l, pb_layer_acts *a, const float *inp, co
         }
         assemble_prefixed(a->kf, m->pk, a->k, x, C);
         assemble_prefixed(a->vf, m->pv, a->v, x, C);
+        if (ph && ph->gate_fwd) { /* UniPELT: sequence b's prefix scaled by its gate */
+            ph->gate_fwd(ph->self, a->pgate, a->ln1, m->mask_m, x->B, x->Tm);
+            gate_prefixed(a->kf, a->pgate, x, C);
+            gate_prefixed(a->vf, a->pgate, x, C);
+        }
         for (int b = 0; b < x->B; b++)
             for (int j = 0; j < x->Pk; j++) m->kmask[(size_t)b * x->Tk + j] = ph ? 1 : 0;
     }
@@ -721,9 +767,19 @@ static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, c
             if (want_kv) {
                 if (p->k) memset(m->dk, 0, NC * sizeof(float));
                 if (p->v) memset(m->dv, 0, NC * sizeof(float));
-                split_prefixed(p->k ? m->dk : NULL, m->dpk, m->dkf, x, C);
-                split_prefixed(p->v ? m->dv : NULL, m->dpv, m->dvf, x, C);
-                if (ph) ph->bwd(ph->self, m->dpk, m->dpv);
+                if (ph && ph->gate_fwd) {
+                    /* the ungated prefix again (later layers overwrote pk, pv) for d(gate) */
+                    ph->fwd(ph->self, m->pk, m->pv);
+                    memset(m->dpgate, 0, sizeof(float) * (size_t)x->B);
+                    split_prefixed_gated(p->k ? m->dk : NULL, m->dpk, m->dpgate, m->dkf, m->pk, a->pgate, x, C);
+                    split_prefixed_gated(p->v ? m->dv : NULL, m->dpv, m->dpgate, m->dvf, m->pv, a->pgate, x, C);
+                    ph->bwd(ph->self, m->dpk, m->dpv);
+                    ph->gate_bwd(ph->self, p->ln1 ? m->dln : NULL, m->dpgate, a->ln1, m->mask_m, x->B, x->Tm);
+                } else {
+                    split_prefixed(p->k ? m->dk : NULL, m->dpk, m->dkf, x, C);
+                    split_prefixed(p->v ? m->dv : NULL, m->dpv, m->dvf, x, C);
+                    if (ph) ph->bwd(ph->self, m->dpk, m->dpv);
+                }
             }
         } else {
             if (p->k) memset(m->dk, 0, NC * sizeof(float));

@@ -65,6 +65,7 @@ typedef struct {
     float *q, *k, *v;                   /* (N,C) each */
     float *kf, *vf;                     /* (B,Tk,C) keys/values with the prefix in front; == k, v
                                            when there is no prefix */
+    float *pgate;                       /* (B) per-sequence prefix gate (gated prefix only) */
     float *att;                         /* (B,H,T,Tk) attention probabilities */
     float *atty;                        /* (N,C) heads concatenated, before attn.o */
     float *res2;                        /* (N,C) residual after attention */
@@ -80,9 +81,9 @@ typedef struct {
 
 /* Sizes of the current forward. T is the caller's sequence length; with P_e virtual tokens
  * in front (embed hook) the model runs Tm = P_e + T positions; with a P_k prefix, attention
- * has Tk = P_k + Tm keys. N = B * Tm. */
+ * has Tk = P_k + Tm keys. N = B * Tm. Pg = 1 when some layer's prefix is gated. */
 typedef struct {
-    int B, T, Pe, Pk, Tm, Tk, N;
+    int B, T, Pe, Pk, Tm, Tk, N, Pg;
 } pb_dims;
 
 typedef struct {
@@ -120,7 +121,7 @@ typedef struct {
     int floor;                  /* lowest layer backward runs through (L = none) */
 
     /* buffers for the current (B,T), reallocated when a larger batch comes */
-    int cap_B, cap_T, buf_floor, buf_Pe, buf_Pk;
+    int cap_B, cap_T, buf_floor, buf_Pe, buf_Pk, buf_Pg;
     pb_dims dim;                /* of the last forward */
     float *acts_block;          /* PB_MEM_ACTS */
     float *scratch_block;       /* PB_MEM_WORKSPACE */
@@ -144,6 +145,7 @@ typedef struct {
     float *dsub;                /* (N,C) gradient through a sublayer hook */
     float *prompt, *dprompt;    /* (Pe,C) virtual token embeddings and their gradient */
     float *pk, *pv, *dpk, *dpv; /* (Pk,C) one layer's prefix and its gradient */
+    float *dpgate;              /* (B) gradient of one layer's prefix gate (gated prefix only) */
     uint8_t *mask_m;            /* (B,Tm) token mask with virtual tokens */
     uint8_t *kmask;             /* (B,Tk) key mask with the prefix */
     int32_t *targets_m;         /* (B,Tm) LM targets with virtual tokens ignored */
