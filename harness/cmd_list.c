@@ -102,7 +102,7 @@ static int list_method(const char *name) {
         printf("examples:\n");
         for (int k = 0; m->examples[k]; k++) printf("  %s\n", m->examples[k]);
     }
-    printf("merge into the base weights: %s\n", m->merge ? "yes" : "no");
+    printf("merge into the base weights: %s\n", m->merge ? "yes, unless an option rules it out (a gate is data-dependent)" : "no");
     return 0;
 }
 
