@@ -212,7 +212,8 @@ static pb_status eval_classify(evaluator *ev, const enc_split *s, size_t n, int 
 /* Greedy decoding, one re-forward per generated token (no key/value cache: simple and exact;
  * its cost is what the inference FLOPs report). */
 static pb_status eval_generate(evaluator *ev, const enc_split *s, size_t n, char **texts) {
-    int T = ev->m->d.max_seq;
+    /* virtual tokens (prompt tuning, P-tuning) take positions in front of the sequence */
+    int T = ev->m->d.max_seq - (ev->m->hooks && ev->m->hooks->embed.fwd ? ev->m->hooks->embed.P : 0);
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)T), *tg = malloc(sizeof(int32_t) * (size_t)T);
     char *buf = malloc((size_t)ev->gen_max + 1);
     if (!ids || !tg || !buf) {
@@ -304,6 +305,7 @@ static size_t eval_count(const pb_run_config *c, size_t n) {
 /* Forward FLOPs per token of an inference pass over the first examples of dev. */
 static double infer_flops_per_token(evaluator *ev, const enc_split *s) {
     size_t n = s->n < 32 ? s->n : 32;
+    if (n > (size_t)ev->bb->cap_B) n = (size_t)ev->bb->cap_B; /* the batch buffer holds cap_B sequences */
     if (!n) return 0;
     pb_flops f0, f1, d;
     long tok0 = ev->tokens;

@@ -154,7 +154,7 @@ static void put_recipe(wctx *w, hid_t g, const pb_recipe *r) {
     put_str(w, g, "backbone", r->backbone);
     put_str(w, g, "objective", r->objective);
     put_str(w, g, "corpus", r->corpus);
-    put_str(w, g, "corpus_path", r->corpus_path);
+    put_str(w, g, "corpus_sources", r->corpus_sources);
     put_u64(w, g, "corpus_hash", r->corpus_hash);
     put_u64(w, g, "corpus_bytes", r->corpus_bytes);
     put_u64(w, g, "builtin_bytes", r->builtin_bytes);
@@ -549,7 +549,7 @@ static pb_status read_recipe(const rctx *r, hid_t g, pb_recipe *p) {
     TRY(get_str(r, g, w, "backbone", p->backbone, sizeof p->backbone));
     TRY(get_str(r, g, w, "objective", p->objective, sizeof p->objective));
     TRY(get_str(r, g, w, "corpus", p->corpus, sizeof p->corpus));
-    TRY(get_str(r, g, w, "corpus_path", p->corpus_path, sizeof p->corpus_path));
+    TRY(get_str(r, g, w, "corpus_sources", p->corpus_sources, sizeof p->corpus_sources));
     TRY(get_u64(r, g, w, "corpus_hash", &p->corpus_hash));
     TRY(get_u64(r, g, w, "corpus_bytes", &p->corpus_bytes));
     TRY(get_u64(r, g, w, "builtin_bytes", &p->builtin_bytes));

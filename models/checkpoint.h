@@ -41,7 +41,7 @@ typedef struct {
     char backbone[64];      /* preset name */
     char objective[16];     /* "next-token" (decoders) or "masked-token" (encoders) */
     char corpus[512];       /* "builtin", "fetched" or a file path */
-    char corpus_path[512];  /* what "fetched" resolved to ("" for builtin) */
+    char corpus_sources[512]; /* its sources, comma-separated ("sotu,austen,..."; the file's base name) */
     uint64_t corpus_hash;   /* FNV-1a 64 of the corpus text (every document, separators included) */
     uint64_t corpus_bytes;  /* bytes of corpus text */
     uint64_t builtin_bytes; /* size asked of the built-in generator (0 unless corpus = builtin) */

@@ -1,0 +1,247 @@
+/* cmd_survey.c — `peftbench survey`: the main job. Fetch the data if missing, pretrain or reuse
+ * the default backbone, run the preset's sweep (resumable), write the table and every figure,
+ * and (with --experiments) regenerate the preset's section of EXPERIMENTS.md. */
+#include "commands.h"
+#include "experiments.h"
+#include "plot.h"
+#include "results/table.h"
+#include "sweep.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PB_SOURCE_DIR
+#define PB_SOURCE_DIR "."
+#endif
+
+static void survey_usage(FILE *f) {
+    fprintf(f,
+            "usage: peftbench survey [--preset quick|full|smoke] [-o DIR] [--spec FILE] [--data-dir DIR]\n"
+            "                        [--jobs N] [--threads T] [--no-fetch] [--experiments FILE]\n"
+            "The survey run: fetches the data if it is missing, pretrains the default backbone if it is not\n"
+            "cached (or reuses it), runs the preset's sweep into DIR/results.h5 (re-running resumes), and\n"
+            "writes DIR/table.md (also .tex, .csv) and DIR/figures/.\n"
+            "  --preset       quick (default: every method, 4 real tasks, 1 seed; ~20 min on 2 cores once\n"
+            "                 the backbone exists), full (3 seeds, lr grids, 6 tasks; a cluster's job: see\n"
+            "                 experiments/survey-full.ini), smoke (tiny backbone, built-in task, seconds)\n"
+            "  -o DIR         output directory (default survey-PRESET)\n"
+            "  --spec FILE    run this spec instead of experiments/survey-PRESET.ini\n"
+            "  --jobs N       cells side by side (default: the number of cores); --threads T per cell\n"
+            "                 (default 1)\n"
+            "  --no-fetch     never download; fail if data is missing\n"
+            "  --experiments FILE  regenerate this preset's section of FILE (EXPERIMENTS.md), copying the\n"
+            "                 PNGs to docs/figures/survey-PRESET/ next to it\n");
+}
+
+/* Runs this binary with args (data fetch); returns its exit status. */
+static int run_self(const char *const *args) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return 1;
+    self[n] = '\0';
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) {
+        const char *argv[16];
+        int k = 0;
+        argv[k++] = self;
+        for (int i = 0; args[i] && k < 15; i++) argv[k++] = args[i];
+        argv[k] = NULL;
+        execv(self, (char *const *)argv);
+        _exit(127);
+    }
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0)
+        if (errno != EINTR) return 1;
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 1;
+}
+
+static int mkdir_p(const char *path) {
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return 0;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) == 0 || errno == EEXIST;
+}
+
+static int write_tables(const pb_res *res, const char *dir) {
+    static const struct {
+        const char *ext;
+        pb_table_format fmt;
+    } outs[] = {{"md", PB_TABLE_MD}, {"tex", PB_TABLE_TEX}, {"csv", PB_TABLE_CSV}};
+    char names[8][PB_RES_NAME];
+    int nb = pb_table_backbones(res, names, 8);
+    if (nb > 8) nb = 8;
+    for (int o = 0; o < 3; o++) {
+        char path[2100];
+        snprintf(path, sizeof path, "%s/table.%s", dir, outs[o].ext);
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            fprintf(stderr, "peftbench survey: cannot write %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+        pb_table_opts opt;
+        pb_table_default_opts(&opt);
+        opt.format = outs[o].fmt;
+        opt.show_lr = 1;
+        opt.forgetting = 1;
+        for (int b = 0; b < nb; b++) {
+            pb_table t;
+            if (pb_table_build(res, names[b], NULL, &t)) {
+                fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
+                fclose(f);
+                return 1;
+            }
+            if (nb > 1 && outs[o].fmt == PB_TABLE_MD) fprintf(f, "%s### %s\n\n", b ? "\n" : "", names[b]);
+            pb_table_write(f, &t, &opt);
+            pb_table_free(&t);
+        }
+        if (fclose(f) != 0) {
+            fprintf(stderr, "peftbench survey: writing %s failed\n", path);
+            return 1;
+        }
+        printf("%s\n", path);
+    }
+    return 0;
+}
+
+int pb_cmd_survey(pb_args *a) {
+    const char *preset = "quick", *out = NULL, *spec = NULL, *data_dir = NULL, *experiments = NULL, *v;
+    int no_fetch = 0, r;
+    long n;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    pb_sweep_opts o = {.jobs = cores > 0 ? (int)cores : 1, .threads = 1, .progress = -1};
+    while (a->i < a->argc) {
+        if ((r = pb_args_opt(a, "--preset", 1, &v)) > 0) {
+            if (strcmp(v, "quick") && strcmp(v, "full") && strcmp(v, "smoke")) {
+                fprintf(stderr, "peftbench survey: --preset '%s' (accepted: quick, full, smoke)\n", v);
+                return 2;
+            }
+            preset = v;
+        } else if (r == 0 && ((r = pb_args_opt(a, "-o", 1, &v)) > 0 || (r == 0 && (r = pb_args_opt(a, "--out", 1, &v)) > 0)))
+            out = v;
+        else if (r == 0 && (r = pb_args_opt(a, "--spec", 1, &v)) > 0) spec = v;
+        else if (r == 0 && (r = pb_args_opt(a, "--data-dir", 1, &v)) > 0) data_dir = v;
+        else if (r == 0 && (r = pb_args_opt(a, "--experiments", 1, &v)) > 0) experiments = v;
+        else if (r == 0 && (r = pb_args_opt(a, "--no-fetch", 0, NULL)) > 0) no_fetch = 1;
+        else if (r == 0 && (r = pb_args_opt(a, "--jobs", 1, &v)) > 0) {
+            if (!pb_args_int(a, "--jobs", v, 1, 256, &n)) return 2;
+            o.jobs = (int)n;
+        } else if (r == 0 && (r = pb_args_opt(a, "--threads", 1, &v)) > 0) {
+            if (!pb_args_int(a, "--threads", v, 1, 1024, &n)) return 2;
+            o.threads = (int)n;
+        } else if (r == 0 && (r = pb_args_opt(a, "--help", 0, NULL)) > 0) {
+            survey_usage(stdout);
+            return 0;
+        } else if (r == 0) {
+            fprintf(stderr, "peftbench survey: unknown argument '%s'\n", a->argv[a->i]);
+            survey_usage(stderr);
+            return 2;
+        }
+        if (r < 0) return 2;
+    }
+    char spec_buf[2048], out_buf[256], results[2300], figures[2300];
+    if (!spec) {
+        snprintf(spec_buf, sizeof spec_buf, "%s/experiments/%s.ini", PB_SOURCE_DIR,
+                 !strcmp(preset, "smoke") ? "smoke" : !strcmp(preset, "full") ? "survey-full" : "survey-quick");
+        spec = spec_buf;
+    }
+    if (!out) {
+        snprintf(out_buf, sizeof out_buf, "survey-%s", preset);
+        out = out_buf;
+    }
+    if (!mkdir_p(out)) {
+        fprintf(stderr, "peftbench survey: cannot create %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    time_t t0 = time(NULL);
+    fprintf(stderr, "survey (%s preset): spec %s, output %s/\n", preset, spec, out);
+
+    /* 1. the spec, its data and its backbone (pretrained in a child process if missing) */
+    pb_sweep_spec s;
+    pb_status st = pb_sweep_load(spec, data_dir, &s);
+    if (st && !no_fetch && strstr(pb_errmsg(), "data fetch")) {
+        fprintf(stderr, "survey: %s\nsurvey: fetching the data (peftbench data fetch)\n", pb_errmsg());
+        char dd[1100];
+        if (data_dir) snprintf(dd, sizeof dd, "%s", data_dir);
+        else if (pb_data_dir(NULL, dd, sizeof dd)) dd[0] = '\0';
+        int rc = dd[0] ? run_self((const char *const[]){"data", "fetch", "--dir", dd, NULL})
+                       : run_self((const char *const[]){"data", "fetch", NULL});
+        if (rc) {
+            fprintf(stderr, "peftbench survey: fetching the data failed (exit %d); see above\n", rc);
+            return 1;
+        }
+        st = pb_sweep_load(spec, data_dir, &s);
+    }
+    if (st) {
+        fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
+        return st == PB_EINVAL ? 2 : 1;
+    }
+
+    /* 2. the sweep (resumes) */
+    snprintf(results, sizeof results, "%s/results.h5", out);
+    o.out = results;
+    pb_sweep_summary sum;
+    st = pb_sweep_run(&s, &o, &sum);
+    pb_sweep_free(&s);
+    if (st) {
+        fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
+        return 1;
+    }
+    if (sum.interrupted) return 130;
+
+    /* 3. table and figures */
+    pb_res res;
+    pb_res_init(&res);
+    if (pb_res_read(results, &res)) {
+        fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
+        return 1;
+    }
+    int rc = write_tables(&res, out);
+    char sbuf[2048];
+    const char *scripts = pb_plot_scripts(NULL, sbuf, sizeof sbuf);
+    snprintf(figures, sizeof figures, "%s/figures", out);
+    if (!scripts || pb_plot_results(&res, figures, NULL, "png,svg", scripts)) rc = 1;
+
+    /* 4. EXPERIMENTS.md */
+    if (experiments && !rc) {
+        char cmd[1024], id[64], title[128], rel[128];
+        snprintf(id, sizeof id, "survey-%s", preset);
+        snprintf(rel, sizeof rel, "docs/figures/%s", id);
+        snprintf(title, sizeof title, "The survey, %s preset", preset);
+        snprintf(cmd, sizeof cmd, "peftbench survey --preset %s -o %s --experiments %s", preset, out, experiments);
+        const char *q =
+            !strcmp(preset, "smoke")
+                ? "Does the pipeline run end to end (sweep, table, figures, this section) on the tiny backbone "
+                  "and a built-in task, in seconds? (The numbers mean nothing: the backbone is random.)"
+                : "How do the PEFT methods of the registry compare with each other and with full fine-tuning on "
+                  "the same pretrained backbone, the same data and the same training budget: accuracy, trainable "
+                  "parameters, training FLOPs per token, peak memory and forgetting?";
+        /* the spec as the source tree names it, when it is the source tree's */
+        const char *shown = spec;
+        size_t sl = strlen(PB_SOURCE_DIR);
+        if (!strncmp(spec, PB_SOURCE_DIR, sl) && spec[sl] == '/') shown = spec + sl + 1;
+        pb_experiment e = {id, title, q, cmd, shown, figures, rel};
+        if (pb_experiment_update(experiments, &e, &res)) {
+            fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
+            rc = 1;
+        } else {
+            printf("%s\n", experiments);
+        }
+    }
+    pb_res_free(&res);
+    fprintf(stderr, "survey done in %.0f min: %s/table.md, %s/figures/\n", difftime(time(NULL), t0) / 60, out, out);
+    return rc;
+}

@@ -1,0 +1,214 @@
+/* test_results_table.c — the survey table from hand-made rows whose answer is known: the
+ * learning rate chosen on mean dev (ineligible when a seed diverged), mean ± sample std of test
+ * over seeds, the edge-of-grid flag, lower-is-better metrics, grouping by category, values
+ * relative to full, the average, and the md / tex (booktabs) / csv outputs. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "results/table.h"
+
+static void add(pb_res *r, const char *label, const char *category, const char *task, const char *metric, int higher,
+                double lr, int seed, double dev, double test, const char *status) {
+    pb_res_row w;
+    pb_res_row_init(&w);
+    snprintf(w.config, sizeof w.config, "%s|%s|%g|%d", label, task, lr, seed);
+    pb_res_key(w.config, w.key);
+    snprintf(w.backbone_name, sizeof w.backbone_name, "tiny");
+    snprintf(w.method_label, sizeof w.method_label, "%s", label);
+    snprintf(w.method_name, sizeof w.method_name, "%s", label);
+    snprintf(w.method, sizeof w.method, "%s:x=1", label);
+    snprintf(w.category, sizeof w.category, "%s", category);
+    snprintf(w.task, sizeof w.task, "%s:n_train=9", task);
+    snprintf(w.task_name, sizeof w.task_name, "%s", task);
+    snprintf(w.select_metric, sizeof w.select_metric, "%s", metric);
+    snprintf(w.status, sizeof w.status, "%s", status);
+    w.higher_is_better = higher;
+    w.lr = lr;
+    w.seed = (uint64_t)seed;
+    w.dev_metric = dev;
+    w.test_metric = test;
+    int full = !strcmp(label, "full");
+    w.trainable_pct = full ? 100 : 1.5;
+    w.flops_train = full ? 300 : 200;
+    w.flops_fwd = 100, w.flops_bwd_in = 100, w.flops_bwd_w = full ? 100 : 0;
+    w.mem_peak_total = full ? 4000 : 1000;
+    w.forgetting = full ? 0.5 : NAN;
+    assert_int_equal(pb_res_put(r, &w), PB_OK);
+}
+
+/* The test set: prompt (first in the file), full, lora; tasks cls (acc) and g2p (per, lower is
+ * better); lrs 1e-4, 1e-3, 1e-2; seeds 1..3. */
+static void make(pb_res *r) {
+    pb_res_init(r);
+    static const double lrs[3] = {1e-4, 1e-3, 1e-2};
+    for (int s = 1; s <= 3; s++)
+        for (int l = 0; l < 3; l++) {
+            /* prompt: best dev at the top lr (edge) */
+            add(r, "prompt", "prompt", "cls", "acc", 1, lrs[l], s, 0.5 + 0.1 * l, 0.4 + 0.1 * l + 0.01 * s, "ok");
+            /* full: best dev at 1e-3 (inside the grid): test 0.80, 0.82, 0.84 */
+            add(r, "full", "selective", "cls", "acc", 1, lrs[l], s, l == 1 ? 0.9 : 0.7, l == 1 ? 0.78 + 0.02 * s : 0.1,
+                "ok");
+            /* lora: 1e-2 has the best dev but one seed diverged there: 1e-3 is chosen */
+            int div = l == 2 && s == 2;
+            add(r, "lora", "reparameterization", "cls", "acc", 1, lrs[l], s, l == 2 ? 0.95 : l == 1 ? 0.85 : 0.6,
+                l == 1 ? 0.75 : 0.2, div ? "diverged" : "ok");
+            /* g2p (per, lower is better): full best at 1e-4, lora at 1e-2 */
+            add(r, "full", "selective", "g2p", "per", 0, lrs[l], s, 0.2 + 0.1 * l, 0.25 + 0.1 * l, "ok");
+            add(r, "lora", "reparameterization", "g2p", "per", 0, lrs[l], s, 0.5 - 0.1 * l, 0.45 - 0.1 * l, "ok");
+        }
+}
+
+static void test_choice_and_statistics(void **state) {
+    (void)state;
+    pb_res r;
+    make(&r);
+    pb_table t;
+    assert_int_equal(pb_table_build(&r, "tiny", NULL, &t), PB_OK);
+    assert_int_equal(t.n_tasks, 2);
+    assert_string_equal(t.task[0], "cls");
+    assert_int_equal(t.higher[1], 0);
+    assert_int_equal(t.n_rows, 3);
+    /* grouped by category in survey order, whatever the file order */
+    assert_string_equal(t.rows[0].label, "full");
+    assert_string_equal(t.rows[1].label, "prompt");
+    assert_string_equal(t.rows[2].label, "lora");
+    assert_int_equal(t.full, 0);
+    const pb_table_cell *c = &t.rows[0].cell[0];
+    assert_true(c->lr == 1e-3 && c->n == 3 && !c->lr_edge);
+    assert_true(fabs(c->mean - 82.0) < 1e-9);
+    assert_true(fabs(c->std - 2.0) < 1e-9); /* sample std of 80, 82, 84 */
+    c = &t.rows[1].cell[0];
+    assert_true(c->lr == 1e-2 && c->lr_edge);
+    assert_true(fabs(c->mean - 62.0) < 1e-9);
+    c = &t.rows[2].cell[0];
+    assert_true(c->lr == 1e-3 && !c->lr_edge); /* 1e-2 lost a seed to divergence */
+    assert_true(fabs(c->mean - 75.0) < 1e-9 && fabs(c->std) < 1e-9);
+    /* lower is better: smallest mean dev wins */
+    assert_true(t.rows[0].cell[1].lr == 1e-4 && t.rows[0].cell[1].lr_edge);
+    assert_true(fabs(t.rows[0].cell[1].mean - 25.0) < 1e-9);
+    assert_true(t.rows[2].cell[1].lr == 1e-2);
+    assert_true(isnan(t.rows[1].cell[1].mean)); /* prompt never ran g2p */
+    /* the average leaves out the lower-is-better task */
+    assert_int_equal(t.excluded_from_avg, 1);
+    assert_true(fabs(t.rows[0].avg - 82.0) < 1e-9);
+    assert_true(t.any_edge);
+    /* method statistics */
+    assert_true(t.rows[2].flops_train == 200 && t.rows[0].mem_peak == 4000);
+    assert_true(t.rows[0].forgetting == 0.5 && isnan(t.rows[2].forgetting));
+    pb_table_free(&t);
+    /* --tasks chooses and orders columns; unknown names are errors that list what exists */
+    assert_int_equal(pb_table_build(&r, "tiny", "g2p", &t), PB_OK);
+    assert_int_equal(t.n_tasks, 1);
+    assert_string_equal(t.task[0], "g2p");
+    pb_table_free(&t);
+    assert_int_equal(pb_table_build(&r, "tiny", "cls,nope", &t), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "cls, g2p"));
+    assert_int_equal(pb_table_build(&r, "huge", NULL, &t), PB_ENOTFOUND);
+    char names[4][PB_RES_NAME];
+    assert_int_equal(pb_table_backbones(&r, names, 4), 1);
+    assert_string_equal(names[0], "tiny");
+    pb_res_free(&r);
+}
+
+static char *render(const pb_table *t, const pb_table_opts *o) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    pb_table_write(f, t, o);
+    fclose(f);
+    return buf;
+}
+
+static int count(const char *s, const char *needle) {
+    int n = 0;
+    size_t len = strlen(needle);
+    for (size_t i = 0; s[i]; i++) n += !strncmp(s + i, needle, len);
+    return n;
+}
+
+static void test_formats(void **state) {
+    (void)state;
+    pb_res r;
+    make(&r);
+    pb_table t;
+    assert_int_equal(pb_table_build(&r, "tiny", NULL, &t), PB_OK);
+    pb_table_opts o;
+    pb_table_default_opts(&o);
+    char *md = render(&t, &o);
+    assert_non_null(strstr(md, "| Method | % params | FLOPs/token | Peak memory | cls (acc) | g2p (per ↓) | Avg |"));
+    assert_non_null(strstr(md, "| full | 100 | 1.00× | 1.00× | 82.0 ± 2.0 | 25.0 ± 0.0† | 82.0 |"));
+    assert_non_null(strstr(md, "| lora | 1.5 | 0.67× | 0.25× | 75.0 ± 0.0 | 25.0 ± 0.0† | 75.0 |"));
+    assert_non_null(strstr(md, "| *prompt* |"));
+    assert_non_null(strstr(md, "edge of the grid"));
+    free(md);
+    o.show_lr = 1;
+    md = render(&t, &o);
+    assert_non_null(strstr(md, "82.0 ± 2.0 (0.001)"));
+    free(md);
+    o.format = PB_TABLE_TEX;
+    char *tex = render(&t, &o);
+    assert_int_equal(count(tex, "\\toprule"), 1);
+    assert_int_equal(count(tex, "\\midrule"), 1);
+    assert_int_equal(count(tex, "\\bottomrule"), 1);
+    assert_non_null(strstr(tex, "\\begin{tabular}{lrrrrrr}"));
+    /* every body row has 6 column separators */
+    for (char *line = strtok(tex, "\n"); line; line = strtok(NULL, "\n"))
+        if (strstr(line, "\\\\") && !strstr(line, "multicolumn")) assert_int_equal(count(line, " & "), 6);
+    free(tex);
+    assert_int_equal(pb_table_parse_columns("params,tasks", &o), PB_OK);
+    o.format = PB_TABLE_MD;
+    md = render(&t, &o);
+    assert_non_null(strstr(md, "| Method | % params | cls (acc) | g2p (per ↓) |\n"));
+    free(md);
+    assert_int_equal(pb_table_parse_columns("params,speed", &o), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "speed"));
+    pb_table_default_opts(&o);
+    o.format = PB_TABLE_CSV;
+    char *csv = render(&t, &o);
+    int fields = -1;
+    for (char *line = strtok(csv, "\n"); line; line = strtok(NULL, "\n")) {
+        int f = count(line, ",") + 1;
+        if (fields < 0) fields = f;
+        assert_int_equal(f, fields);
+    }
+    assert_int_equal(fields, 10 + 2 * 6 + 1);
+    free(csv);
+    pb_table_free(&t);
+    pb_res_free(&r);
+}
+
+/* Two configurations under one label (files of different specs merged) stay two rows. */
+static void test_label_collision(void **state) {
+    (void)state;
+    pb_res r;
+    pb_res_init(&r);
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 1e-3, 1, 0.5, 0.5, "ok");
+    pb_res_row w = r.rows[0];
+    w.eval_step = NULL, w.eval_dev = w.eval_test = w.eval_train_loss = w.loss = NULL;
+    snprintf(w.method, sizeof w.method, "lora:r=16");
+    snprintf(w.config, sizeof w.config, "other");
+    pb_res_key(w.config, w.key);
+    w.test_metric = 0.9;
+    assert_int_equal(pb_res_put(&r, &w), PB_OK);
+    pb_table t;
+    assert_int_equal(pb_table_build(&r, "tiny", NULL, &t), PB_OK);
+    assert_int_equal(t.n_rows, 2);
+    assert_string_equal(t.rows[0].label, "lora");
+    assert_non_null(strstr(t.rows[1].label, "lora ["));
+    assert_true(fabs(t.rows[1].cell[0].mean - 90.0) < 1e-9);
+    pb_table_free(&t);
+    pb_res_free(&r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_choice_and_statistics),
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_label_collision),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
