@@ -260,20 +260,40 @@ static void test_every_method(void **state) {
     assert_true(ran >= pb_method_count());
 }
 
-/* Shape-only attach gives the same counts as the runnable one, for the default spec too. */
+/* Shape-only attach gives the same counts as the closed form, for the default spec and every
+ * example, on several shapes: the test model, the runnable presets, both heads. */
 static void test_shape_only_counts(void **state) {
     (void)state;
-    pb_model_desc d = test_desc(1);
-    for (int i = 0; i < pb_method_count(); i++) {
-        const pb_method *meth = pb_method_at(i);
-        pb_peft p;
-        if (pb_peft_create(&p, meth->name, &d, PB_HEAD_CLS, K_LABELS, NULL, 1) != PB_OK)
-            fail_msg("%s: shape-only create failed: %s", meth->name, pb_errmsg());
-        size_t tr, all;
-        pb_peft_counts(&p, &tr, &all);
-        if (tr != pb_peft_closed_form(&p)) fail_msg("%s: shape-only trainable %zu != closed form %zu", meth->name, tr, pb_peft_closed_form(&p));
-        pb_peft_free(&p);
-    }
+    pb_model_desc shapes[8];
+    int ns = 0;
+    shapes[ns++] = test_desc(1);
+    shapes[ns++] = test_desc(0);
+    for (int i = 0; pb_backbone_at(i) && ns < 8; i++) shapes[ns++] = *pb_backbone_at(i);
+    for (int s = 0; s < ns; s++)
+        for (int i = 0; i < pb_method_count(); i++) {
+            const pb_method *meth = pb_method_at(i);
+            const char *def_only[] = {NULL};
+            const char *const *ex = meth->examples ? meth->examples : def_only;
+            for (int k = -1; k < 0 || ex[k]; k++) {
+                const char *spec = k < 0 ? meth->name : ex[k];
+                for (int cls = 0; cls <= 1; cls++) {
+                    if (!cls && meth->needs_cls_head) continue;
+                    pb_peft p;
+                    int K = cls ? 5 : 0;
+                    if (pb_peft_create(&p, spec, &shapes[s], cls ? PB_HEAD_CLS : PB_HEAD_LM, K, NULL, 1) != PB_OK) {
+                        /* an example may be refused on an LM head (e.g. a gated prefix); never on a class head */
+                        if (cls) fail_msg("%s on %s: shape-only create failed: %s", spec, shapes[s].name, pb_errmsg());
+                        continue;
+                    }
+                    size_t tr, all;
+                    pb_peft_counts(&p, &tr, &all);
+                    if (tr != pb_peft_closed_form(&p))
+                        fail_msg("%s on %s (%s head): trainable %zu != closed form %zu", spec, shapes[s].name,
+                                 cls ? "cls" : "lm", tr, pb_peft_closed_form(&p));
+                    pb_peft_free(&p);
+                }
+            }
+        }
 }
 
 /* Unique names, hyperparameter tables well formed, and bad values rejected with a message. */
