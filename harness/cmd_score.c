@@ -8,6 +8,7 @@
  * documents of the checkpoint's own pretraining corpus are scored.
  */
 #include "commands.h"
+#include "methods/adapter.h"
 #include "models/checkpoint.h"
 #include "models/pretrain.h"
 #include "tasks/task.h"
@@ -18,14 +19,16 @@
 #include <string.h>
 
 static void score_usage(FILE *f) {
-    fprintf(f, "usage: peftbench score --checkpoint CKPT.h5 [--text FILE|-] [--per-token] [--seq T] [--batch B]\n"
+    fprintf(f, "usage: peftbench score --checkpoint CKPT.h5 [--adapter A.h5] [--text FILE|-] [--per-token] [--seq T]\n"
+               "                       [--batch B]\n"
                "                       [--threads N] [--data-dir DIR]\n"
                "Prints the checkpoint's total loss (nats), tokens, bits per byte and perplexity on a text\n"
                "(%%.9g). Windows of --seq tokens (default: the pretraining sequence length, else max_seq),\n"
                "non-overlapping; the text is preceded by <eos> so that every byte is scored (decoders).\n"
                "Encoders score a fixed 15%% of positions, masked (masked-token bits per byte).\n"
                "Without --text: the held-out documents of the checkpoint's pretraining corpus.\n"
-               "--per-token prints 'index<TAB>byte<TAB>logprob' for every scored token first.\n");
+               "--per-token prints 'index<TAB>byte<TAB>logprob' for every scored token first.\n"
+               "--adapter applies a method trained with `peftbench run --save-adapter` (an LM task) on top.\n");
 }
 
 static void print_byte(FILE *f, int32_t id) {
@@ -36,12 +39,13 @@ static void print_byte(FILE *f, int32_t id) {
 }
 
 int pb_cmd_score(pb_args *a) {
-    const char *ckpt = NULL, *text_path = NULL, *data_dir_flag = NULL, *v;
+    const char *ckpt = NULL, *text_path = NULL, *data_dir_flag = NULL, *adapter = NULL, *v;
     long seq = 0, batch = 8, threads = 0;
     int per_token = 0, r;
     while (a->i < a->argc) {
         if ((r = pb_args_opt(a, "--checkpoint", 1, &v)) > 0) ckpt = v;
         else if (!r && (r = pb_args_opt(a, "--text", 1, &v)) > 0) text_path = v;
+        else if (!r && (r = pb_args_opt(a, "--adapter", 1, &v)) > 0) adapter = v;
         else if (!r && (r = pb_args_opt(a, "--data-dir", 1, &v)) > 0) data_dir_flag = v;
         else if (!r && (r = pb_args_opt(a, "--per-token", 0, NULL)) > 0) per_token = 1;
         else if (!r && (r = pb_args_opt(a, "--seq", 1, &v)) > 0) r = pb_args_int(a, "--seq", v, 1, 1 << 20, &seq) ? 1 : -1;
@@ -69,6 +73,12 @@ int pb_cmd_score(pb_args *a) {
     pb_status st = pb_ckpt_load(ckpt, &m, &info);
     if (st) {
         fprintf(stderr, "peftbench score: %s\n", pb_errmsg());
+        return 1;
+    }
+    pb_peft peft = {0};
+    if (adapter && (st = pb_adapter_load(adapter, &m, &peft))) { /* a method trained on this backbone */
+        fprintf(stderr, "peftbench score: %s\n", pb_errmsg());
+        pb_model_free(&m);
         return 1;
     }
     int rc = 1;
@@ -154,6 +164,7 @@ out:
     free(text);
     pb_corpus_split_free(&sp);
     pb_corpus_free(&corpus);
+    if (adapter) pb_peft_free(&peft);
     pb_model_free(&m);
     return rc;
 }
