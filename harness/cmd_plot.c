@@ -136,29 +136,29 @@ static int plot_backbone(const pb_res *res, const char *backbone, const char *di
         snprintf(xmax, sizeof xmax, "%.9g", info.xmax);
         snprintf(ymin, sizeof ymin, "%.9g", info.ymin);
         snprintf(ymax, sizeof ymax, "%.9g", info.ymax);
-        size_t n = (size_t)snprintf(title, sizeof title, "Accuracy vs. trainable parameters (backbone %s; average of", backbone);
+        size_t n = (size_t)snprintf(title, sizeof title, "Accuracy vs. trainable parameters, backbone %s\naverage test metric of", backbone);
         int avg_tasks = 0;
         for (int j = 0; j < t.n_tasks && n < sizeof title; j++)
             if (t.higher[j]) n += (size_t)snprintf(title + n, sizeof title - n, "%s %s", avg_tasks++ ? "," : "", t.task[j]);
-        if (n < sizeof title) snprintf(title + n, sizeof title - n, ")");
+        (void)n;
         const char *extra[] = {xmin, xmax, ymin, ymax, title, cats, NULL};
         rc |= draw(scripts, "accuracy_vs_params.gp", dir, "accuracy_vs_params", fmts, extra);
     } else {
         fprintf(stderr, "peftbench plot: no method has a test metric on every task of backbone %s: "
                         "accuracy_vs_params skipped\n", backbone);
     }
-    snprintf(title, sizeof title, "Peak memory per method by category (backbone %s; each segment is that "
+    snprintf(title, sizeof title, "Peak memory per method by category, backbone %s\n(each segment is that "
                                   "category's own peak)", backbone);
     const char *e1[] = {title, NULL};
     rc |= draw(scripts, "memory.gp", dir, "memory", fmts, e1);
-    snprintf(title, sizeof title, "Training FLOPs per token by phase (backbone %s)", backbone);
+    snprintf(title, sizeof title, "Training FLOPs per token by phase, backbone %s", backbone);
     rc |= draw(scripts, "flops.gp", dir, "flops", fmts, e1);
     for (int k = 0; k < t.n_tasks; k++) {
         if (!info.n_curves[k]) continue;
         char n[16], steps[16], base[PB_RES_NAME + 16];
         snprintf(n, sizeof n, "%d", info.n_curves[k]);
         snprintf(steps, sizeof steps, "%d", info.max_step[k]);
-        snprintf(title, sizeof title, "Task %s (backbone %s): each method at its chosen learning rate, first seed",
+        snprintf(title, sizeof title, "Task %s, backbone %s\neach method at its chosen learning rate, first seed",
                  t.task[k], backbone);
         snprintf(base, sizeof base, "curves_%s", info.stem[k]);
         const char *e2[] = {info.stem[k], n, title, t.metric[k], steps, NULL};

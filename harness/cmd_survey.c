@@ -221,7 +221,10 @@ int pb_cmd_survey(pb_args *a) {
         snprintf(id, sizeof id, "survey-%s", preset);
         snprintf(rel, sizeof rel, "docs/figures/%s", id);
         snprintf(title, sizeof title, "The survey, %s preset", preset);
-        snprintf(cmd, sizeof cmd, "peftbench survey --preset %s -o %s --experiments %s", preset, out, experiments);
+        /* the exact command: the arguments as given */
+        size_t k = (size_t)snprintf(cmd, sizeof cmd, "peftbench");
+        for (int i = 1; i < a->argc && k < sizeof cmd; i++)
+            k += (size_t)snprintf(cmd + k, sizeof cmd - k, strpbrk(a->argv[i], " \t'\"") ? " '%s'" : " %s", a->argv[i]);
         const char *q =
             !strcmp(preset, "smoke")
                 ? "Does the pipeline run end to end (sweep, table, figures, this section) on the tiny backbone "

@@ -121,6 +121,11 @@ pb_status pb_ckpt_load(const char *path, pb_model *m, pb_ckpt_info *info);
 pb_status pb_ckpt_load_train(const char *path, const pb_model *m, pb_adamw *opt, pb_ckpt_train *train,
                              float **losses);
 
+/* Every checkpoint carries a whole-file checksum in its HDF5 user block, checked before HDF5
+ * parses the file (models/CHECKPOINT.md). A tool that edits a checkpoint on purpose (the tests
+ * do, to reach the semantic checks) re-computes it with this. */
+pb_status pb_ckpt_reseal(const char *path);
+
 /* FNV-1a 64 of n bytes, continued from h (start with PB_FNV_OFFSET). */
 #define PB_FNV_OFFSET 0xcbf29ce484222325ull
 uint64_t pb_fnv1a64(uint64_t h, const void *data, size_t n);

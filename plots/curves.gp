@@ -16,7 +16,7 @@ set datafile separator "\t"
 set border 3
 set tics nomirror
 set grid xtics ytics lc rgb "#dddddd"
-set key at screen 0.75, screen 0.93 left top Left reverse samplen 2 spacing 1.1 box lc rgb "#bbbbbb" noenhanced
+unset key
 set xrange [0:int(ARG8)]
 cols = "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf"
 set multiplot title ARG6 noenhanced
@@ -27,7 +27,7 @@ set bmargin at screen 0.55
 set format x ""
 set ylabel ARG7." on dev (×100)" noenhanced
 plot for [i=0:n-1] dir."/curves_".stem.".tsv" index i using 1:2 with linespoints lw 1.5 pt 7 ps 0.6 \
-     lc rgb word(cols, i % 10 + 1) dt 1 + i / 10 title columnheader(1)
+     lc rgb word(cols, i % 10 + 1) dt 1 + i / 10 notitle
 set tmargin at screen 0.48
 set bmargin at screen 0.09
 set format x "%g"
@@ -35,4 +35,19 @@ set xlabel "step"
 set ylabel "training loss (moving average)"
 unset key
 plot for [i=0:n-1] dir."/loss_".stem.".tsv" index i using 1:3 with lines lw 1.5 lc rgb word(cols, i % 10 + 1) dt 1 + i / 10 notitle
+# the legend: an empty third panel to the right as tall as both, so every method fits in one column
+set lmargin at screen 0.75
+set rmargin at screen 0.99
+set tmargin at screen 0.90
+set bmargin at screen 0.09
+unset border
+unset tics
+unset xlabel
+unset ylabel
+unset grid
+set xrange [0:1]
+set yrange [0:1]
+set key at graph 0, graph 1 left top Left reverse samplen 2 spacing 1.1 box lc rgb "#bbbbbb" noenhanced
+plot for [i=0:n-1] dir."/curves_".stem.".tsv" index i using 1:(NaN) with linespoints lw 1.5 pt 7 ps 0.6 \
+     lc rgb word(cols, i % 10 + 1) dt 1 + i / 10 title columnheader(1)
 unset multiplot
