@@ -153,13 +153,22 @@ static void dora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout,
 
     /* y = g ⊙ z + b */
     if (b && b->trainable) pb_linear_bwd(NULL, NULL, b->grad, dout, x, w->data, N, IC, OC);
+    /* column sums over rows, in blocks of 64 columns: rows are read contiguously, and each
+     * column is summed in row order by one thread (the same bits at any thread count) */
+    int nblk = (OC + 63) / 64;
 #pragma omp parallel for schedule(static)
-    for (int o = 0; o < OC; o++) {
-        double acc = 0.0;
-        for (int n = 0; n < N; n++) acc += (double)dout[(size_t)n * OC + o] * z[(size_t)n * OC + o];
-        float co = (float)acc;
-        mt->grad[o] += co / nrm[o];
-        e[o] = -co * g[o] / (nrm[o] * nrm[o]);
+    for (int blk = 0; blk < nblk; blk++) {
+        int o0 = blk * 64, o1 = o0 + 64 < OC ? o0 + 64 : OC;
+        double acc[64] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *dr = dout + (size_t)n * OC, *zr = z + (size_t)n * OC;
+            for (int o = o0; o < o1; o++) acc[o - o0] += (double)dr[o] * zr[o];
+        }
+        for (int o = o0; o < o1; o++) {
+            float co = (float)acc[o - o0];
+            mt->grad[o] += co / nrm[o];
+            e[o] = -co * g[o] / (nrm[o] * nrm[o]);
+        }
     }
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++)
