@@ -20,14 +20,6 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 static void randomize(pb_model *m, uint64_t seed) {
     for (int i = 0; i < m->n_tensors; i++) tu_fill(m->tensors[i].data, m->tensors[i].numel, seed + (uint64_t)i, 1.0f);
 }
@@ -134,7 +126,7 @@ static hid_t h5_open_rw(const char *path) {
 /* ---- round trip ------------------------------------------------------------------------------ */
 
 static void check_roundtrip(pb_head_kind head, int labels) {
-    const char *path = tmp_path(head == PB_HEAD_LM ? "rt_lm.h5" : "rt_cls.h5");
+    const char *path = tu_tmp_path(head == PB_HEAD_LM ? "rt_lm.h5" : "rt_cls.h5");
     pb_model m;
     make_model(&m, head, labels);
     pb_ckpt_info info;
@@ -158,7 +150,7 @@ static void check_roundtrip(pb_head_kind head, int labels) {
     pb_rng_seed(&tr.rng, 99);
     pb_rng_u64(&tr.rng);
     assert_int_equal(pb_ckpt_save(path, &m, &info, &tr), PB_OK);
-    assert_int_equal(file_size(tmp_path(head == PB_HEAD_LM ? "rt_lm.h5.tmp" : "rt_cls.h5.tmp")), -1);
+    assert_int_equal(file_size(tu_tmp_path(head == PB_HEAD_LM ? "rt_lm.h5.tmp" : "rt_cls.h5.tmp")), -1);
 
     pb_model m2;
     pb_ckpt_info i2;
@@ -218,11 +210,11 @@ static void test_roundtrip_cls(void **state) {
  * atomically: a stale PATH.tmp is overwritten and removed by the rename. */
 static void test_same_bytes_and_atomic(void **state) {
     (void)state;
-    const char *a = tmp_path("same_a.h5"), *b = tmp_path("same_b.h5");
+    const char *a = tu_tmp_path("same_a.h5"), *b = tu_tmp_path("same_b.h5");
     save_plain(a);
-    write_all(tmp_path("same_b.h5.tmp"), "stale", 5);
+    write_all(tu_tmp_path("same_b.h5.tmp"), "stale", 5);
     save_plain(b);
-    assert_int_equal(file_size(tmp_path("same_b.h5.tmp")), -1);
+    assert_int_equal(file_size(tu_tmp_path("same_b.h5.tmp")), -1);
     long na, nb;
     unsigned char *x = read_all(a, &na), *y = read_all(b, &nb);
     assert_int_equal(na, nb);
@@ -256,7 +248,7 @@ static void test_same_bytes_and_atomic(void **state) {
 
 static void test_missing_and_directory(void **state) {
     (void)state;
-    expect_load_error(tmp_path("does_not_exist.h5"), PB_ENOTFOUND, "No such file", NULL);
+    expect_load_error(tu_tmp_path("does_not_exist.h5"), PB_ENOTFOUND, "No such file", NULL);
     pb_model m;
     assert_int_equal(pb_ckpt_load(tu_tmpdir(), &m, NULL), PB_EINVAL);
     assert_non_null(strstr(pb_errmsg(), "is a directory"));
@@ -264,7 +256,7 @@ static void test_missing_and_directory(void **state) {
 
 static void test_garbage(void **state) {
     (void)state;
-    const char *p = tmp_path("garbage.h5");
+    const char *p = tu_tmp_path("garbage.h5");
     unsigned char junk[4096];
     pb_rng r;
     pb_rng_seed(&r, 5);
@@ -283,7 +275,7 @@ static void test_garbage(void **state) {
 
 static void test_truncated(void **state) {
     (void)state;
-    const char *good = tmp_path("trunc_src.h5"), *p = tmp_path("trunc.h5");
+    const char *good = tu_tmp_path("trunc_src.h5"), *p = tu_tmp_path("trunc.h5");
     save_plain(good);
     long n;
     unsigned char *b = read_all(good, &n);
@@ -305,7 +297,7 @@ static void test_truncated(void **state) {
  * checksum, of the metadata by HDF5 or by the checks. */
 static void test_random_corruption(void **state) {
     (void)state;
-    const char *good = tmp_path("corrupt_src.h5"), *p = tmp_path("corrupt.h5");
+    const char *good = tu_tmp_path("corrupt_src.h5"), *p = tu_tmp_path("corrupt.h5");
     save_plain(good);
     long n;
     unsigned char *b = read_all(good, &n);
@@ -358,7 +350,7 @@ static void replace_str_attr(hid_t loc, const char *name, const char *val) {
 
 static void test_wrong_magic_and_version(void **state) {
     (void)state;
-    const char *p = tmp_path("version.h5");
+    const char *p = tu_tmp_path("version.h5");
     save_plain(p);
     hid_t f = h5_open_rw(p);
     set_attr_i64(f, "format_version", PB_CKPT_VERSION + 1);
@@ -401,7 +393,7 @@ static void replace_dataset(const char *path, const char *name, hid_t type, int 
 
 static void test_wrong_tensors(void **state) {
     (void)state;
-    const char *p = tmp_path("tensors.h5");
+    const char *p = tu_tmp_path("tensors.h5");
     /* tiny: d_model 32, so attn.q_proj.weight is (32, 32). */
     save_plain(p);
     hsize_t d34[2] = {3, 4};
@@ -424,7 +416,7 @@ static void test_wrong_tensors(void **state) {
 
 static void test_bad_attributes(void **state) {
     (void)state;
-    const char *p = tmp_path("attrs.h5");
+    const char *p = tu_tmp_path("attrs.h5");
     save_plain(p);
     hid_t f = h5_open_rw(p);
     hid_t g = H5Gopen2(f, "model", H5P_DEFAULT);

@@ -24,14 +24,6 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static const char *tmp_path(const char *name) {
-    static char buf[16][512];
-    static int k;
-    char *p = buf[k++ % 16];
-    snprintf(p, 512, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 static pb_pretrain_config tiny_config(const char *backbone, long steps) {
     pb_pretrain_config c;
     pb_pretrain_defaults(&c);
@@ -92,7 +84,7 @@ static int stop_at(const pb_pretrain_progress *p, void *ud) {
 
 static void check_lowers_loss(const char *backbone, double max_final_bpb) {
     pb_pretrain_config c = tiny_config(backbone, 80);
-    const char *path = tmp_path(!strcmp(backbone, "tiny") ? "lower_dec.h5" : "lower_enc.h5");
+    const char *path = tu_tmp_path(!strcmp(backbone, "tiny") ? "lower_dec.h5" : "lower_enc.h5");
     pb_pretrain_result res;
     assert_int_equal(pb_pretrain_run(&c, NULL, path, PB_PT_OVERWRITE, NULL, NULL, &res), PB_OK);
     assert_true(res.complete);
@@ -127,7 +119,7 @@ static void test_same_recipe_same_file(void **state) {
     (void)state;
     pb_pretrain_config c = tiny_config("tiny", 30);
     c.save_every = 10;
-    const char *a = tmp_path("det_a.h5"), *b = tmp_path("det_b.h5");
+    const char *a = tu_tmp_path("det_a.h5"), *b = tu_tmp_path("det_b.h5");
     assert_int_equal(pb_pretrain_run(&c, NULL, a, PB_PT_OVERWRITE, NULL, NULL, NULL), PB_OK);
     assert_int_equal(pb_pretrain_run(&c, NULL, b, PB_PT_OVERWRITE, NULL, NULL, NULL), PB_OK);
     assert_same_file(a, b);
@@ -147,7 +139,7 @@ static void check_resume(int how, const char *backbone) {
     char na[64], nb[64];
     snprintf(na, sizeof na, "resume_full_%d_%s.h5", how, backbone);
     snprintf(nb, sizeof nb, "resume_cut_%d_%s.h5", how, backbone);
-    const char *full = tmp_path(na), *cut = tmp_path(nb);
+    const char *full = tu_tmp_path(na), *cut = tu_tmp_path(nb);
     pb_pretrain_result ref, r1, r2;
     assert_int_equal(pb_pretrain_run(&c, NULL, full, PB_PT_OVERWRITE, NULL, NULL, &ref), PB_OK);
 
@@ -213,7 +205,7 @@ static void test_resume_other_recipe(void **state) {
     (void)state;
     pb_pretrain_config c = tiny_config("tiny", 20);
     c.save_every = 5;
-    const char *p = tmp_path("other_recipe.h5");
+    const char *p = tu_tmp_path("other_recipe.h5");
     stopper s = {.at = 7, .how = PB_PT_STOP_NOW};
     assert_int_equal(pb_pretrain_run(&c, NULL, p, PB_PT_OVERWRITE, stop_at, &s, NULL), PB_OK);
     c.lr = 1e-3f;
@@ -252,7 +244,7 @@ static double field(const char *text, const char *key) {
 static void test_score_agrees_with_forward(void **state) {
     (void)state;
     pb_pretrain_config c = tiny_config("tiny", 20);
-    const char *ck = tmp_path("score.h5");
+    const char *ck = tu_tmp_path("score.h5");
     assert_int_equal(pb_pretrain_run(&c, NULL, ck, PB_PT_OVERWRITE, NULL, NULL, NULL), PB_OK);
     pb_model m;
     assert_int_equal(pb_ckpt_load(ck, &m, NULL), PB_OK);
@@ -305,7 +297,7 @@ static void test_score_agrees_with_forward(void **state) {
     assert_true(ev8.nats != ev.nats);
 
     /* Through the command line, with full precision in the output. */
-    const char *txt = tmp_path("score.txt"), *out = tmp_path("score.out");
+    const char *txt = tu_tmp_path("score.txt"), *out = tu_tmp_path("score.out");
     write_text(txt, text);
     char *argv[] = {"peftbench", "score", "--checkpoint", (char *)ck, "--text", (char *)txt, "--per-token", NULL};
     assert_int_equal(run_cli(out, 7, argv), 0);
@@ -332,7 +324,7 @@ static void test_score_agrees_with_forward(void **state) {
     assert_true(field(o, "tokens: ") > (double)info.eval.tokens);
     free(o);
     /* Bad input to the command: missing checkpoint, --seq too long. */
-    char *argv3[] = {"peftbench", "score", "--checkpoint", (char *)tmp_path("nope.h5"), NULL};
+    char *argv3[] = {"peftbench", "score", "--checkpoint", (char *)tu_tmp_path("nope.h5"), NULL};
     assert_int_equal(run_cli(out, 4, argv3), 1);
     char *argv4[] = {"peftbench", "score", "--checkpoint", (char *)ck, "--text", (char *)txt, "--seq", "65", NULL};
     assert_int_equal(run_cli(out, 8, argv4), 2);
@@ -417,7 +409,7 @@ static void test_heldout_by_document(void **state) {
 static void test_plain_text_file(void **state) {
     (void)state;
     /* No form feeds: cut into pseudo-documents at line breaks. */
-    const char *p = tmp_path("plain.txt");
+    const char *p = tu_tmp_path("plain.txt");
     FILE *f = fopen(p, "wb");
     for (int i = 0; i < 2000; i++) fprintf(f, "line %d of a plain text file without separators\n", i);
     fclose(f);
@@ -437,7 +429,7 @@ static void test_plain_text_file(void **state) {
 
 static void test_bad_input(void **state) {
     (void)state;
-    const char *out = tmp_path("bad.h5");
+    const char *out = tu_tmp_path("bad.h5");
     pb_pretrain_config c = tiny_config("nope", 5);
     assert_int_equal(pb_pretrain_run(&c, NULL, out, PB_PT_NEW, NULL, NULL, NULL), PB_EINVAL);
     assert_non_null(strstr(pb_errmsg(), "unknown backbone 'nope'"));
@@ -451,7 +443,7 @@ static void test_bad_input(void **state) {
     assert_non_null(strstr(pb_errmsg(), "2 to 64"));
 
     c = tiny_config("tiny", 5);
-    snprintf(c.corpus, sizeof c.corpus, "%s", tmp_path("missing.txt"));
+    snprintf(c.corpus, sizeof c.corpus, "%s", tu_tmp_path("missing.txt"));
     assert_int_equal(pb_pretrain_run(&c, NULL, out, PB_PT_NEW, NULL, NULL, NULL), PB_ENOTFOUND);
     assert_non_null(strstr(pb_errmsg(), "missing.txt"));
     assert_non_null(strstr(pb_errmsg(), "builtin"));
@@ -460,13 +452,13 @@ static void test_bad_input(void **state) {
     assert_int_equal(pb_pretrain_run(&c, NULL, out, PB_PT_NEW, NULL, NULL, NULL), PB_EINVAL);
     assert_non_null(strstr(pb_errmsg(), "is a directory"));
 
-    const char *small = tmp_path("small.txt");
+    const char *small = tu_tmp_path("small.txt");
     write_text(small, "Too short for a window.");
     snprintf(c.corpus, sizeof c.corpus, "%s", small);
     assert_int_equal(pb_pretrain_run(&c, NULL, out, PB_PT_NEW, NULL, NULL, NULL), PB_EDATA);
     assert_non_null(strstr(pb_errmsg(), "fewer than one window"));
 
-    const char *empty = tmp_path("empty.txt");
+    const char *empty = tu_tmp_path("empty.txt");
     write_text(empty, "");
     snprintf(c.corpus, sizeof c.corpus, "%s", empty);
     assert_int_equal(pb_pretrain_run(&c, NULL, out, PB_PT_NEW, NULL, NULL, NULL), PB_EDATA);
@@ -489,7 +481,7 @@ static void test_bad_input(void **state) {
     assert_int_equal(access(out, F_OK), -1);
 
     /* The command line: usage errors exit 2, runtime errors 1, and name the problem. */
-    const char *log = tmp_path("cli.out");
+    const char *log = tu_tmp_path("cli.out");
     char *a1[] = {"peftbench", "pretrain", "--backbone", "tiny", "--corpus", "builtin", "--steps", "x", "-o",
                   (char *)out, NULL};
     assert_int_equal(run_cli(log, 10, a1), 2);

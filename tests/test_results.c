@@ -17,14 +17,6 @@
 
 #include "results/results.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 /* A row with every field set to something recognisable, curves of n_evals / n_loss points. */
 static void make_row(pb_res_row *w, int i, int n_evals, int n_loss) {
     pb_res_row_init(w);
@@ -172,7 +164,7 @@ static void test_round_trip(void **state) {
     (void)state;
     pb_res a, b;
     make_set(&a, 13);
-    const char *p = tmp_path("rt.h5");
+    const char *p = tu_tmp_path("rt.h5");
     assert_int_equal(pb_res_write(p, &a), PB_OK);
     pb_res_init(&b);
     assert_int_equal(pb_res_read(p, &b), PB_OK);
@@ -191,7 +183,7 @@ static void test_empty_file(void **state) {
     (void)state;
     pb_res a;
     pb_res_init(&a);
-    const char *p = tmp_path("empty.h5");
+    const char *p = tu_tmp_path("empty.h5");
     assert_int_equal(pb_res_write(p, &a), PB_OK);
     assert_int_equal(pb_res_read(p, &a), PB_OK);
     assert_int_equal(a.n, 0);
@@ -241,7 +233,7 @@ static void test_write_killed_at_each_stage(void **state) {
     for (int s = 0; s < 4; s++) {
         char name[64];
         snprintf(name, sizeof name, "crash_%d.h5", s);
-        const char *p = tmp_path(name);
+        const char *p = tu_tmp_path(name);
         pb_res v1, v2;
         make_set(&v1, 5);
         make_set(&v2, 6);
@@ -279,7 +271,7 @@ static void test_write_killed_at_each_stage(void **state) {
 
 static void test_lock(void **state) {
     (void)state;
-    const char *p = tmp_path("locked.h5");
+    const char *p = tu_tmp_path("locked.h5");
     int a, b;
     assert_int_equal(pb_res_lock(p, &a), PB_OK);
     assert_int_equal(pb_res_lock(p, &b), PB_EIO); /* flock: a second open file description conflicts */
@@ -327,23 +319,23 @@ static void test_bad_files(void **state) {
     (void)state;
     pb_res r;
     pb_res_init(&r);
-    assert_int_equal(pb_res_read(tmp_path("missing.h5"), &r), PB_ENOTFOUND);
+    assert_int_equal(pb_res_read(tu_tmp_path("missing.h5"), &r), PB_ENOTFOUND);
     assert_int_equal(pb_res_read(tu_tmpdir(), &r), PB_EINVAL);
 
-    const char *garbage = tmp_path("garbage.h5");
+    const char *garbage = tu_tmp_path("garbage.h5");
     FILE *f = fopen(garbage, "wb");
     for (int i = 0; i < 5000; i++) fputc((i * 7919) & 0xff, f);
     fclose(f);
     expect_format_error(garbage, "not an HDF5 file");
 
-    const char *other = tmp_path("v99.h5");
+    const char *other = tu_tmp_path("v99.h5");
     pb_res v;
     make_set(&v, 3);
     assert_int_equal(pb_res_write(other, &v), PB_OK);
     set_version(other, 99);
     expect_format_error(other, "schema version 99");
 
-    const char *ckpt = tmp_path("ckpt-like.h5");
+    const char *ckpt = tu_tmp_path("ckpt-like.h5");
     hid_t h = H5Fcreate(ckpt, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, 21);
@@ -354,7 +346,7 @@ static void test_bad_files(void **state) {
     expect_format_error(ckpt, "model checkpoint");
 
     /* truncated copies of a good file: refused or (if the cut spares everything) read, never a crash */
-    const char *good = tmp_path("good.h5");
+    const char *good = tu_tmp_path("good.h5");
     assert_int_equal(pb_res_write(good, &v), PB_OK);
     size_t n = file_size(good);
     char *bytes = malloc(n);
@@ -362,7 +354,7 @@ static void test_bad_files(void **state) {
     assert_int_equal(fread(bytes, 1, n, f), n);
     fclose(f);
     for (int cut = 1; cut < 8; cut++) {
-        const char *tr = tmp_path("truncated.h5");
+        const char *tr = tu_tmp_path("truncated.h5");
         f = fopen(tr, "wb");
         fwrite(bytes, 1, n * (size_t)cut / 8, f);
         fclose(f);
@@ -387,7 +379,7 @@ static void test_h5dump_reads_it(void **state) {
     }
     pb_res r;
     make_set(&r, 4);
-    const char *p = tmp_path("dump.h5");
+    const char *p = tu_tmp_path("dump.h5");
     assert_int_equal(pb_res_write(p, &r), PB_OK);
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "h5dump %s > %s.txt 2>&1", p, p);

@@ -16,25 +16,6 @@
 #include "results/export.h"
 #include "results/results.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[16][600];
-    static int k;
-    char *p = buf[k++ % 16];
-    snprintf(p, 600, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
-static const char *bin_path(void) {
-    static char path[4200];
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(n > 0);
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(path, sizeof path, "%s/../peftbench", self);
-    return path;
-}
-
 /* Methods: label, category, % trainable, accuracy offset. */
 static const struct {
     const char *label, *cat;
@@ -96,10 +77,10 @@ static int run(const char *const *args, const char *log) {
         if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
         const char *argv[16];
         int n = 0;
-        argv[n++] = bin_path();
+        argv[n++] = tu_peftbench_bin();
         for (int i = 0; args[i]; i++) argv[n++] = args[i];
         argv[n] = NULL;
-        execv(bin_path(), (char *const *)argv);
+        execv(tu_peftbench_bin(), (char *const *)argv);
         _exit(127);
     }
     int ws;
@@ -127,7 +108,7 @@ static void test_plot(void **state) {
         fprintf(stderr, "gnuplot not installed: skipped\n");
         skip();
     }
-    const char *res = tmp_path("plot.h5"), *dir = tmp_path("fig"), *log = tmp_path("plot.log");
+    const char *res = tu_tmp_path("plot.h5"), *dir = tu_tmp_path("fig"), *log = tu_tmp_path("plot.log");
     make_file(res);
     char scripts[1100];
     snprintf(scripts, sizeof scripts, "%s/plots", getenv("PB_TEST_SRC") ? getenv("PB_TEST_SRC") : "..");
@@ -204,17 +185,17 @@ static void test_plot(void **state) {
         }
     }
     /* a broken script: the failure is reported and the exit status says so */
-    const char *bad = tmp_path("badscripts");
+    const char *bad = tu_tmp_path("badscripts");
     mkdir(bad, 0777);
     char cmd[2600];
     snprintf(cmd, sizeof cmd, "cp %s/*.gp %s/ && echo 'plot nonsense(' >> %s/memory.gp", scripts, bad, bad);
     assert_int_equal(system(cmd), 0);
-    rc = run((const char *const[]){"plot", res, "-o", tmp_path("fig2"), "--scripts", bad, NULL}, log);
+    rc = run((const char *const[]){"plot", res, "-o", tu_tmp_path("fig2"), "--scripts", bad, NULL}, log);
     assert_int_equal(rc, 1);
     snprintf(cmd, sizeof cmd, "grep -q 'gnuplot FAILED drawing' %s", log);
     assert_int_equal(system(cmd), 0);
     /* a missing results file */
-    rc = run((const char *const[]){"plot", tmp_path("none.h5"), "-o", tmp_path("fig3"), "--scripts", scripts, NULL}, log);
+    rc = run((const char *const[]){"plot", tu_tmp_path("none.h5"), "-o", tu_tmp_path("fig3"), "--scripts", scripts, NULL}, log);
     assert_int_equal(rc, 1);
 }
 

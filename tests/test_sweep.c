@@ -29,31 +29,8 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static const char *tmp_path(const char *name) {
-    static char buf[16][600];
-    static int k;
-    char *p = buf[k++ % 16];
-    snprintf(p, 600, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
-static const char *bin_path(void) {
-    static char path[PATH_MAX + 32];
-    if (!path[0]) {
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        assert_true(n > 0);
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        *slash = '\0'; /* .../build/tests */
-        snprintf(path, sizeof path, "%s/../peftbench", self);
-        if (access(path, X_OK) != 0) fail_msg("the peftbench binary is not at %s (build it first)", path);
-    }
-    return path;
-}
-
 static const char *write_spec(const char *name, const char *text) {
-    const char *p = tmp_path(name);
+    const char *p = tu_tmp_path(name);
     FILE *f = fopen(p, "w");
     assert_non_null(f);
     fputs(text, f);
@@ -75,10 +52,10 @@ static int run_pb_ex(const char *crash, const char *log, int kill_after_ms, cons
         if (!freopen("/dev/null", "w", stdout)) _exit(126);
         const char *argv[32];
         int n = 0;
-        argv[n++] = bin_path();
+        argv[n++] = tu_peftbench_bin();
         for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
         argv[n] = NULL;
-        execv(bin_path(), (char *const *)argv);
+        execv(tu_peftbench_bin(), (char *const *)argv);
         _exit(127);
     }
     if (kill_after_ms >= 0) {
@@ -220,7 +197,7 @@ static void test_spec_errors(void **state) {
     pb_sweep_spec s;
     assert_int_not_equal(pb_sweep_load(p, NULL, &s), PB_OK);
     assert_non_null(strstr(pb_errmsg(), ":3: line longer than"));
-    assert_int_equal(pb_sweep_load(tmp_path("missing.ini"), NULL, &s), PB_ENOTFOUND);
+    assert_int_equal(pb_sweep_load(tu_tmp_path("missing.ini"), NULL, &s), PB_ENOTFOUND);
 }
 
 static void test_canonical_forms(void **state) {
@@ -308,7 +285,7 @@ static void check_ok_row(const pb_res_row *w) {
 
 static void test_sweep_and_resume(void **state) {
     (void)state;
-    const char *spec = write_spec("run.ini", k_spec), *out = tmp_path("run.h5"), *log = tmp_path("run.log");
+    const char *spec = write_spec("run.ini", k_spec), *out = tu_tmp_path("run.h5"), *log = tu_tmp_path("run.log");
     int ws = RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1");
     expect_exit(ws, 0, log);
     pb_res a;
@@ -345,8 +322,8 @@ static void test_sweep_and_resume(void **state) {
 /* Two cells side by side, one thread each, give bit-identical numbers to one at a time. */
 static void test_jobs_match_serial(void **state) {
     (void)state;
-    const char *spec = write_spec("jobs.ini", k_spec), *log = tmp_path("jobs.log");
-    const char *o1 = tmp_path("jobs1.h5"), *o2 = tmp_path("jobs2.h5");
+    const char *spec = write_spec("jobs.ini", k_spec), *log = tu_tmp_path("jobs.log");
+    const char *o1 = tu_tmp_path("jobs1.h5"), *o2 = tu_tmp_path("jobs2.h5");
     expect_exit(RUN(NULL, log, "sweep", spec, "-o", o1, "--threads", "1", "--jobs", "1"), 0, log);
     expect_exit(RUN(NULL, log, "sweep", spec, "-o", o2, "--threads", "1", "--jobs", "2"), 0, log);
     pb_res a, b;
@@ -371,9 +348,9 @@ static void test_jobs_match_serial(void **state) {
 
 static void test_shards_merge(void **state) {
     (void)state;
-    const char *spec = write_spec("shard.ini", k_spec), *log = tmp_path("shard.log");
-    const char *full = tmp_path("shard_all.h5"), *merged = tmp_path("shard_merged.h5");
-    const char *sh[3] = {tmp_path("shard1.h5"), tmp_path("shard2.h5"), tmp_path("shard3.h5")};
+    const char *spec = write_spec("shard.ini", k_spec), *log = tu_tmp_path("shard.log");
+    const char *full = tu_tmp_path("shard_all.h5"), *merged = tu_tmp_path("shard_merged.h5");
+    const char *sh[3] = {tu_tmp_path("shard1.h5"), tu_tmp_path("shard2.h5"), tu_tmp_path("shard3.h5")};
     expect_exit(RUN(NULL, log, "sweep", spec, "-o", full, "--threads", "1"), 0, log);
     size_t total = 0;
     for (int k = 0; k < 3; k++) {
@@ -456,14 +433,14 @@ static void test_kill_at_named_points(void **state) {
         {"cell-started:1", 0}, {"cell-started:4", 3}, {"cell-finished:2", 1}, {"tmp-created:3", 1},
         {"tmp-written:4", 2},  {"tmp-synced:2", 0},   {"renamed:1", 0},       {"renamed:5", 4},
     };
-    const char *spec = write_spec("kill.ini", k_spec), *log = tmp_path("kill.log");
+    const char *spec = write_spec("kill.ini", k_spec), *log = tu_tmp_path("kill.log");
     char keys[16][PB_RES_KEY];
     size_t n_keys;
     spec_keys(spec, keys, &n_keys);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char name[64];
         snprintf(name, sizeof name, "kill%zu.h5", c);
-        const char *out = tmp_path(name);
+        const char *out = tu_tmp_path(name);
         int ws = RUN(cases[c].crash, log, "sweep", spec, "-o", out, "--threads", "1");
         if (!WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL) {
             print_log(log);
@@ -480,7 +457,7 @@ static void test_kill_at_named_points(void **state) {
 
 static void test_kill_at_random_times(void **state) {
     (void)state;
-    const char *spec = write_spec("rkill.ini", k_spec), *log = tmp_path("rkill.log"), *out = tmp_path("rkill.h5");
+    const char *spec = write_spec("rkill.ini", k_spec), *log = tu_tmp_path("rkill.log"), *out = tu_tmp_path("rkill.h5");
     char keys[16][PB_RES_KEY];
     size_t n_keys;
     spec_keys(spec, keys, &n_keys);
@@ -510,7 +487,7 @@ static void test_kill_at_random_times(void **state) {
  * the next run retries them. */
 static void test_failed_cells(void **state) {
     (void)state;
-    const char *spec = write_spec("fail.ini", k_spec), *log = tmp_path("fail.log"), *out = tmp_path("fail.h5");
+    const char *spec = write_spec("fail.ini", k_spec), *log = tu_tmp_path("fail.log"), *out = tu_tmp_path("fail.h5");
     expect_exit(RUN("cell-run:1", log, "sweep", spec, "-o", out, "--threads", "1", "--jobs", "2"), 0, log);
     pb_res r;
     read_rows(out, &r);
@@ -532,7 +509,7 @@ static void test_failed_cells(void **state) {
                                    "[sweep]\nbackbones = tiny\ntasks = sentiment:n_train=32,n_dev=16,n_test=16\n"
                                    "steps = 4\nbatch = 4\nmax_len = 48\n[method full]\n"
                                    "[method prompt_tuning]\nnum_virtual_tokens = 62\n");
-    const char *out2 = tmp_path("fail2.h5");
+    const char *out2 = tu_tmp_path("fail2.h5");
     expect_exit(RUN(NULL, log, "sweep", spec2, "-o", out2, "--threads", "1"), 0, log);
     read_rows(out2, &r);
     assert_int_equal(r.n, 2);
@@ -558,7 +535,7 @@ static void test_generation_cells(void **state) {
                                   "steps = 6\nbatch = 4\nmax_len = 48\neval_every = 3\nforgetting = builtin\n"
                                   "forgetting_tokens = 512\n[method lora]\n[method prompt_tuning]\n"
                                   "num_virtual_tokens = 4\n[method seq_bn]\n[method head]\n");
-    const char *out = tmp_path("gen.h5"), *log = tmp_path("gen.log");
+    const char *out = tu_tmp_path("gen.h5"), *log = tu_tmp_path("gen.log");
     expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
     assert_true(log_contains(log, "left out 1 cells: head x reverse"));
     pb_res r;
@@ -585,12 +562,12 @@ static size_t slurp(const char *path, char *buf, size_t cap) {
 
 static void test_bad_outputs(void **state) {
     (void)state;
-    const char *spec = write_spec("badout.ini", k_spec), *log = tmp_path("badout.log");
+    const char *spec = write_spec("badout.ini", k_spec), *log = tu_tmp_path("badout.log");
     /* unwritable */
     expect_exit(RUN(NULL, log, "sweep", spec, "-o", "/nonexistent-dir/r.h5"), 1, log);
     assert_true(log_contains(log, "/nonexistent-dir/r.h5"));
     /* a results file of another schema version: refused, left as it was */
-    const char *other = tmp_path("v7.h5");
+    const char *other = tu_tmp_path("v7.h5");
     pb_res r;
     pb_res_init(&r);
     assert_int_equal(pb_res_write(other, &r), PB_OK);
@@ -615,7 +592,7 @@ static void test_bad_outputs(void **state) {
     n1 = slurp(text, b1, sizeof b1);
     assert_true(n1 == 9 && !memcmp(b1, "my notes\n", 9));
     /* a file another sweep is writing */
-    const char *busy = tmp_path("busy.h5");
+    const char *busy = tu_tmp_path("busy.h5");
     int lock;
     assert_int_equal(pb_res_lock(busy, &lock), PB_OK);
     expect_exit(RUN(NULL, log, "sweep", spec, "-o", busy), 1, log);
@@ -623,11 +600,11 @@ static void test_bad_outputs(void **state) {
     pb_res_unlock(lock);
     /* spec errors exit 2 and create nothing */
     const char *bad = write_spec("bad.ini", "[sweep]\nbackbones = tiny\ntasks = nosuch\n[method full]\n");
-    const char *none = tmp_path("never.h5");
+    const char *none = tu_tmp_path("never.h5");
     expect_exit(RUN(NULL, log, "sweep", bad, "-o", none), 2, log);
     assert_int_equal(access(none, F_OK), -1);
     expect_exit(RUN(NULL, log, "sweep", spec, "-o", none, "--shard", "4/3"), 2, log);
-    expect_exit(RUN(NULL, log, "merge", tmp_path("missing.h5"), "-o", none), 1, log);
+    expect_exit(RUN(NULL, log, "merge", tu_tmp_path("missing.h5"), "-o", none), 1, log);
     assert_int_equal(access(none, F_OK), -1);
 }
 

@@ -14,25 +14,6 @@
 #include "methods/method.h"
 #include "results/results.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[16][600];
-    static int k;
-    char *p = buf[k++ % 16];
-    snprintf(p, 600, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
-static const char *bin_path(void) {
-    static char path[4200];
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(n > 0);
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(path, sizeof path, "%s/../peftbench", self);
-    return path;
-}
-
 static int run(const char *const *args, const char *log) {
     fflush(NULL);
     pid_t pid = fork();
@@ -40,10 +21,10 @@ static int run(const char *const *args, const char *log) {
         if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
         const char *argv[24];
         int n = 0;
-        argv[n++] = bin_path();
+        argv[n++] = tu_peftbench_bin();
         for (int i = 0; args[i]; i++) argv[n++] = args[i];
         argv[n] = NULL;
-        execv(bin_path(), (char *const *)argv);
+        execv(tu_peftbench_bin(), (char *const *)argv);
         _exit(127);
     }
     int ws;
@@ -83,8 +64,8 @@ static void test_survey_end_to_end(void **state) {
         fprintf(stderr, "gnuplot not installed: skipped\n");
         skip();
     }
-    const char *spec = tmp_path("survey.ini"), *out = tmp_path("survey"), *md = tmp_path("EXPERIMENTS.md");
-    const char *log = tmp_path("survey.log");
+    const char *spec = tu_tmp_path("survey.ini"), *out = tu_tmp_path("survey"), *md = tu_tmp_path("EXPERIMENTS.md");
+    const char *log = tu_tmp_path("survey.log");
     FILE *f = fopen(spec, "w");
     fputs(k_spec, f);
     fclose(f);
@@ -151,7 +132,7 @@ static void test_survey_end_to_end(void **state) {
 
 static void test_methods_all(void **state) {
     (void)state;
-    const char *spec = tmp_path("all.ini");
+    const char *spec = tu_tmp_path("all.ini");
     FILE *f = fopen(spec, "w");
     fputs("[sweep]\nbackbones = tiny\ntasks = sentiment\nmethods = all\n[method lora-qv]\nmethod = lora\n", f);
     fclose(f);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pb_rng.h"
 
@@ -61,4 +62,23 @@ const char *tu_tmpdir(void) {
         if (!mkdtemp(dir)) fail_msg("mkdtemp(%s) failed", dir);
     }
     return dir;
+}
+
+const char *tu_tmp_path(const char *name) {
+    static char buf[16][600];
+    static int k;
+    char *p = buf[k++ % 16];
+    snprintf(p, 600, "%s/%s", tu_tmpdir(), name);
+    return p;
+}
+
+const char *tu_peftbench_bin(void) {
+    static char path[4200];
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) fail_msg("readlink(/proc/self/exe) failed");
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    snprintf(path, sizeof path, "%s/../peftbench", self);
+    return path;
 }

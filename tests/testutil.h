@@ -24,5 +24,9 @@ void tu_assert_close_d(const double *a, const double *b, size_t n, double atol, 
 void tu_assert_same(const float *a, const float *b, size_t n, const char *what);
 /* A temporary directory made for this process (removed by the OS, not by the tests). */
 const char *tu_tmpdir(void);
+/* tu_tmpdir()/name, in one of 16 rotating buffers (valid for the next 15 calls). */
+const char *tu_tmp_path(const char *name);
+/* The peftbench binary of this build (tests run from BUILD/tests/). */
+const char *tu_peftbench_bin(void);
 
 #endif
