@@ -230,6 +230,11 @@ int pb_cmd_pretrain(pb_args *a) {
     c.threads = nthreads;
     ps.every = steps / 20 > 0 ? steps / 20 : 1;
 
+    int mode = resume ? PB_PT_RESUME : force ? PB_PT_OVERWRITE : PB_PT_NEW;
+    if (pb_pretrain_check(&c, out, mode)) {
+        fprintf(stderr, "peftbench pretrain: %s\n", pb_errmsg());
+        return 2;
+    }
     pb_corpus corpus;
     pb_status st = pb_corpus_open(&corpus, c.corpus, data_dir, c.builtin_bytes);
     if (st) {
@@ -241,8 +246,7 @@ int pb_cmd_pretrain(pb_args *a) {
                 "lr %g, seed %llu, %d threads\n", c.backbone, c.corpus, corpus.len, corpus.n_docs, corpus.n_sources,
                 c.steps, c.batch, c.seq, (double)c.lr, (unsigned long long)c.seed, nthreads);
     pb_pretrain_result res;
-    st = pb_pretrain_run(&c, &corpus, out, resume ? PB_PT_RESUME : force ? PB_PT_OVERWRITE : PB_PT_NEW, progress, &ps,
-                         &res);
+    st = pb_pretrain_run(&c, &corpus, out, mode, progress, &ps, &res);
     pb_corpus_free(&corpus);
     if (ps.tty && !quiet) fprintf(stderr, "\n");
     if (st) {

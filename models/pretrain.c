@@ -263,14 +263,10 @@ static pb_status save_state(const char *path, const pb_model *m, const pb_ckpt_i
     return pb_ckpt_save(path, m, info, &tr);
 }
 
-pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus_in, const char *out_path, int mode,
-                          pb_pretrain_cb cb, void *ud, pb_pretrain_result *res_out) {
-    pb_pretrain_result res_local, *res = res_out ? res_out : &res_local;
-    memset(res, 0, sizeof *res);
+pb_status pb_pretrain_check(const pb_pretrain_config *cfg, const char *out_path, int mode) {
     const pb_model_desc *d = NULL;
     pb_status st = check_config(cfg, &d);
-    if (st) return st;
-
+    if (st || !out_path) return st;
     /* The output must be a writable file path; an existing file is only replaced by --resume. */
     struct stat sb;
     int exists = stat(out_path, &sb) == 0;
@@ -290,6 +286,17 @@ pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus
     if (exists && mode == PB_PT_NEW)
         return pb_errorf(PB_EINVAL, "%s exists: pass --resume to continue it, --force to replace it, or choose "
                          "another -o", out_path);
+    return PB_OK;
+}
+
+pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus_in, const char *out_path, int mode,
+                          pb_pretrain_cb cb, void *ud, pb_pretrain_result *res_out) {
+    pb_pretrain_result res_local, *res = res_out ? res_out : &res_local;
+    memset(res, 0, sizeof *res);
+    const pb_model_desc *d = NULL;
+    pb_status st = check_config(cfg, &d);
+    if (st || (st = pb_pretrain_check(cfg, out_path, mode))) return st;
+    int exists = access(out_path, F_OK) == 0;
 
     pb_corpus corpus_own;
     const pb_corpus *corpus = corpus_in;

@@ -112,10 +112,16 @@ typedef struct {
  * file stays until the first save replaces it atomically). A missing out_path starts afresh. */
 enum { PB_PT_NEW = 0, PB_PT_RESUME = 1, PB_PT_OVERWRITE = 2 };
 
+/* Checks cfg (known backbone, sizes, seq <= max_seq, rates) and, if out_path is not NULL, that
+ * out_path can be written under mode (not a directory, its directory writable, not an existing
+ * file unless RESUME or OVERWRITE) — everything that can be refused before the corpus is read.
+ * pb_pretrain_run does the same checks first. */
+pb_status pb_pretrain_check(const pb_pretrain_config *cfg, const char *out_path, int mode);
+
 /* Validates cfg against the preset and the corpus, then trains (or resumes, see above) and
- * writes out_path: resumable
- * checkpoints every save_every steps and when stopped with PB_PT_STOP_SAVE; at the end a final
- * checkpoint (parameters, recipe, loss curve, held-out evaluation; no optimizer moments).
+ * writes out_path: resumable checkpoints every save_every steps and when stopped with
+ * PB_PT_STOP_SAVE; at the end a final checkpoint (parameters, recipe, loss curve, held-out
+ * evaluation; no optimizer moments).
  * Errors name what is wrong: unknown backbone, seq > max_seq, a corpus shorter than one window,
  * a resume of a different recipe. corpus may be NULL (then it is opened from cfg). res may be
  * NULL. */
