@@ -48,7 +48,6 @@ typedef enum { PB_BN_RELU, PB_BN_GELU, PB_BN_GELU_NEW, PB_BN_SWISH, PB_BN_SILU, 
 typedef struct {
     int layer;
     pb_sublayer which;
-    int slot;                               /* hook slot */
     int down_w, down_b, up_w, up_b;         /* tensor handles */
     int gate_w, gate_b;                     /* -1 without the gate */
 } pb_bn_unit;

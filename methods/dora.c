@@ -112,7 +112,7 @@ static float *direction(pb_method_ctx *c, dora_state *s, int i, const pb_tensor 
 static void dora_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
                      int N) {
     dora_state *s = c->state;
-    int i = pb_lowrank_target(&s->lr, slot), OC = s->lr.oc[i];
+    int i = slot, OC = s->lr.oc[i];
     const float *m = pb_ctx_tensor(c, s->m[i])->data;                    /* (OC) */
     float *z = c->acts + (size_t)N * (s->lr.acts_row + s->z_off[i]);    /* (N, OC) */
     float *nrm = c->acts + (size_t)N * (s->lr.acts_row + s->z_row) + s->n_off[i]; /* (OC) */
@@ -142,7 +142,7 @@ static void dora_fwd(pb_method_ctx *c, int slot, float *out, const float *x, con
 static void dora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *x, const pb_tensor *w,
                      const pb_tensor *b, int N) {
     dora_state *s = c->state;
-    int i = pb_lowrank_target(&s->lr, slot), OC = s->lr.oc[i], IC = s->lr.ic[i], r = s->lr.r;
+    int i = slot, OC = s->lr.oc[i], IC = s->lr.ic[i], r = s->lr.r;
     pb_tensor *mt = pb_ctx_tensor(c, s->m[i]);
     pb_tensor *A = pb_ctx_tensor(c, s->lr.a[i]), *B = pb_ctx_tensor(c, s->lr.b[i]);
     const float *z = c->acts + (size_t)N * (s->lr.acts_row + s->z_off[i]);

@@ -49,18 +49,11 @@ static const pb_hparam ia3_hparams[] = {
 
 typedef struct {
     int n;
-    int slot_of[MAX_TARGETS];
     int l[MAX_TARGETS];          /* tensor handles */
     int ff[MAX_TARGETS];         /* 1: input scaling */
     int ic[MAX_TARGETS], oc[MAX_TARGETS];
     size_t acts_off[MAX_TARGETS]; /* floats per row before this target's saved output */
 } ia3_state;
-
-static int target_of(const ia3_state *s, int slot) {
-    for (int i = 0; i < s->n; i++)
-        if (s->slot_of[i] == slot) return i;
-    return -1;
-}
 
 /* The targets and feedforward masks (feedforward within targets), shared by attach and
  * closed_form. */
@@ -88,7 +81,7 @@ static pb_status ia3_attach(pb_method_ctx *c) {
             if (!w) continue;
             if (s->n == MAX_TARGETS) return pb_errorf(PB_EINVAL, "ia3: more than %d targets", MAX_TARGETS);
             int i = s->n++;
-            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, &s->slot_of[i]))) return st;
+            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, i))) return st;
             s->oc[i] = w->shape[0];
             s->ic[i] = w->shape[1];
             s->ff[i] = (ff >> site) & 1u;
@@ -137,7 +130,7 @@ static void scale_cols(float *xs, const float *x, const float *l, int N, int IC)
 static void ia3_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
                     int N) {
     ia3_state *s = c->state;
-    int i = target_of(s, slot), ic = s->ic[i], oc = s->oc[i];
+    int i = slot, ic = s->ic[i], oc = s->oc[i];
     const float *l = pb_ctx_tensor(c, s->l[i])->data;
     if (s->ff[i]) {
         float *xs = c->work; /* (N,IC) */
@@ -155,7 +148,7 @@ static void ia3_fwd(pb_method_ctx *c, int slot, float *out, const float *x, cons
 static void ia3_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *x, const pb_tensor *w,
                     const pb_tensor *b, int N) {
     ia3_state *s = c->state;
-    int i = target_of(s, slot), ic = s->ic[i], oc = s->oc[i];
+    int i = slot, ic = s->ic[i], oc = s->oc[i];
     pb_tensor *lt = pb_ctx_tensor(c, s->l[i]);
     const float *l = lt->data;
     float *dl = lt->grad;

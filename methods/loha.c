@@ -47,17 +47,10 @@ typedef struct {
     int r;
     float scale;
     int n;                                       /* targets */
-    int slot_of[PB_LOWRANK_MAX_TARGETS];
     int f[PB_LOWRANK_MAX_TARGETS][NFAC];         /* tensor handles */
     int ic[PB_LOWRANK_MAX_TARGETS], oc[PB_LOWRANK_MAX_TARGETS];
     size_t max_w;                                /* largest OC * IC */
 } loha_state;
-
-static int target_of(const loha_state *s, int slot) {
-    for (int i = 0; i < s->n; i++)
-        if (s->slot_of[i] == slot) return i;
-    return -1;
-}
 
 static pb_status loha_attach(pb_method_ctx *c) {
     loha_state *s = c->state;
@@ -79,7 +72,7 @@ static pb_status loha_attach(pb_method_ctx *c) {
             if (s->n == PB_LOWRANK_MAX_TARGETS)
                 return pb_errorf(PB_EINVAL, "loha: more than %d targets", PB_LOWRANK_MAX_TARGETS);
             int i = s->n++;
-            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, &s->slot_of[i]))) return st;
+            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, i))) return st;
             for (int k = 0; k < NFAC; k++) {
                 char name[64];
                 snprintf(name, sizeof name, "%.30s.%s", w->name, names[k]);
@@ -136,7 +129,7 @@ static void fold(float *out, const float *w, const float *P1, const float *P2, f
 static void loha_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
                      int N) {
     loha_state *s = c->state;
-    int i = target_of(s, slot), OC = s->oc[i], IC = s->ic[i];
+    int i = slot, OC = s->oc[i], IC = s->ic[i];
     float *P1 = c->work, *P2 = P1 + s->max_w, *We = P2 + s->max_w; /* (OC, IC) each */
     factors(c, s, i, P1, P2, PB_PHASE_FWD);
     fold(We, w->data, P1, P2, s->scale, (size_t)OC * IC, PB_PHASE_FWD);
@@ -146,7 +139,7 @@ static void loha_fwd(pb_method_ctx *c, int slot, float *out, const float *x, con
 static void loha_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *x, const pb_tensor *w,
                      const pb_tensor *b, int N) {
     loha_state *s = c->state;
-    int i = target_of(s, slot), OC = s->oc[i], IC = s->ic[i], r = s->r;
+    int i = slot, OC = s->oc[i], IC = s->ic[i], r = s->r;
     size_t n = (size_t)OC * IC;
     float *P1 = c->work, *P2 = P1 + s->max_w, *G = P2 + s->max_w; /* (OC, IC) each */
     factors(c, s, i, P1, P2, PB_PHASE_BWD_W);

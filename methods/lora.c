@@ -58,14 +58,14 @@ static void lora_fwd(pb_method_ctx *c, int slot, float *out, const float *x, con
                      int N) {
     pb_lowrank *s = c->state;
     pb_site_base_fwd(out, x, w, b, N);
-    pb_lowrank_site_fwd(c, s, pb_lowrank_target(s, slot), out, 1.0f, x, N);
+    pb_lowrank_site_fwd(c, s, slot, out, 1.0f, x, N);
 }
 
 static void lora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *x, const pb_tensor *w,
                      const pb_tensor *b, int N) {
     pb_lowrank *s = c->state;
     pb_site_base_bwd(dinp, dout, x, w, b, N);
-    pb_lowrank_site_bwd(c, s, pb_lowrank_target(s, slot), dinp, dout, x, N);
+    pb_lowrank_site_bwd(c, s, slot, dinp, dout, x, N);
 }
 
 static pb_status lora_merge(pb_method_ctx *c) {

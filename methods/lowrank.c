@@ -61,12 +61,6 @@ size_t pb_lowrank_bias_count(int bias, uint32_t sites, const pb_model_desc *d) {
 
 const pb_hparam pb_lowrank_hparams[PB_LR_NHP] = {PB_LOWRANK_HPARAM_ROWS};
 
-int pb_lowrank_target(const pb_lowrank *s, int slot) {
-    for (int i = 0; i < s->n; i++)
-        if (s->slot_of[i] == slot) return i;
-    return -1;
-}
-
 pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
     const char *me = c->method->name;
     uint32_t sites;
@@ -89,7 +83,7 @@ pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
             if (s->n == PB_LOWRANK_MAX_TARGETS)
                 return pb_errorf(PB_EINVAL, "%s: more than %d targets", me, PB_LOWRANK_MAX_TARGETS);
             int i = s->n++;
-            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, &s->slot_of[i]))) return st;
+            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, i))) return st;
             char name[64];
             snprintf(name, sizeof name, "%.40s.lora_A", w->name);
             s->a[i] = pb_ctx_param(c, name, l, (pb_site)site, s->r, ic, 1);

@@ -72,7 +72,6 @@ typedef struct {
     int gate;                                  /* per-token gate on the branch: set by the caller
                                                   before pb_lowrank_attach (LoRA's `gate`) */
     int n;                                     /* targets */
-    int slot_of[PB_LOWRANK_MAX_TARGETS];       /* hook slot of target i */
     int a[PB_LOWRANK_MAX_TARGETS], b[PB_LOWRANK_MAX_TARGETS]; /* tensor handles */
     int gw[PB_LOWRANK_MAX_TARGETS], gb[PB_LOWRANK_MAX_TARGETS]; /* gate Wg (1,IC), bg (1) (gate only) */
     int ic[PB_LOWRANK_MAX_TARGETS], oc[PB_LOWRANK_MAX_TARGETS];
@@ -99,7 +98,6 @@ size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d);
 void pb_lowrank_init(pb_method_ctx *c, pb_lowrank *s, pb_rng *rng);
 void pb_lowrank_begin(pb_method_ctx *c, pb_lowrank *s);
 /* The target index of a hook slot (-1 if none). */
-int pb_lowrank_target(const pb_lowrank *s, int slot);
 /* The branch of target i: out (N,OC) = beta out + s dropout(x) A^T B^T (times g with the gate);
  * saves u (and g). */
 void pb_lowrank_site_fwd(pb_method_ctx *c, pb_lowrank *s, int i, float *out, float beta, const float *x, int N);

@@ -111,7 +111,7 @@ struct pb_method {
     /* Start of every forward (c->B, c->Tm, c->N, c->acts, c->work are set). */
     void (*begin)(pb_method_ctx *c);
 
-    /* Hooks (models/hooks.h); slot = what pb_ctx_hook_* returned. */
+    /* Hooks (models/hooks.h); slot = the number the method gave pb_ctx_hook_*. */
     void (*linear_fwd)(pb_method_ctx *c, int slot, float *out, const float *inp, const pb_tensor *w,
                        const pb_tensor *b, int N);
     void (*linear_bwd)(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *inp,
@@ -166,10 +166,12 @@ const pb_tensor *pb_ctx_site_weight(const pb_method_ctx *c, int layer, pb_site s
 const pb_tensor *pb_ctx_site_bias(const pb_method_ctx *c, int layer, pb_site site);
 /* Trains base tensor i in place. */
 void pb_ctx_unfreeze(pb_method_ctx *c, int base_index);
-/* Hook points; each returns the slot passed back to the hook functions. An error (PB_EINVAL)
- * if another method already holds the same linear site or sub-layer. */
-pb_status pb_ctx_hook_linear(pb_method_ctx *c, int layer, pb_site site, int *slot);
-pb_status pb_ctx_hook_sublayer(pb_method_ctx *c, int layer, pb_sublayer which, int *slot);
+/* Hook points. `slot` is the method's own number for this attachment (usually the index of
+ * its target in the method's state); the hook functions receive it back, so no method has to
+ * look its targets up. An error (PB_EINVAL) if another method already holds the same linear
+ * site or sub-layer. */
+pb_status pb_ctx_hook_linear(pb_method_ctx *c, int layer, pb_site site, int slot);
+pb_status pb_ctx_hook_sublayer(pb_method_ctx *c, int layer, pb_sublayer which, int slot);
 pb_status pb_ctx_hook_prefix(pb_method_ctx *c, int layer, int P);
 /* Gates the prefix c declared on `layer` per sequence (the method's prefix_gate_fwd/bwd). */
 pb_status pb_ctx_hook_prefix_gate(pb_method_ctx *c, int layer);

@@ -268,7 +268,7 @@ static pb_status need_layer(const pb_method_ctx *c, int layer) {
     return PB_OK;
 }
 
-pb_status pb_ctx_hook_linear(pb_method_ctx *c, int layer, pb_site site, int *slot) {
+pb_status pb_ctx_hook_linear(pb_method_ctx *c, int layer, pb_site site, int slot) {
     pb_status st = need_layer(c, layer);
     if (st) return st;
     pb_binding *b = &c->peft->lin_b[(size_t)layer * PB_NSITE + site];
@@ -276,11 +276,11 @@ pb_status pb_ctx_hook_linear(pb_method_ctx *c, int layer, pb_site site, int *slo
         return pb_errorf(PB_EINVAL, "%s: site %s of layer %d is already taken by %s", c->method->name,
                          pb_site_name(site), layer, b->c->method->name);
     b->c = c;
-    b->slot = *slot = layer * PB_NSITE + site;
+    b->slot = slot;
     return PB_OK;
 }
 
-pb_status pb_ctx_hook_sublayer(pb_method_ctx *c, int layer, pb_sublayer which, int *slot) {
+pb_status pb_ctx_hook_sublayer(pb_method_ctx *c, int layer, pb_sublayer which, int slot) {
     pb_status st = need_layer(c, layer);
     if (st) return st;
     pb_binding *b = &c->peft->sub_b[(size_t)layer * PB_NSUB + which];
@@ -288,7 +288,7 @@ pb_status pb_ctx_hook_sublayer(pb_method_ctx *c, int layer, pb_sublayer which, i
         return pb_errorf(PB_EINVAL, "%s: the %s sub-layer of layer %d is already taken by %s", c->method->name,
                          which == PB_SUB_ATTN ? "attention" : "MLP", layer, b->c->method->name);
     b->c = c;
-    b->slot = *slot = layer * PB_NSUB + which;
+    b->slot = slot;
     return PB_OK;
 }
 

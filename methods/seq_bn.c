@@ -143,7 +143,7 @@ pb_status pb_bn_attach(pb_method_ctx *c, unsigned where, int parallel) {
             pb_bn_unit *u = &s->u[s->n++];
             u->layer = l;
             u->which = (pb_sublayer)w;
-            pb_status st = pb_ctx_hook_sublayer(c, l, u->which, &u->slot);
+            pb_status st = pb_ctx_hook_sublayer(c, l, u->which, s->n - 1);
             if (st) return st;
             pb_site site = w == PB_SUB_ATTN ? PB_SITE_O : PB_SITE_DOWN;
             char nm[64];
@@ -187,12 +187,6 @@ void pb_bn_init(pb_method_ctx *c, pb_rng *rng) {
     }
 }
 
-static int unit_of(const pb_bn_state *s, int slot) {
-    for (int i = 0; i < s->n; i++)
-        if (s->u[i].slot == slot) return i;
-    return -1;
-}
-
 /* The saved buffers of unit i for N rows. */
 typedef struct {
     float *z;  /* (N,C) adapter input h (sequential only; parallel reads x) */
@@ -222,7 +216,7 @@ static bn_saved saved(pb_method_ctx *c, const pb_bn_state *s, int i, int N) {
 
 void pb_bn_fwd(pb_method_ctx *c, int slot, float *h, const float *x, int N) {
     pb_bn_state *s = c->state;
-    int i = unit_of(s, slot);
+    int i = slot;
     const pb_bn_unit *un = &s->u[i];
     bn_saved v = saved(c, s, i, N);
     int C = s->C, r = s->r;
@@ -255,7 +249,7 @@ void pb_bn_fwd(pb_method_ctx *c, int slot, float *h, const float *x, int N) {
 
 void pb_bn_bwd(pb_method_ctx *c, int slot, float *dh, float *dx, const float *x, int N, int need_dh) {
     pb_bn_state *s = c->state;
-    int i = unit_of(s, slot);
+    int i = slot;
     const pb_bn_unit *un = &s->u[i];
     bn_saved v = saved(c, s, i, N);
     int C = s->C, r = s->r;

@@ -66,7 +66,7 @@ typedef struct {
     int crit;
     size_t k, total;                         /* chosen entries; targeted entries T */
     int n;                                   /* targets */
-    int slot_of[PB_LOWRANK_MAX_TARGETS];
+    int where[PB_LOWRANK_MAX_TARGETS];        /* layer * PB_NSITE + site of target i */
     int ic[PB_LOWRANK_MAX_TARGETS], oc[PB_LOWRANK_MAX_TARGETS];
     size_t off[PB_LOWRANK_MAX_TARGETS], cnt[PB_LOWRANK_MAX_TARGETS]; /* target i's range of the list */
     int fisher[PB_LOWRANK_MAX_TARGETS];      /* Fisher accumulators (OC, IC), criterion=fisher */
@@ -75,12 +75,6 @@ typedef struct {
     uint64_t samples, seen;                  /* Fisher examples wanted / accumulated */
     int selected, counted;
 } sparse_state;
-
-static int target_of(const sparse_state *s, int slot) {
-    for (int i = 0; i < s->n; i++)
-        if (s->slot_of[i] == slot) return i;
-    return -1;
-}
 
 static size_t chosen(double density, size_t total) { return (size_t)floor(density * (double)total); }
 
@@ -103,7 +97,8 @@ static pb_status sparse_attach(pb_method_ctx *c) {
                 return pb_errorf(PB_EINVAL, "sparse: layer %s has more than 2^32 entries", w->name);
             int i = s->n++;
             if (i == 0) first = (pb_site)site;
-            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, &s->slot_of[i]))) return st;
+            s->where[i] = l * PB_NSITE + site; /* where target i sits */
+            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, i))) return st;
             s->oc[i] = w->shape[0];
             s->ic[i] = w->shape[1];
             s->total += w->numel;
@@ -120,7 +115,7 @@ static pb_status sparse_attach(pb_method_ctx *c) {
     s->w0 = pb_ctx_param(c, "sparse.base", -1, first, (int)s->k, 0, 0);
     if (s->crit == CRIT_FISHER)
         for (int i = 0; i < s->n; i++) {
-            const pb_tensor *w = pb_ctx_site_weight(c, s->slot_of[i] / PB_NSITE, (pb_site)(s->slot_of[i] % PB_NSITE));
+            const pb_tensor *w = pb_ctx_site_weight(c, s->where[i] / PB_NSITE, (pb_site)(s->where[i] % PB_NSITE));
             char name[64];
             snprintf(name, sizeof name, "%.30s.sparse_fisher", w->name);
             s->fisher[i] = pb_ctx_param(c, name, w->layer, w->site, s->oc[i], s->ic[i], 0);
@@ -145,7 +140,7 @@ static size_t sparse_closed_form(const pb_hp_values *hp, const pb_model_desc *d,
 /* ---- choosing the entries ------------------------------------------------------------------- */
 
 static const pb_tensor *target_weight(pb_method_ctx *c, const sparse_state *s, int i) {
-    return pb_ctx_site_weight(c, s->slot_of[i] / PB_NSITE, (pb_site)(s->slot_of[i] % PB_NSITE));
+    return pb_ctx_site_weight(c, s->where[i] / PB_NSITE, (pb_site)(s->where[i] % PB_NSITE));
 }
 
 /* The score of entry j of target i as an order-preserving key: scores are >= 0 (|w|, sums of
@@ -249,7 +244,7 @@ static void apply(pb_method_ctx *c, const sparse_state *s, int i, float *w) {
 static void sparse_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
                        int N) {
     sparse_state *s = c->state;
-    int i = target_of(s, slot);
+    int i = slot;
     if (s->selected && s->cnt[i]) apply(c, s, i, w->data);
     pb_site_base_fwd(out, x, w, b, N);
 }
@@ -286,7 +281,7 @@ static void accumulate_fisher(pb_method_ctx *c, sparse_state *s, int i, const fl
 static void sparse_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *x,
                        const pb_tensor *w, const pb_tensor *b, int N) {
     sparse_state *s = c->state;
-    int i = target_of(s, slot), OC = s->oc[i], IC = s->ic[i];
+    int i = slot, OC = s->oc[i], IC = s->ic[i];
     pb_site_base_bwd(dinp, dout, x, w, b, N);
     if (!s->selected) {
         if (s->crit == CRIT_FISHER) accumulate_fisher(c, s, i, dout, x);

@@ -58,7 +58,6 @@ typedef struct {
     float dropout, d_initial;
     uint64_t key;
     int n;                                   /* targets */
-    int slot_of[PB_LOWRANK_MAX_TARGETS];
     int ld[PB_LOWRANK_MAX_TARGETS], lb[PB_LOWRANK_MAX_TARGETS]; /* lambda_d (r), lambda_b (OC) */
     int ic[PB_LOWRANK_MAX_TARGETS], oc[PB_LOWRANK_MAX_TARGETS];
     int A, B;                                /* shared frozen (r, max IC), (max OC, r) */
@@ -66,12 +65,6 @@ typedef struct {
     size_t work_row;
     uint64_t step;                           /* training forwards so far: varies the dropout mask */
 } vera_state;
-
-static int target_of(const vera_state *s, int slot) {
-    for (int i = 0; i < s->n; i++)
-        if (s->slot_of[i] == slot) return i;
-    return -1;
-}
 
 static pb_status vera_attach(pb_method_ctx *c) {
     vera_state *s = c->state;
@@ -98,7 +91,7 @@ static pb_status vera_attach(pb_method_ctx *c) {
                 return pb_errorf(PB_EINVAL, "vera: more than %d targets", PB_LOWRANK_MAX_TARGETS);
             int i = s->n++;
             if (i == 0) first = (pb_site)site;
-            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, &s->slot_of[i]))) return st;
+            if ((st = pb_ctx_hook_linear(c, l, (pb_site)site, i))) return st;
             char name[64];
             snprintf(name, sizeof name, "%.30s.vera_lambda_d", w->name);
             s->ld[i] = pb_ctx_param(c, name, l, (pb_site)site, s->r, 0, 1);
@@ -172,7 +165,7 @@ static void form_m(float *M, const float *B, const float *lb, const float *ld, i
 static void vera_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
                      int N) {
     vera_state *s = c->state;
-    int i = target_of(s, slot), r = s->r;
+    int i = slot, r = s->r;
     float *u = c->acts + (size_t)i * N * r;        /* (N, r) */
     float *M = c->work + (size_t)N * s->work_row;  /* (OC, r) */
     form_m(M, pb_ctx_tensor(c, s->B)->data, pb_ctx_tensor(c, s->lb[i])->data, pb_ctx_tensor(c, s->ld[i])->data,
@@ -185,7 +178,7 @@ static void vera_fwd(pb_method_ctx *c, int slot, float *out, const float *x, con
 static void vera_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout, const float *x, const pb_tensor *w,
                      const pb_tensor *b, int N) {
     vera_state *s = c->state;
-    int i = target_of(s, slot), r = s->r, IC = s->ic[i], OC = s->oc[i];
+    int i = slot, r = s->r, IC = s->ic[i], OC = s->oc[i];
     const float *u = c->acts + (size_t)i * N * r;
     float *du = c->work;                                /* (N, r) */
     float *M = c->work + (size_t)N * s->work_row;       /* (OC, r) */

@@ -70,24 +70,6 @@ static void make_file(const char *path) {
     pb_res_free(&r);
 }
 
-static int run(const char *const *args, const char *log) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        const char *argv[16];
-        int n = 0;
-        argv[n++] = tu_peftbench_bin();
-        for (int i = 0; args[i]; i++) argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(tu_peftbench_bin(), (char *const *)argv);
-        _exit(127);
-    }
-    int ws;
-    waitpid(pid, &ws, 0);
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
-}
-
 static void expect_file(const char *dir, const char *name, const char *magic) {
     char p[1200];
     snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -112,7 +94,7 @@ static void test_plot(void **state) {
     make_file(res);
     char scripts[1100];
     snprintf(scripts, sizeof scripts, "%s/plots", getenv("PB_TEST_SRC") ? getenv("PB_TEST_SRC") : "..");
-    int rc = run((const char *const[]){"plot", res, "-o", dir, "--scripts", scripts, NULL}, log);
+    int rc = tu_run_peftbench((const char *const[]){"plot", res, "-o", dir, "--scripts", scripts, NULL}, log);
     if (rc) {
         char cmd[1300];
         snprintf(cmd, sizeof cmd, "cat %s >&2", log);
@@ -190,12 +172,12 @@ static void test_plot(void **state) {
     char cmd[2600];
     snprintf(cmd, sizeof cmd, "cp %s/*.gp %s/ && echo 'plot nonsense(' >> %s/memory.gp", scripts, bad, bad);
     assert_int_equal(system(cmd), 0);
-    rc = run((const char *const[]){"plot", res, "-o", tu_tmp_path("fig2"), "--scripts", bad, NULL}, log);
+    rc = tu_run_peftbench((const char *const[]){"plot", res, "-o", tu_tmp_path("fig2"), "--scripts", bad, NULL}, log);
     assert_int_equal(rc, 1);
     snprintf(cmd, sizeof cmd, "grep -q 'gnuplot FAILED drawing' %s", log);
     assert_int_equal(system(cmd), 0);
     /* a missing results file */
-    rc = run((const char *const[]){"plot", tu_tmp_path("none.h5"), "-o", tu_tmp_path("fig3"), "--scripts", scripts, NULL}, log);
+    rc = tu_run_peftbench((const char *const[]){"plot", tu_tmp_path("none.h5"), "-o", tu_tmp_path("fig3"), "--scripts", scripts, NULL}, log);
     assert_int_equal(rc, 1);
 }
 

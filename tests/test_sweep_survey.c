@@ -14,24 +14,6 @@
 #include "methods/method.h"
 #include "results/results.h"
 
-static int run(const char *const *args, const char *log) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        const char *argv[24];
-        int n = 0;
-        argv[n++] = tu_peftbench_bin();
-        for (int i = 0; args[i]; i++) argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(tu_peftbench_bin(), (char *const *)argv);
-        _exit(127);
-    }
-    int ws;
-    waitpid(pid, &ws, 0);
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
-}
-
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) fail_msg("%s is missing", path);
@@ -76,7 +58,7 @@ static void test_survey_end_to_end(void **state) {
     fclose(f);
     const char *args[] = {"survey", "--preset", "smoke", "--spec", spec, "-o", out, "--experiments", md,
                           "--jobs", "2", NULL};
-    int rc = run(args, log);
+    int rc = tu_run_peftbench(args, log);
     if (rc) {
         char cmd[1300];
         snprintf(cmd, sizeof cmd, "cat %s >&2", log);
@@ -115,7 +97,7 @@ static void test_survey_end_to_end(void **state) {
     f = fopen(md, "a");
     fputs("\nA note added by hand after the section.\n", f);
     fclose(f);
-    rc = run(args, log);
+    rc = tu_run_peftbench(args, log);
     assert_int_equal(rc, 0);
     pb_res_init(&r);
     snprintf(path, sizeof path, "%s/results.h5", out);

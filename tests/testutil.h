@@ -28,5 +28,8 @@ const char *tu_tmpdir(void);
 const char *tu_tmp_path(const char *name);
 /* The peftbench binary of this build (tests run from BUILD/tests/). */
 const char *tu_peftbench_bin(void);
+/* Runs the peftbench binary with args (NULL-terminated, at most 22), stderr to log, stdout
+ * discarded; returns its exit status (128 if it did not exit normally). */
+int tu_run_peftbench(const char *const *args, const char *log);
 
 #endif
