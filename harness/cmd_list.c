@@ -12,6 +12,7 @@
 
 static void list_usage(FILE *f) {
     fprintf(f, "usage: peftbench list backbones\n"
+               "       peftbench list models [--tsv]      real foundation models (shape-only, for peftbench count)\n"
                "       peftbench list methods [--tsv]     one line per method: name, category, summary\n"
                "       peftbench list methods NAME        its hyperparameters, defaults and examples\n"
                "       peftbench list tasks [--data-dir DIR] [--tsv]   name, kind, sizes, metric, data present\n");
@@ -27,6 +28,37 @@ static int list_backbones(void) {
         pb_model_layout(d, PB_HEAD_LM, 0, NULL, &n);
         printf("%-10s %-8s %6d %6d %6d %6d %8d %14s\n", d->name, d->causal ? "decoder" : "encoder", d->n_layer,
                d->d_model, d->n_head, d->d_ff, d->max_seq, pb_fmt_count(buf, sizeof buf, n));
+    }
+    return 0;
+}
+
+static const char *arch_name(const pb_model_desc *d) {
+    switch (d->arch) {
+    case PB_ARCH_DECODER: return "decoder";
+    case PB_ARCH_ENCODER: return "encoder";
+    case PB_ARCH_ENCDEC: return "enc-dec";
+    case PB_ARCH_VISION: return "vision";
+    }
+    return "?";
+}
+
+/* Real models (shape-only): their total as published, computed from the layout. */
+static int list_models(int tsv) {
+    if (tsv) printf("name\ttype\tarch\tlayers\td_model\theads\tkv_heads\td_ff\tvocab\tparams\n");
+    else
+        printf("%-22s %-8s %-8s %6s %6s %6s %4s %6s %7s %16s\n", "name", "type", "arch", "layers", "d", "heads", "kv",
+               "d_ff", "vocab", "params");
+    for (int i = 0; pb_zoo_at(i); i++) {
+        const pb_model_desc *d = pb_zoo_at(i);
+        size_t n;
+        char buf[32];
+        pb_model_layout(d, (pb_head_kind)d->own_head, d->own_labels, NULL, &n);
+        if (tsv)
+            printf("%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%zu\n", d->name, d->names->type, arch_name(d), d->n_layer,
+                   d->d_model, d->n_head, d->n_kv_head, d->d_ff, d->vocab, n);
+        else
+            printf("%-22s %-8s %-8s %6d %6d %6d %4d %6d %7d %16s\n", d->name, d->names->type, arch_name(d), d->n_layer,
+                   d->d_model, d->n_head, d->n_kv_head, d->d_ff, d->vocab, pb_fmt_count(buf, sizeof buf, n));
     }
     return 0;
 }
@@ -114,6 +146,7 @@ int pb_cmd_list(pb_args *a) {
     }
     if (!strcmp(what, "backbones")) return list_backbones();
     if (!strcmp(what, "tasks")) return list_tasks(a);
+    if (!strcmp(what, "models")) return list_models(a->i < a->argc && !strcmp(a->argv[a->i], "--tsv"));
     if (!strcmp(what, "methods")) {
         int tsv = 0;
         const char *name = NULL;
@@ -133,7 +166,7 @@ int pb_cmd_list(pb_args *a) {
         }
         return 0;
     }
-    fprintf(stderr, "peftbench list: unknown list '%s' (accepted: backbones, methods, tasks)\n", what);
+    fprintf(stderr, "peftbench list: unknown list '%s' (accepted: backbones, models, methods, tasks)\n", what);
     list_usage(stderr);
     return 2;
 }

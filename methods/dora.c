@@ -222,6 +222,7 @@ const pb_method pb_method_dora = {
     .summary = "DoRA: LoRA on the direction of W, with a trainable per-row magnitude",
     .paper = "Liu et al. 2024, DoRA: Weight-Decomposed Low-Rank Adaptation (arXiv:2402.09353)",
     .hparams = pb_lowrank_hparams,
+    .hf_map = {[PB_LR_HP_TARGETS] = "lora"},
     .n_hparams = PB_LR_NHP,
     .state_size = sizeof(dora_state),
     .identity_at_init = 1,

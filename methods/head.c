@@ -9,8 +9,9 @@
 static pb_status head_attach(pb_method_ctx *c) {
     /* the framework trains the task head unless a method freezes it */
     if (!c->n_labels)
-        return pb_errorf(PB_EINVAL, "head: the LM head is tied to the token embedding, so a linear probe needs a "
-                                    "classification task");
+        return pb_errorf(PB_EINVAL, "head: a linear probe trains a classification head, and %s has none here "
+                                    "(use a classification task; with peftbench count, --task-type seq-cls:N)",
+                         c->d->name);
     return PB_OK;
 }
 

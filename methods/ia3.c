@@ -28,6 +28,7 @@
  * Letters: N rows, IC/OC in/out features of a site, C d_model, F d_ff, L layers, K labels.
  */
 #include "method.h"
+#include "lowrank.h"
 #include "kernels.h"
 
 #include <stdio.h>
@@ -42,9 +43,7 @@ static const pb_hparam ia3_hparams[] = {
                "targets whose INPUT is scaled (the others scale their output); a subset of targets"},
 };
 
-#define LINEAR_SITES                                                                                              \
-    ((1u << PB_SITE_Q) | (1u << PB_SITE_K) | (1u << PB_SITE_V) | (1u << PB_SITE_O) | (1u << PB_SITE_UP) |          \
-     (1u << PB_SITE_GATE) | (1u << PB_SITE_DOWN))
+#define LINEAR_SITES PB_LOWRANK_SITES
 #define MAX_TARGETS 1024
 
 typedef struct {
@@ -214,6 +213,7 @@ const pb_method pb_method_ia3 = {
     .paper = "Liu et al. 2022, Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than In-Context "
              "Learning (arXiv:2205.05638)",
     .hparams = ia3_hparams,
+    .hf_map = {[HP_TARGETS] = "ia3", [HP_FF] = "ia3_ff"},
     .n_hparams = sizeof ia3_hparams / sizeof ia3_hparams[0],
     .state_size = sizeof(ia3_state),
     .identity_at_init = 1,

@@ -8,13 +8,15 @@
  * model starts exactly at the base model.
  * Closed form (GPT-style backbone, L layers, width C, K labels), all three targeted:
  *   trainable = L (2C [ln_1] + 2C [ln_2]) + 2C [ln_f] + (K C + K).
- * Counting deviation: PEFT's LNTuningLayer trains a deep copy of each targeted LayerNorm, so its
- * "all params" includes the copies (2C per norm); here the norms train in place and "all" is the
- * base model (+ the head copy). The trainable count is the same.
+ * Counting: PEFT's LNTuningLayer trains a deep copy of each targeted LayerNorm, so its "all
+ * params" includes the copies (2C per norm). Here the norms train in place, and are counted as
+ * PEFT counts them (pb_ctx_unfreeze_copy): trainable the same, "all" = base + the copies.
  */
 #include "method.h"
 
-#define LN_SITES ((1u << PB_SITE_LN1) | (1u << PB_SITE_LN2) | (1u << PB_SITE_LN_F))
+#define LN_SITES                                                                                                  \
+    ((1u << PB_SITE_LN1) | (1u << PB_SITE_LN2) | (1u << PB_SITE_LN_F) | (1u << PB_SITE_LN_X) |                     \
+     (1u << PB_SITE_LN_EMBED))
 
 static const pb_hparam ln_hparams[] = {
     {"targets", "target_modules", PB_HP_SITES, "ln_1+ln_2+ln_f", 0, 0, NULL,
@@ -26,7 +28,7 @@ static pb_status ln_attach(pb_method_ctx *c) {
     pb_status st = pb_ctx_sites(c, "targets", LN_SITES, &sites);
     if (st) return st;
     for (int i = 0; i < pb_ctx_n_base(c); i++)
-        if (sites & (1u << pb_ctx_base(c, i)->site)) pb_ctx_unfreeze(c, i);
+        if (sites & (1u << pb_ctx_base(c, i)->site)) pb_ctx_unfreeze_copy(c, i);
     return PB_OK;
 }
 
@@ -49,6 +51,7 @@ const pb_method pb_method_ln_tuning = {
     .paper = "Zhao et al. 2023, Tuning LayerNorm in Attention: Towards Efficient Multi-Modal LLM Finetuning "
              "(arXiv:2312.11420)",
     .hparams = ln_hparams,
+    .hf_map = {[0] = "ln_tuning"},
     .n_hparams = sizeof ln_hparams / sizeof ln_hparams[0],
     .identity_at_init = 1,
     .examples = ln_examples,

@@ -196,6 +196,7 @@ const pb_method pb_method_loha = {
     .paper = "Hyeon-Woo et al. 2022, FedPara: Low-Rank Hadamard Product for Communication-Efficient Federated "
              "Learning (arXiv:2108.06098); LyCORIS",
     .hparams = loha_hparams,
+    .hf_map = {[HP_TARGETS] = "lora"},
     .n_hparams = sizeof loha_hparams / sizeof loha_hparams[0],
     .state_size = sizeof(loha_state),
     .identity_at_init = 1,

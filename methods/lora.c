@@ -88,6 +88,7 @@ const pb_method pb_method_lora = {
     .summary = "LoRA: trainable low-rank update s*B*A beside frozen linear layers",
     .paper = "Hu et al. 2021, LoRA: Low-Rank Adaptation of Large Language Models (arXiv:2106.09685)",
     .hparams = lora_hparams,
+    .hf_map = {[PB_LR_HP_TARGETS] = "lora"},
     .n_hparams = sizeof lora_hparams / sizeof lora_hparams[0],
     .state_size = sizeof(pb_lowrank),
     .identity_at_init = 1,

@@ -61,9 +61,13 @@ enum { PB_LR_HP_R, PB_LR_HP_ALPHA, PB_LR_HP_DROPOUT, PB_LR_HP_TARGETS, PB_LR_HP_
 /* The set's hyperparameter table (PB_LR_NHP entries), for a method's .hparams. */
 extern const pb_hparam pb_lowrank_hparams[PB_LR_NHP];
 
+/* Every linear site but the task head (the runnable family's seven; fused q/k/v, cross-attention,
+ * OPT-350m's projections and the pooler on real models). */
 #define PB_LOWRANK_SITES                                                                                          \
     ((1u << PB_SITE_Q) | (1u << PB_SITE_K) | (1u << PB_SITE_V) | (1u << PB_SITE_O) | (1u << PB_SITE_UP) |          \
-     (1u << PB_SITE_GATE) | (1u << PB_SITE_DOWN))
+     (1u << PB_SITE_GATE) | (1u << PB_SITE_DOWN) | (1u << PB_SITE_QKV) | (1u << PB_SITE_XQ) | (1u << PB_SITE_XK) |  \
+     (1u << PB_SITE_XV) | (1u << PB_SITE_XO) | (1u << PB_SITE_PROJ_IN) | (1u << PB_SITE_PROJ_OUT) |                \
+     (1u << PB_SITE_POOLER))
 #define PB_LOWRANK_MAX_TARGETS 1024
 
 typedef struct {

@@ -92,6 +92,10 @@ struct pb_method {
     const char *paper;       /* "Hu et al. 2021, LoRA: ... (arXiv:2106.09685)" */
     const pb_hparam *hparams;
     int n_hparams;
+    /* Per SITES hyperparameter (same index): the Hugging Face PEFT mapping whose entry for a real
+     * model's model_type is its default there ("lora", "ia3", "ia3_ff", "ln_tuning"); NULL keeps
+     * the hyperparameter's own default everywhere. */
+    const char *hf_map[PB_MAX_HP];
     size_t state_size;
     int identity_at_init;    /* outputs equal the base model's at initialisation */
     int needs_cls_head;      /* only meaningful with a classification head (attach refuses LM) */
@@ -164,8 +168,17 @@ const pb_tensor *pb_ctx_base(const pb_method_ctx *c, int i);
 /* The base tensor of a site's weight / bias (NULL if none). */
 const pb_tensor *pb_ctx_site_weight(const pb_method_ctx *c, int layer, pb_site site);
 const pb_tensor *pb_ctx_site_bias(const pb_method_ctx *c, int layer, pb_site site);
+/* Hugging Face PEFT's num_transformer_submodules: 2 for an encoder-decoder with its LM head
+ * (SEQ_2_SEQ_LM: prompt tuning and p-tuning learn separate virtual tokens for the decoder), else 1. */
+int pb_ctx_submodules(const pb_method_ctx *c);
+/* The blocks a prefix attaches to: every block, or an encoder-decoder's encoder blocks (PEFT's
+ * num_layers = config.num_layers; the decoder reuses them). */
+int pb_ctx_prefix_layers(const pb_method_ctx *c);
 /* Trains base tensor i in place. */
 void pb_ctx_unfreeze(pb_method_ctx *c, int base_index);
+/* Trains base tensor i as Hugging Face PEFT does with a module it copies (modules_to_save, LN
+ * tuning): the same training here, but the copy counts in "all params" (docs/COUNT.md). */
+void pb_ctx_unfreeze_copy(pb_method_ctx *c, int base_index);
 /* Hook points. `slot` is the method's own number for this attachment (usually the index of
  * its target in the method's state); the hook functions receive it back, so no method has to
  * look its targets up. An error (PB_EINVAL) if another method already holds the same linear

@@ -148,7 +148,7 @@ static pb_status ptu_attach(pb_method_ctx *c) {
     pb_status st = pb_ctx_hook_embed(c, s->P);
     if (st) return st;
     int P = s->P, C = s->C, h = s->h;
-    s->emb = pb_ctx_param(c, "prompt_encoder.embedding.weight", -1, PB_SITE_EMBED, P, C, 1);
+    s->emb = pb_ctx_param(c, "prompt_encoder.embedding.weight", -1, PB_SITE_EMBED, P * pb_ctx_submodules(c), C, 1);
     char name[64];
     if (!s->lstm) {
         int io[4] = {C, h, h, C};

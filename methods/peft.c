@@ -85,7 +85,7 @@ pb_status pb_ctx_sites(const pb_method_ctx *c, const char *key, uint32_t allowed
     snprintf(buf, sizeof buf, "%s", c->hp.raw[i]);
     *mask = 0;
     for (char *save = NULL, *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
-        uint32_t s = pb_site_lookup(t) & have;
+        uint32_t s = pb_desc_target_sites(c->d, t) & allowed;
         if (!s && strcmp(t, "all-linear") != 0)
             return pb_errorf(PB_EINVAL, "%s: %s: '%s' matches no site of %s that %s can use (it has: %s)",
                              c->method->name, key, t, c->d->name, c->method->name, names);
@@ -150,6 +150,7 @@ static pb_status set_value(const pb_method *m, int i, const char *val, pb_hp_val
         snprintf(buf, sizeof buf, "%s", val);
         for (char *save = NULL, *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
             uint32_t s = pb_site_lookup(t);
+            for (int z = 0; !s && pb_zoo_at(z); z++) s = pb_desc_target_sites(pb_zoo_at(z), t); /* HF names */
             if (!s) {
                 char names[2048];
                 pb_site_describe_names(names, sizeof names);
@@ -260,7 +261,16 @@ const pb_tensor *pb_ctx_site_bias(const pb_method_ctx *c, int layer, pb_site sit
     return site_tensor(c, layer, site, 1);
 }
 
-void pb_ctx_unfreeze(pb_method_ctx *c, int i) { c->peft->unfrozen[i] = 1; }
+void pb_ctx_unfreeze(pb_method_ctx *c, int i) {
+    if (!c->peft->unfrozen[i]) c->peft->unfrozen[i] = 1;
+}
+int pb_ctx_submodules(const pb_method_ctx *c) {
+    return c->d->arch == PB_ARCH_ENCDEC && c->peft->head == PB_HEAD_LM ? 2 : 1;
+}
+int pb_ctx_prefix_layers(const pb_method_ctx *c) {
+    return c->d->arch == PB_ARCH_ENCDEC ? c->d->n_enc_layer : c->d->n_layer;
+}
+void pb_ctx_unfreeze_copy(pb_method_ctx *c, int i) { c->peft->unfrozen[i] = 2; }
 
 static pb_status need_layer(const pb_method_ctx *c, int layer) {
     if (layer < 0 || layer >= c->d->n_layer)
@@ -345,6 +355,63 @@ void pb_ctx_work(pb_method_ctx *c, size_t per_row, size_t fixed) {
     x->work_fixed += fixed;
 }
 
+/* Hugging Face PEFT's default target modules per model_type (src/peft/utils/constants.py:
+ * TRANSFORMERS_MODELS_TO_{LORA,IA3,LN_TUNING}_TARGET_MODULES_MAPPING and
+ * TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING; LoHa and VeRA copy LoRA's). NULL: the
+ * mapping has no entry (PEFT then asks for target_modules). */
+static const struct {
+    const char *type, *lora, *ia3, *ia3_ff, *ln;
+} g_hf_defaults[] = {
+    {"gpt2", "c_attn", "c_attn+mlp.c_proj", "mlp.c_proj", "ln_1+ln_2+ln_f"},
+    {"bert", "query+value", "key+value+output.dense", "output.dense", NULL},
+    {"roberta", "query+value", "key+value+output.dense", "output.dense", NULL},
+    {"t5", "q+v", "k+v+wo", "wo", "layer_norm+final_layer_norm"},
+    {"mt5", "q+v", "k+v+wi_1", "", "layer_norm+final_layer_norm"},
+    {"bloom", "query_key_value", "query_key_value+mlp.dense_4h_to_h", "mlp.dense_4h_to_h",
+     "input_layernorm+post_attention_layernorm+ln_f"},
+    {"opt", "q_proj+v_proj", "q_proj+k_proj+fc2", "fc2", NULL},
+    {"llama", "q_proj+v_proj", "k_proj+v_proj+down_proj", "down_proj", "input_layernorm+post_attention_layernorm+norm"},
+    {"mistral", "q_proj+v_proj", "k_proj+v_proj+down_proj", "down_proj", "input_layernorm+post_attention_layernorm+norm"},
+    {"qwen2", "q_proj+v_proj", "q_proj+v_proj+down_proj", "down_proj", "post_attention_layernorm"},
+    {"vit", NULL, NULL, NULL, NULL},
+};
+
+/* On a real model, SITES hyperparameters left at their default take PEFT's default for its
+ * model_type. */
+static pb_status hf_default_targets(pb_method_ctx *c) {
+    const pb_names *n = c->d->names;
+    if (!n || !n->type) return PB_OK;
+    for (int i = 0; i < c->method->n_hparams; i++) {
+        const pb_hparam *h = &c->method->hparams[i];
+        const char *map = c->method->hf_map[i];
+        if (h->type != PB_HP_SITES || !map || c->hp.given[i]) continue;
+        const char *val = NULL;
+        int known = 0;
+        for (size_t k = 0; k < sizeof g_hf_defaults / sizeof g_hf_defaults[0]; k++) {
+            if (strcmp(g_hf_defaults[k].type, n->type)) continue;
+            known = 1;
+            if (!strcmp(map, "lora")) val = g_hf_defaults[k].lora;
+            else if (!strcmp(map, "ia3")) val = g_hf_defaults[k].ia3;
+            else if (!strcmp(map, "ia3_ff")) val = g_hf_defaults[k].ia3_ff;
+            else if (!strcmp(map, "ln_tuning")) val = g_hf_defaults[k].ln;
+        }
+        if (!val)
+            return pb_errorf(PB_EINVAL,
+                             "%s: Hugging Face PEFT has no default %s for %s (model_type %s)%s; give %s=... (names "
+                             "of its modules, e.g. %s)",
+                             c->method->name, h->key, c->d->name, n->type, known ? "" : " (unknown model_type)",
+                             h->key, pb_desc_site_path(c->d, c->d->fused_qkv ? PB_SITE_QKV : PB_SITE_Q, 0));
+        snprintf(c->hp.raw[i], sizeof c->hp.raw[i], "%s", val);
+        uint32_t mask = 0;
+        char buf[PB_HP_TEXT_MAX + 1];
+        snprintf(buf, sizeof buf, "%s", val);
+        for (char *save = NULL, *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save))
+            mask |= pb_desc_target_sites(c->d, t);
+        c->hp.sites[i] = mask;
+    }
+    return PB_OK;
+}
+
 static pb_status attach_one(pb_peft *p, const char *spec, uint64_t seed, pb_method_ctx **out) {
     if (p->n_ctx == PB_MAX_PARTS) return pb_errorf(PB_EINVAL, "too many method parts (at most %d)", PB_MAX_PARTS);
     const pb_method *m;
@@ -368,6 +435,7 @@ static pb_status attach_one(pb_peft *p, const char *spec, uint64_t seed, pb_meth
         return pb_errorf(PB_ENOMEM, "out of memory");
     }
     p->ctx[p->n_ctx++] = c;
+    if ((st = hf_default_targets(c))) return st;
     if ((st = m->attach(c))) return st;
     if (c->n_params == 0) c->first_param = p->n_params;
     *out = c;
@@ -537,9 +605,9 @@ pb_status pb_peft_create(pb_peft *p, const char *spec, const pb_model_desc *d, p
         return st;
     }
     /* The task head trains unless the method keeps it frozen. */
-    if (head == PB_HEAD_CLS && !top->freeze_head)
+    if ((head == PB_HEAD_CLS || head == PB_HEAD_TOKCLS) && !top->freeze_head)
         for (int i = 0; i < p->n_base; i++)
-            if (p->base[i].site == PB_SITE_HEAD) p->unfrozen[i] = 1;
+            if (p->base[i].site == PB_SITE_HEAD) p->unfrozen[i] = 2;
     if (!model) return PB_OK;
 
     /* Allocate the added tensors: trainable ones in one block, frozen buffers in another. */
@@ -623,7 +691,7 @@ void pb_peft_counts(const pb_peft *p, size_t *trainable, size_t *all) {
     for (int i = 0; i < p->n_base; i++)
         if (p->unfrozen[i]) {
             tr += p->base[i].numel;
-            if (p->base[i].site == PB_SITE_HEAD) head_copy += p->base[i].numel;
+            if (p->unfrozen[i] == 2) head_copy += p->base[i].numel;
         }
     for (int i = 0; i < p->n_params; i++)
         if (p->params[i].trainable) added += p->params[i].numel;

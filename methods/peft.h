@@ -25,7 +25,8 @@ struct pb_peft {
     pb_tensor *base;             /* (n_base) model->tensors, or a layout table when shape-only */
     int n_base, base_owned;
     size_t n_base_params;
-    unsigned char *unfrozen;     /* (n_base) 1 = trained in place by a method */
+    unsigned char *unfrozen;     /* (n_base) 1 = trained in place by a method, 2 = and counted as a
+                                    copy in "all params" (Hugging Face's modules_to_save) */
 
     pb_method_ctx *ctx[PB_MAX_PARTS]; /* [0] the top-level method, then hybrid parts */
     int n_ctx;

@@ -91,13 +91,17 @@ typedef struct {
 
 static int hidden_size(int h, int kv) { return h > 0 ? h : kv; }
 
-static int kv_width(const pb_model_desc *d) { return d->d_model / d->n_head * d->n_kv_head; }
+/* PEFT's token_dim: d_model, or head_dim x kv heads where the config has grouped-query attention
+ * (its _prepare_prompt_learning_config). */
+static int kv_width(const pb_model_desc *d) {
+    return d->n_kv_head == d->n_head ? d->d_model : pb_desc_head_dim(d) * d->n_kv_head;
+}
 
 static pb_status pre_attach(pb_method_ctx *c) {
     pre_state *s = c->state;
     const pb_model_desc *d = c->d;
     s->P = (int)pb_hp_int(c, "num_virtual_tokens");
-    s->L = d->n_layer;
+    s->L = pb_ctx_prefix_layers(c);
     s->kv = kv_width(d);
     s->proj = pb_hp_bool(c, "prefix_projection");
     s->h = hidden_size((int)pb_hp_int(c, "encoder_hidden_size"), s->kv);

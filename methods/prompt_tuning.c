@@ -83,7 +83,8 @@ static pb_status pt_attach(pb_method_ctx *c) {
     }
     pb_status st = pb_ctx_hook_embed(c, s->P);
     if (st) return st;
-    s->emb = pb_ctx_param(c, "prompt_encoder.embedding.weight", -1, PB_SITE_EMBED, s->P, s->C, 1);
+    s->emb = pb_ctx_param(c, "prompt_encoder.embedding.weight", -1, PB_SITE_EMBED, s->P * pb_ctx_submodules(c),
+                          s->C, 1);
     return PB_OK;
 }
 

@@ -148,6 +148,7 @@ const pb_method pb_method_unipelt = {
     .paper = "Mao et al. 2022, UniPELT: A Unified Framework for Parameter-Efficient Language Model Tuning "
              "(arXiv:2110.07577)",
     .hparams = uni_hparams,
+    .hf_map = {[HP_TARGETS] = "lora"},
     .n_hparams = sizeof uni_hparams / sizeof uni_hparams[0],
     .needs_cls_head = 1,
     .examples = uni_examples,

@@ -239,6 +239,7 @@ const pb_method pb_method_vera = {
     .summary = "VeRA: frozen shared random low-rank matrices scaled by trainable vectors",
     .paper = "Kopiczko et al. 2024, VeRA: Vector-based Random Matrix Adaptation (arXiv:2310.11454)",
     .hparams = vera_hparams,
+    .hf_map = {[HP_TARGETS] = "lora"},
     .n_hparams = sizeof vera_hparams / sizeof vera_hparams[0],
     .state_size = sizeof(vera_state),
     .identity_at_init = 1,

@@ -26,23 +26,26 @@ static const struct {
     const char *alias;
     uint32_t sites;
 } g_alias[] = {
-    {"q", BIT(Q)},           {"q_proj", BIT(Q)},         {"query", BIT(Q)},
-    {"k", BIT(K)},           {"k_proj", BIT(K)},         {"key", BIT(K)},
-    {"v", BIT(V)},           {"v_proj", BIT(V)},         {"value", BIT(V)},
-    {"o", BIT(O)},           {"o_proj", BIT(O)},         {"out_proj", BIT(O)},
+    {"q", BIT(Q) | BIT(XQ)}, {"q_proj", BIT(Q)},         {"query", BIT(Q)},
+    {"k", BIT(K) | BIT(XK)}, {"k_proj", BIT(K)},         {"key", BIT(K)},
+    {"v", BIT(V) | BIT(XV)}, {"v_proj", BIT(V)},         {"value", BIT(V)},
+    {"o", BIT(O) | BIT(XO)}, {"o_proj", BIT(O)},         {"out_proj", BIT(O)},
     {"c_proj", BIT(O) | BIT(DOWN)},                      {"dense", BIT(O)},
+    {"c_attn", BIT(QKV)},    {"query_key_value", BIT(QKV)},
     {"c_fc", BIT(UP)},       {"fc1", BIT(UP)},           {"up_proj", BIT(UP)},
-    {"wi", BIT(UP)},         {"intermediate", BIT(UP)},  {"dense_h_to_4h", BIT(UP)},
+    {"wi", BIT(UP)},         {"wi_1", BIT(UP)},          {"intermediate", BIT(UP)},
+    {"dense_h_to_4h", BIT(UP)},
     {"fc2", BIT(DOWN)},      {"down_proj", BIT(DOWN)},   {"wo", BIT(DOWN)},
     {"output", BIT(DOWN)},   {"dense_4h_to_h", BIT(DOWN)},
-    {"gate_proj", BIT(GATE)},
+    {"gate_proj", BIT(GATE)}, {"wi_0", BIT(GATE)},
     {"ln_1", BIT(LN1)},      {"input_layernorm", BIT(LN1)},
     {"ln_2", BIT(LN2)},      {"post_attention_layernorm", BIT(LN2)},
     {"wte", BIT(EMBED)},     {"embed_tokens", BIT(EMBED)}, {"word_embeddings", BIT(EMBED)},
     {"wpe", BIT(POS)},       {"position_embeddings", BIT(POS)},
     {"score", BIT(HEAD)},    {"classifier", BIT(HEAD)},  {"lm_head", BIT(HEAD)},
     {"norm", BIT(LN_F)},     {"final_layer_norm", BIT(LN_F)},
-    {"all-linear", BIT(Q) | BIT(K) | BIT(V) | BIT(O) | BIT(UP) | BIT(GATE) | BIT(DOWN)},
+    {"all-linear", BIT(Q) | BIT(K) | BIT(V) | BIT(O) | BIT(UP) | BIT(GATE) | BIT(DOWN) | BIT(QKV) | BIT(XQ) |
+                       BIT(XK) | BIT(XV) | BIT(XO) | BIT(PROJ_IN) | BIT(PROJ_OUT) | BIT(POOLER)},
 };
 #undef BIT
 
@@ -83,6 +86,10 @@ pb_status pb_desc_check_runnable(const pb_model_desc *d) {
     else if (d->fused_qkv) why = "only separate q/k/v projections run";
     else if (d->pos != PB_POS_LEARNED) why = "only learned positions run";
     else if (!d->tied_embed) why = "only a tied LM head runs";
+    else if (d->n_enc_layer || d->head_dim || d->qkv_bias || d->pos_offset || d->type_vocab || d->rel_buckets ||
+             d->embed_norm || d->no_final_norm || d->pooler || d->proj_dim || d->image || d->patch || d->channels ||
+             d->cls_head || d->cls_pooler || d->own_head || d->names)
+        why = "it is a real model's shape-only descriptor (peftbench count reads it; nothing runs it)";
     if (why) return pb_errorf(PB_EINVAL, "backbone '%s' cannot run: %s", d->name, why);
     return PB_OK;
 }
@@ -114,11 +121,73 @@ const pb_model_desc *pb_backbone_at(int i) {
     return &g_backbones[i];
 }
 
+#define BIT(s) (1u << PB_SITE_##s)
 uint32_t pb_desc_sites(const pb_model_desc *d) {
-    uint32_t m = (1u << PB_SITE_EMBED) | (1u << PB_SITE_LN1) | (1u << PB_SITE_Q) | (1u << PB_SITE_K) |
-                 (1u << PB_SITE_V) | (1u << PB_SITE_O) | (1u << PB_SITE_LN2) | (1u << PB_SITE_UP) |
-                 (1u << PB_SITE_DOWN) | (1u << PB_SITE_LN_F) | (1u << PB_SITE_HEAD);
-    if (d->pos == PB_POS_LEARNED) m |= 1u << PB_SITE_POS;
-    if (d->ffn != PB_FFN_GELU) m |= 1u << PB_SITE_GATE;
+    uint32_t m = BIT(LN1) | BIT(O) | BIT(LN2) | BIT(UP) | BIT(DOWN) | BIT(HEAD);
+    m |= d->fused_qkv ? BIT(QKV) : BIT(Q) | BIT(K) | BIT(V);
+    m |= d->patch ? BIT(PATCH) | BIT(CLS_TOK) : BIT(EMBED);
+    if (d->pos == PB_POS_LEARNED) m |= BIT(POS);
+    if (d->ffn != PB_FFN_GELU) m |= BIT(GATE);
+    if (!d->no_final_norm) m |= BIT(LN_F);
+    if (d->arch == PB_ARCH_ENCDEC) m |= BIT(XQ) | BIT(XK) | BIT(XV) | BIT(XO) | BIT(LN_X);
+    if (d->rel_buckets) m |= BIT(REL);
+    if (d->type_vocab) m |= BIT(TYPE);
+    if (d->embed_norm) m |= BIT(LN_EMBED);
+    if (d->proj_dim) m |= BIT(PROJ_IN) | BIT(PROJ_OUT);
+    if (d->pooler) m |= BIT(POOLER);
     return m;
+}
+
+int pb_desc_head_dim(const pb_model_desc *d) { return d->head_dim ? d->head_dim : d->d_model / d->n_head; }
+
+int pb_desc_is_dec_block(const pb_model_desc *d, int l) { return d->arch == PB_ARCH_ENCDEC && l >= d->n_enc_layer; }
+
+/* Our checkpoint names for the runnable family (GPT-2's where it has the tensor). */
+static const pb_names g_preset_names = {
+    .type = NULL,
+    .block = "h.%d.",
+    .site = {[PB_SITE_EMBED] = "wte", [PB_SITE_POS] = "wpe", [PB_SITE_LN1] = "ln_1", [PB_SITE_Q] = "attn.q_proj",
+             [PB_SITE_K] = "attn.k_proj", [PB_SITE_V] = "attn.v_proj", [PB_SITE_O] = "attn.c_proj",
+             [PB_SITE_LN2] = "ln_2", [PB_SITE_UP] = "mlp.c_fc", [PB_SITE_DOWN] = "mlp.c_proj", [PB_SITE_LN_F] = "ln_f",
+             [PB_SITE_HEAD] = "score"},
+    .lm_head = "lm_head",
+    .tok_head = "score",
+};
+
+const char *pb_desc_site_path(const pb_model_desc *d, pb_site s, int dec) {
+    const pb_names *n = d->names ? d->names : &g_preset_names;
+    if (dec && n->dec_site[s]) return n->dec_site[s];
+    return n->site[s] ? n->site[s] : pb_site_name(s);
+}
+
+/* Hugging Face's suffix rule: key == target or key ends with "." + target. */
+static int hf_match(const char *key, const char *target) {
+    size_t k = strlen(key), t = strlen(target);
+    if (k == t) return !strcmp(key, target);
+    return k > t && key[k - t - 1] == '.' && !strcmp(key + k - t, target);
+}
+
+uint32_t pb_desc_target_sites(const pb_model_desc *d, const char *name) {
+    uint32_t have = pb_desc_sites(d), m = 0;
+    for (int s = 0; s < PB_NSITE; s++)
+        if (!strcmp(name, pb_site_name((pb_site)s))) return (1u << s) & have;
+    if (!strcmp(name, "all-linear")) {
+        for (int s = 0; s < PB_NSITE; s++)
+            if (pb_site_is_linear((pb_site)s) && s != PB_SITE_HEAD) m |= 1u << s;
+        return m & have;
+    }
+    if (!d->names) return pb_site_lookup(name) & have;
+    for (int s = 0; s < PB_NSITE; s++) {
+        if (!(have & (1u << s))) continue;
+        if (hf_match(pb_desc_site_path(d, (pb_site)s, 0), name) ||
+            (d->arch == PB_ARCH_ENCDEC && hf_match(pb_desc_site_path(d, (pb_site)s, 1), name)))
+            m |= 1u << s;
+    }
+    return m;
+}
+#undef BIT
+
+const pb_model_desc *pb_desc_find_any(const char *name) {
+    const pb_model_desc *d = pb_zoo_find(name);
+    return d ? d : pb_backbone_find(name);
 }

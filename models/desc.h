@@ -23,6 +23,11 @@ typedef enum { PB_ARCH_DECODER, PB_ARCH_ENCODER, PB_ARCH_ENCDEC, PB_ARCH_VISION 
 typedef enum { PB_NORM_LAYERNORM, PB_NORM_RMSNORM } pb_norm_kind;
 typedef enum { PB_FFN_GELU, PB_FFN_SWIGLU, PB_FFN_GEGLU } pb_ffn_kind;
 typedef enum { PB_POS_LEARNED, PB_POS_ROPE, PB_POS_RELATIVE, PB_POS_NONE } pb_pos_kind;
+/* Sequence-classification heads: a Linear with bias (our presets, BERT's classifier, ViT), a
+ * Linear without bias (GPT-2, LLaMA, OPT, BLOOM `score`), dense + tanh + out_proj (RoBERTa's and
+ * T5's ClassificationHead). */
+typedef enum { PB_CLS_LINEAR, PB_CLS_LINEAR_NOBIAS, PB_CLS_DENSE } pb_cls_kind;
+typedef struct pb_names pb_names;
 
 typedef struct {
     char name[64];
@@ -41,6 +46,27 @@ typedef struct {
     int vocab;        /* V */
     int max_seq;      /* longest sequence (learned position table rows) */
     int tied_embed;   /* LM head shares the token embedding */
+
+    /* Shape-only details of real foundation models (docs/COUNT.md). Zero everywhere is the
+     * runnable GPT-style family, so runnable presets and checkpoints never set them. */
+    int n_enc_layer;  /* ENCDEC: blocks [0, n_enc_layer) are the encoder's, [n_enc_layer, n_layer)
+                         the decoder's (self-attention, cross-attention, FFN) */
+    int head_dim;     /* per-head width (0: d_model / n_head; T5's d_kv) */
+    int qkv_bias;     /* q, k, v have biases although `bias` is 0 (Qwen2) */
+    int pos_offset;   /* extra rows of the learned position table (OPT: 2) */
+    int type_vocab;   /* token_type_embeddings rows (BERT: 2, RoBERTa: 1; 0: none) */
+    int rel_buckets;  /* T5 relative_attention_bias (buckets x heads) in each stack's first block */
+    int embed_norm;   /* a norm right after the embeddings (BERT, RoBERTa, BLOOM) */
+    int no_final_norm; /* no norm after the last block (BERT, OPT-350m) */
+    int pooler;       /* the base model (AutoModel) has a dense+tanh pooler (BERT, RoBERTa) */
+    int proj_dim;     /* OPT-350m word_embed_proj_dim: embeddings of this width, project_in/out */
+    int image, patch, channels; /* VISION: image side, patch side, input channels */
+    pb_cls_kind cls_head;       /* shape of the sequence-classification head */
+    int cls_pooler;   /* the sequence-classification model keeps the pooler (BERT) */
+    int own_head;     /* pb_head_kind of the model as published (0: LM) */
+    int own_labels;   /* its labels when own_head is a classifier (ViT: 1000) */
+    long long published; /* the published parameter count of that model (0: none) */
+    const pb_names *names; /* module names (NULL: our GPT-2-style checkpoint names) */
 } pb_model_desc;
 
 /* Sites, in forward order within a layer; global sites last. */
@@ -57,8 +83,27 @@ typedef struct {
     X(GATE, "mlp.gate", 1, 1)            \
     X(DOWN, "mlp.down", 1, 1)            \
     X(LN_F, "ln_f", 0, 0)                \
-    X(HEAD, "head", 0, 1)
-/* columns: enum suffix, canonical name, per layer, is a linear layer */
+    X(HEAD, "head", 0, 1)                \
+    X(QKV, "attn.qkv", 1, 1)             \
+    X(XQ, "xattn.q", 1, 1)               \
+    X(XK, "xattn.k", 1, 1)               \
+    X(XV, "xattn.v", 1, 1)               \
+    X(XO, "xattn.o", 1, 1)               \
+    X(LN_X, "ln_x", 1, 0)                \
+    X(REL, "attn.rel", 1, 0)             \
+    X(TYPE, "type", 0, 0)                \
+    X(LN_EMBED, "ln_embed", 0, 0)        \
+    X(PROJ_IN, "proj_in", 0, 1)          \
+    X(PROJ_OUT, "proj_out", 0, 1)        \
+    X(POOLER, "pooler", 0, 1)            \
+    X(PATCH, "patch", 0, 0)              \
+    X(CLS_TOK, "cls_token", 0, 0)
+/* columns: enum suffix, canonical name, per layer, is a linear layer. The first 13 are the
+ * runnable family's; the rest appear only in shape-only models (appended so that stored masks
+ * keep their meaning): fused q/k/v (GPT-2's c_attn, BLOOM's query_key_value), the decoder's
+ * cross-attention and its norm (T5), T5's relative position bias, BERT's token types, a norm
+ * after the embeddings, OPT-350m's projections, the pooler, ViT's patch embedding and class
+ * token. */
 
 typedef enum {
 #define PB_SITE_ENUM(e, name, per_layer, linear) PB_SITE_##e,
@@ -90,4 +135,34 @@ const pb_model_desc *pb_backbone_at(int i);
 
 /* Mask over pb_site of the sites a model with this descriptor has (linear and others). */
 uint32_t pb_desc_sites(const pb_model_desc *d);
+
+/* Module names of a real model family, as Hugging Face transformers names them. Paths of
+ * per-layer sites are relative to the block prefix; global ones are full. Decoder blocks of an
+ * encoder-decoder use dec_site where it is set (T5's layer.2.DenseReluDense.wi). */
+struct pb_names {
+    const char *type;            /* Hugging Face model_type: "llama", "t5", ... */
+    const char *block, *dec_block; /* "model.layers.%d." ; encoder-decoder: "encoder.block.%d.", "decoder.block.%d." */
+    const char *site[PB_NSITE];
+    const char *dec_site[PB_NSITE];
+    const char *lm_head;         /* "lm_head" */
+    const char *tok_head;        /* token-classification head: "classifier" or "score" */
+};
+
+/* The sites a target name selects on this model: our canonical names always; on a real model
+ * (d->names set) Hugging Face's rule — a module matches when its name equals the target or ends
+ * with "." + target — applied to the model's module names; otherwise the alias table of
+ * pb_site_lookup. "all-linear" = every linear site but the head. 0 when nothing matches. */
+uint32_t pb_desc_target_sites(const pb_model_desc *d, const char *name);
+/* The module path of a site (per-layer sites: within a block; dec = decoder block). */
+const char *pb_desc_site_path(const pb_model_desc *d, pb_site s, int dec);
+/* Number of blocks and whether block l is a decoder block of an encoder-decoder. */
+int pb_desc_is_dec_block(const pb_model_desc *d, int l);
+/* Per-head width. */
+int pb_desc_head_dim(const pb_model_desc *d);
+
+/* Real foundation models, shape-only (models/zoo.c). NULL if unknown / past the end. */
+const pb_model_desc *pb_zoo_find(const char *name);
+const pb_model_desc *pb_zoo_at(int i);
+/* A zoo model or a runnable preset by name (NULL if neither). */
+const pb_model_desc *pb_desc_find_any(const char *name);
 #endif

@@ -37,38 +37,124 @@ static int add_tensor(pb_tensor *t, int i, size_t *off, const char *name, pb_sit
     return i + 1;
 }
 
+/* One tensor named <prefix><path>.<suffix>. */
+static int add_named(pb_tensor *t, int i, size_t *off, const char *prefix, const char *path, const char *suffix,
+                     pb_site site, int layer, int is_bias, int d0, int d1) {
+    char nm[sizeof t->name];
+    snprintf(nm, sizeof nm, "%s%s.%s", prefix, path, suffix);
+    return add_tensor(t, i, off, nm, site, layer, is_bias, d0, d1);
+}
+
+/* The tensors of a site: a linear layer (weight (out, in), bias (out) when it has one), a norm
+ * (weight, and bias for LayerNorm), or a table (weight (d0, d1)). */
+typedef struct {
+    pb_tensor *t;
+    size_t *off;
+    const pb_model_desc *d;
+    char prefix[32];
+    int layer, dec;
+} lay_ctx;
+
+static int lay_linear(lay_ctx *x, int i, pb_site s, int out, int in, int bias) {
+    const char *path = pb_desc_site_path(x->d, s, x->dec);
+    i = add_named(x->t, i, x->off, x->prefix, path, "weight", s, x->layer, 0, out, in);
+    if (bias) i = add_named(x->t, i, x->off, x->prefix, path, "bias", s, x->layer, 1, out, 0);
+    return i;
+}
+
+static int lay_norm(lay_ctx *x, int i, pb_site s, int C) {
+    return lay_linear(x, i, s, C, 0, x->d->norm == PB_NORM_LAYERNORM);
+}
+
 int pb_model_layout(const pb_model_desc *d, pb_head_kind head, int n_labels, pb_tensor *t, size_t *n_params) {
-    const int C = d->d_model, F = d->d_ff, V = d->vocab;
+    const int C = d->d_model, F = d->d_ff, V = d->vocab, H = d->n_head, hd = pb_desc_head_dim(d);
+    const int qd = H * hd, kvd = d->n_kv_head * hd, E = d->proj_dim ? d->proj_dim : C;
+    const int b = d->bias, qkvb = d->bias || d->qkv_bias, K = n_labels;
     size_t off = 0;
     int i = 0;
-    char nm[48];
-    i = add_tensor(t, i, &off, "wte.weight", PB_SITE_EMBED, -1, 0, V, C);
-    i = add_tensor(t, i, &off, "wpe.weight", PB_SITE_POS, -1, 0, d->max_seq, C);
-    for (int l = 0; l < d->n_layer; l++) {
-        static const struct {
-            const char *name;
-            pb_site site;
-            int out_f, in_f; /* 1 = C, 2 = F */
-        } rows[] = {
-            {"ln_1", PB_SITE_LN1, 1, 0},         {"attn.q_proj", PB_SITE_Q, 1, 1},
-            {"attn.k_proj", PB_SITE_K, 1, 1},    {"attn.v_proj", PB_SITE_V, 1, 1},
-            {"attn.c_proj", PB_SITE_O, 1, 1},    {"ln_2", PB_SITE_LN2, 1, 0},
-            {"mlp.c_fc", PB_SITE_UP, 2, 1},      {"mlp.c_proj", PB_SITE_DOWN, 1, 2},
-        };
-        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
-            int out = rows[r].out_f == 2 ? F : C;
-            int in = rows[r].in_f == 0 ? 0 : rows[r].in_f == 2 ? F : C;
-            snprintf(nm, sizeof nm, "h.%d.%s.weight", l, rows[r].name);
-            i = add_tensor(t, i, &off, nm, rows[r].site, l, 0, out, in);
-            snprintf(nm, sizeof nm, "h.%d.%s.bias", l, rows[r].name);
-            i = add_tensor(t, i, &off, nm, rows[r].site, l, 1, out, 0);
-        }
+    lay_ctx x = {.t = t, .off = &off, .d = d, .layer = -1};
+
+    /* embeddings */
+    if (d->patch) {
+        int np = (d->image / d->patch) * (d->image / d->patch);
+        i = lay_linear(&x, i, PB_SITE_CLS_TOK, 1, C, 0);
+        i = lay_linear(&x, i, PB_SITE_POS, np + 1, C, 0);
+        i = lay_linear(&x, i, PB_SITE_PATCH, C, d->channels * d->patch * d->patch, 1);
+    } else {
+        i = lay_linear(&x, i, PB_SITE_EMBED, V, E, 0);
+        if (d->pos == PB_POS_LEARNED) i = lay_linear(&x, i, PB_SITE_POS, d->max_seq + d->pos_offset, C, 0);
+        if (d->type_vocab) i = lay_linear(&x, i, PB_SITE_TYPE, d->type_vocab, C, 0);
     }
-    i = add_tensor(t, i, &off, "ln_f.weight", PB_SITE_LN_F, -1, 0, C, 0);
-    i = add_tensor(t, i, &off, "ln_f.bias", PB_SITE_LN_F, -1, 1, C, 0);
-    if (head == PB_HEAD_CLS) {
-        i = add_tensor(t, i, &off, "score.weight", PB_SITE_HEAD, -1, 0, n_labels, C);
-        i = add_tensor(t, i, &off, "score.bias", PB_SITE_HEAD, -1, 1, n_labels, 0);
+    if (d->embed_norm) i = lay_norm(&x, i, PB_SITE_LN_EMBED, C);
+    if (d->proj_dim) i = lay_linear(&x, i, PB_SITE_PROJ_IN, C, E, 0);
+
+    /* blocks */
+    const pb_names *nm = d->names;
+    for (int l = 0; l < d->n_layer; l++) {
+        x.dec = pb_desc_is_dec_block(d, l);
+        int first = l == 0 || l == d->n_enc_layer, in_stack = x.dec ? l - d->n_enc_layer : l;
+        if (x.dec && first && !d->no_final_norm) { /* the encoder's final norm */
+            x.layer = -1;
+            x.prefix[0] = '\0';
+            i = lay_norm(&x, i, PB_SITE_LN_F, C);
+        }
+        x.layer = l;
+        snprintf(x.prefix, sizeof x.prefix, (x.dec && nm && nm->dec_block) ? nm->dec_block
+                                            : (nm ? nm->block : "h.%d."), in_stack);
+        i = lay_norm(&x, i, PB_SITE_LN1, C);
+        if (d->fused_qkv) {
+            i = lay_linear(&x, i, PB_SITE_QKV, qd + 2 * kvd, C, qkvb);
+        } else {
+            i = lay_linear(&x, i, PB_SITE_Q, qd, C, qkvb);
+            i = lay_linear(&x, i, PB_SITE_K, kvd, C, qkvb);
+            i = lay_linear(&x, i, PB_SITE_V, kvd, C, qkvb);
+        }
+        if (d->rel_buckets && first) i = lay_linear(&x, i, PB_SITE_REL, d->rel_buckets, H, 0);
+        i = lay_linear(&x, i, PB_SITE_O, C, qd, b);
+        if (x.dec) {
+            i = lay_norm(&x, i, PB_SITE_LN_X, C);
+            i = lay_linear(&x, i, PB_SITE_XQ, qd, C, qkvb);
+            i = lay_linear(&x, i, PB_SITE_XK, kvd, C, qkvb);
+            i = lay_linear(&x, i, PB_SITE_XV, kvd, C, qkvb);
+            i = lay_linear(&x, i, PB_SITE_XO, C, qd, b);
+        }
+        i = lay_norm(&x, i, PB_SITE_LN2, C);
+        if (d->ffn != PB_FFN_GELU) i = lay_linear(&x, i, PB_SITE_GATE, F, C, b);
+        i = lay_linear(&x, i, PB_SITE_UP, F, C, b);
+        i = lay_linear(&x, i, PB_SITE_DOWN, C, F, b);
+    }
+
+    /* after the blocks */
+    x.layer = -1;
+    x.prefix[0] = '\0';
+    x.dec = d->arch == PB_ARCH_ENCDEC;
+    if (!d->no_final_norm) i = lay_norm(&x, i, PB_SITE_LN_F, C);
+    if (d->proj_dim) i = lay_linear(&x, i, PB_SITE_PROJ_OUT, E, C, 0);
+    int pooler = d->pooler && (head == PB_HEAD_NONE || (head == PB_HEAD_CLS && d->cls_pooler));
+    if (pooler) i = lay_linear(&x, i, PB_SITE_POOLER, C, C, 1);
+    const char *lm = nm ? nm->lm_head : "lm_head", *tok = nm ? nm->tok_head : "score";
+    switch (head) {
+    case PB_HEAD_LM:
+        if (!d->tied_embed) i = add_named(t, i, &off, "", lm, "weight", PB_SITE_HEAD, -1, 0, V, E);
+        break;
+    case PB_HEAD_CLS:
+        if (d->cls_head == PB_CLS_DENSE) {
+            char path[64];
+            snprintf(path, sizeof path, "%s.dense", pb_desc_site_path(d, PB_SITE_HEAD, 0));
+            i = add_named(t, i, &off, "", path, "weight", PB_SITE_HEAD, -1, 0, C, C);
+            i = add_named(t, i, &off, "", path, "bias", PB_SITE_HEAD, -1, 1, C, 0);
+            snprintf(path, sizeof path, "%s.out_proj", pb_desc_site_path(d, PB_SITE_HEAD, 0));
+            i = add_named(t, i, &off, "", path, "weight", PB_SITE_HEAD, -1, 0, K, C);
+            i = add_named(t, i, &off, "", path, "bias", PB_SITE_HEAD, -1, 1, K, 0);
+        } else {
+            i = lay_linear(&x, i, PB_SITE_HEAD, K, d->proj_dim ? E : C, d->cls_head == PB_CLS_LINEAR);
+        }
+        break;
+    case PB_HEAD_TOKCLS:
+        i = add_named(t, i, &off, "", tok, "weight", PB_SITE_HEAD, -1, 0, K, C);
+        i = add_named(t, i, &off, "", tok, "bias", PB_SITE_HEAD, -1, 1, K, 0);
+        break;
+    case PB_HEAD_NONE: break;
     }
     if (n_params) *n_params = off;
     return i;
@@ -84,6 +170,8 @@ pb_status pb_model_init(pb_model *m, const pb_model_desc *d, pb_head_kind head, 
     if (st) return st;
     if (head == PB_HEAD_CLS && n_labels < 1)
         return pb_errorf(PB_EINVAL, "a classification head needs at least 1 label (got %d)", n_labels);
+    if (head != PB_HEAD_LM && head != PB_HEAD_CLS)
+        return pb_errorf(PB_EINVAL, "backbone '%s': only the LM and sequence-classification heads run", d->name);
     m->d = *d;
     m->head = head;
     m->n_labels = head == PB_HEAD_CLS ? n_labels : 0;

@@ -30,10 +30,12 @@
 #include "optim.h"
 #include "pb_error.h"
 
-typedef enum { PB_HEAD_LM, PB_HEAD_CLS } pb_head_kind;
+/* LM: language-model head (tied: no tensor); CLS: sequence classification; NONE: the bare
+ * model (BERT's AutoModel); TOKCLS: token classification (shape-only). Only LM and CLS run. */
+typedef enum { PB_HEAD_LM, PB_HEAD_CLS, PB_HEAD_NONE, PB_HEAD_TOKCLS } pb_head_kind;
 
 typedef struct pb_tensor_s {
-    char name[48];  /* checkpoint name, GPT-2 style: "h.3.attn.q_proj.weight" */
+    char name[96];  /* checkpoint name, GPT-2 style: "h.3.attn.q_proj.weight" */
     pb_site site;
     int layer;      /* -1 for global tensors */
     int is_bias;    /* bias vector (vs. weight matrix / norm gain / embedding) */

@@ -1,0 +1,29 @@
+/* count.h — exact parameter counts of a method on any model, shape-only (docs/COUNT.md).
+ *
+ * The counts come from the methods' own attach code run against the model's layout with nothing
+ * allocated (methods/peft.h with model == NULL), under Hugging Face PEFT's counting convention.
+ */
+#ifndef PB_COUNT_H
+#define PB_COUNT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "methods/peft.h"
+#include "models/desc.h"
+#include "models/model.h"
+#include "pb_error.h"
+
+/* The head a task type selects: "causal-lm", "seq2seq", "seq-cls:N", "token-cls:N",
+ * "image-cls:N", or NULL / "" for the model's own (its published class). Errors name the value
+ * and what this model accepts. */
+pb_status pb_count_task_type(const pb_model_desc *d, const char *type, pb_head_kind *head, int *n_labels);
+/* Attaches spec to d shape-only: p then holds the counts (pb_peft_counts) and every tensor;
+ * free it with pb_peft_free. */
+pb_status pb_count_attach(pb_peft *p, const pb_model_desc *d, const char *spec, const char *task_type);
+/* Hugging Face's line: "trainable params: 4,194,304 || all params: ... || trainable%: 0.0622". */
+void pb_count_hf_line(FILE *f, size_t trainable, size_t all);
+/* The breakdown per site and tensor (tensors that differ only by their layer are one row). */
+void pb_count_breakdown(FILE *f, const pb_peft *p);
+
+#endif
