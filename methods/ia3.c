@@ -73,7 +73,7 @@ static pb_status ia3_attach(pb_method_ctx *c) {
         ff &= sites;
     }
     size_t acts = 0, work = 0;
-    for (int l = 0; l < c->d->n_layer; l++)
+    for (int l = -1; l < c->d->n_layer; l++) /* -1: global linear sites (real models) */
         for (int site = 0; site < PB_NSITE; site++) {
             if (!(sites & (1u << site))) continue;
             const pb_tensor *w = pb_ctx_site_weight(c, l, (pb_site)site);

@@ -60,7 +60,7 @@ static pb_status loha_attach(pb_method_ctx *c) {
     s->r = (int)pb_hp_int(c, "r");
     s->scale = (float)pb_hp_float(c, "alpha") / (float)s->r;
     static const char *const names[NFAC] = {"hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"};
-    for (int l = 0; l < c->d->n_layer; l++)
+    for (int l = -1; l < c->d->n_layer; l++) /* -1: global linear sites (real models) */
         for (int site = 0; site < PB_NSITE; site++) {
             if (!(sites & (1u << site))) continue;
             const pb_tensor *w = pb_ctx_site_weight(c, l, (pb_site)site);

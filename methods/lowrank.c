@@ -71,7 +71,7 @@ pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
     s->scale = pb_hp_bool(c, "use_rslora") ? alpha / sqrtf((float)s->r) : alpha / (float)s->r;
     s->dropout = (float)pb_hp_float(c, "dropout");
     int bias = pb_hp_enum(c, "bias");
-    for (int l = 0; l < c->d->n_layer; l++)
+    for (int l = -1; l < c->d->n_layer; l++) /* -1: global linear sites (real models) */
         for (int site = 0; site < PB_NSITE; site++) {
             if (!(sites & (1u << site))) continue;
             const pb_tensor *w = pb_ctx_site_weight(c, l, (pb_site)site);

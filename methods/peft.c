@@ -279,6 +279,9 @@ static pb_status need_layer(const pb_method_ctx *c, int layer) {
 }
 
 pb_status pb_ctx_hook_linear(pb_method_ctx *c, int layer, pb_site site, int slot) {
+    /* Global linear sites (OPT-350m's projections, BERT's pooler) exist only in shape-only models,
+     * where nothing runs: counted, not hooked. */
+    if (layer < 0 && !c->peft->model && pb_site_is_linear(site) && !pb_site_per_layer(site)) return PB_OK;
     pb_status st = need_layer(c, layer);
     if (st) return st;
     pb_binding *b = &c->peft->lin_b[(size_t)layer * PB_NSITE + site];

@@ -86,7 +86,7 @@ static pb_status sparse_attach(pb_method_ctx *c) {
     s->crit = pb_hp_enum(c, "criterion");
     s->samples = (uint64_t)pb_hp_int(c, "fisher_samples");
     pb_site first = PB_SITE_Q;
-    for (int l = 0; l < c->d->n_layer; l++)
+    for (int l = 0; l < c->d->n_layer; l++) /* per-layer sites only (global ones: docs/COUNT.md) */
         for (int site = 0; site < PB_NSITE; site++) {
             if (!(sites & (1u << site))) continue;
             const pb_tensor *w = pb_ctx_site_weight(c, l, (pb_site)site);

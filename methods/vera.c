@@ -77,7 +77,7 @@ static pb_status vera_attach(pb_method_ctx *c) {
     s->key = (uint64_t)pb_hp_int(c, "prng_key");
     int bias = pb_hp_enum(c, "bias");
     pb_site first = PB_SITE_Q;
-    for (int l = 0; l < c->d->n_layer; l++)
+    for (int l = -1; l < c->d->n_layer; l++) /* -1: global linear sites (real models) */
         for (int site = 0; site < PB_NSITE; site++) {
             if (!(sites & (1u << site))) continue;
             const pb_tensor *w = pb_ctx_site_weight(c, l, (pb_site)site);
