@@ -13,6 +13,8 @@ static void count_usage(FILE *f) {
     fprintf(f,
             "usage: peftbench count --model NAME --method SPEC [--task-type T]\n"
             "       peftbench count --models A,B,... --methods 'SPEC1;SPEC2;...' [--task-type T] [--format md|tex|csv]\n"
+            "       peftbench count --models A,B,... --methods 'SPEC1;...' --plot DIR   trainable parameters against\n"
+            "                 model size per method (gnuplot: DIR/count_params.{tsv,png,svg})\n"
             "  NAME: a real model (peftbench list models) or a runnable preset (peftbench list backbones)\n"
             "  SPEC: NAME[:key=value,...] (peftbench list methods); Hugging Face names are accepted\n"
             "  T:    causal-lm | seq2seq | seq-cls:N | token-cls:N | image-cls:N (default: the model as published)\n"
@@ -71,7 +73,7 @@ static void tex_escape(char *out, size_t cap, const char *s) {
     out[k] = '\0';
 }
 
-static int count_table(char *models, char *methods, const char *task, fmt f) {
+static int count_table(char *models, char *methods, const char *task, fmt f, const char *plot) {
     char *ms[256], *ps[256];
     int nm = split(models, ',', ms, 256), np = split(methods, ';', ps, 256), fail = 0;
     if (!nm || !np) {
@@ -80,6 +82,7 @@ static int count_table(char *models, char *methods, const char *task, fmt f) {
     }
     for (int i = 0; i < nm; i++)
         if (!find_model(ms[i])) return 1;
+    if (plot) return pb_count_plot(plot, ms, nm, ps, np, task, NULL);
     if (f == FMT_CSV) printf("model,method,base_params,trainable,all,trainable_pct\n");
     else if (f == FMT_TEX)
         printf("\\begin{tabular}{llrrrr}\n\\hline\nmodel & method & base params & trainable & all & trainable \\%% "
@@ -117,7 +120,7 @@ static int count_table(char *models, char *methods, const char *task, fmt f) {
 }
 
 int pb_cmd_count(pb_args *a) {
-    const char *model = NULL, *method = NULL, *models = NULL, *methods = NULL, *task = NULL, *format = "md", *v;
+    const char *model = NULL, *method = NULL, *models = NULL, *methods = NULL, *task = NULL, *format = "md", *plot = NULL, *v;
     int r;
     while (a->i < a->argc) {
         const char *arg = a->argv[a->i];
@@ -131,6 +134,7 @@ int pb_cmd_count(pb_args *a) {
         else if (r == 0 && (r = pb_args_opt(a, "--methods", 1, &v)) > 0) methods = v;
         else if (r == 0 && (r = pb_args_opt(a, "--task-type", 1, &v)) > 0) task = v;
         else if (r == 0 && (r = pb_args_opt(a, "--format", 1, &v)) > 0) format = v;
+        else if (r == 0 && (r = pb_args_opt(a, "--plot", 1, &v)) > 0) plot = v;
         else if (r == 0) {
             fprintf(stderr, "peftbench count: unknown option '%s'\n", arg);
             count_usage(stderr);
@@ -146,12 +150,12 @@ int pb_cmd_count(pb_args *a) {
         fprintf(stderr, "peftbench count: --format '%s' is not one of md, tex, csv\n", format);
         return 2;
     }
-    if (model && method && !models && !methods) return count_one(model, method, task);
+    if (model && method && !models && !methods && !plot) return count_one(model, method, task);
     if ((models || model) && (methods || method) ) {
         char mb[4096], pb[8192];
         snprintf(mb, sizeof mb, "%s", models ? models : model);
         snprintf(pb, sizeof pb, "%s", methods ? methods : method);
-        return count_table(mb, pb, task, f);
+        return count_table(mb, pb, task, f, plot);
     }
     fprintf(stderr, "peftbench count: give --model and --method (or --models and --methods)\n");
     count_usage(stderr);

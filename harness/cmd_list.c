@@ -51,13 +51,15 @@ static int list_models(int tsv) {
     for (int i = 0; pb_zoo_at(i); i++) {
         const pb_model_desc *d = pb_zoo_at(i);
         size_t n;
-        char buf[32];
+        char buf[32], layers[16];
         pb_model_layout(d, (pb_head_kind)d->own_head, d->own_labels, NULL, &n);
+        if (d->arch == PB_ARCH_ENCDEC) snprintf(layers, sizeof layers, "%d+%d", d->n_enc_layer, d->n_layer - d->n_enc_layer);
+        else snprintf(layers, sizeof layers, "%d", d->n_layer);
         if (tsv)
-            printf("%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%zu\n", d->name, d->names->type, arch_name(d), d->n_layer,
+            printf("%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%zu\n", d->name, d->names->type, arch_name(d), layers,
                    d->d_model, d->n_head, d->n_kv_head, d->d_ff, d->vocab, n);
         else
-            printf("%-22s %-8s %-8s %6d %6d %6d %4d %6d %7d %16s\n", d->name, d->names->type, arch_name(d), d->n_layer,
+            printf("%-22s %-8s %-8s %6s %6d %6d %4d %6d %7d %16s\n", d->name, d->names->type, arch_name(d), layers,
                    d->d_model, d->n_head, d->n_kv_head, d->d_ff, d->vocab, pb_fmt_count(buf, sizeof buf, n));
     }
     return 0;

@@ -33,7 +33,7 @@ static void plot_usage(FILE *f) {
             PB_SOURCE_DIR);
 }
 
-static int mkdir_p(const char *path) {
+int pb_mkdir_p(const char *path) {
     char buf[2048];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++)
@@ -88,8 +88,8 @@ static int gnuplot(const char *script, const char *outfile, const char *const *a
     return ok ? 0 : 1;
 }
 
-static int draw(const char *scripts, const char *gp, const char *dir, const char *base, const char *fmts,
-                const char *const *extra) {
+int pb_plot_draw(const char *scripts, const char *gp, const char *dir, const char *base, const char *fmts,
+                 const char *const *extra) {
     char script[2048], out[2048], file[2100];
     snprintf(script, sizeof script, "%s/%s", scripts, gp);
     snprintf(out, sizeof out, "%s/%s", dir, base);
@@ -142,7 +142,7 @@ static int plot_backbone(const pb_res *res, const char *backbone, const char *di
             if (t.higher[j]) n += (size_t)snprintf(title + n, sizeof title - n, "%s %s", avg_tasks++ ? "," : "", t.task[j]);
         (void)n;
         const char *extra[] = {xmin, xmax, ymin, ymax, title, cats, NULL};
-        rc |= draw(scripts, "accuracy_vs_params.gp", dir, "accuracy_vs_params", fmts, extra);
+        rc |= pb_plot_draw(scripts, "accuracy_vs_params.gp", dir, "accuracy_vs_params", fmts, extra);
     } else {
         fprintf(stderr, "peftbench plot: no method has a test metric on every task of backbone %s: "
                         "accuracy_vs_params skipped\n", backbone);
@@ -150,9 +150,9 @@ static int plot_backbone(const pb_res *res, const char *backbone, const char *di
     snprintf(title, sizeof title, "Peak memory per method by category, backbone %s\n(each segment is that "
                                   "category's own peak)", backbone);
     const char *e1[] = {title, NULL};
-    rc |= draw(scripts, "memory.gp", dir, "memory", fmts, e1);
+    rc |= pb_plot_draw(scripts, "memory.gp", dir, "memory", fmts, e1);
     snprintf(title, sizeof title, "Training FLOPs per token by phase, backbone %s", backbone);
-    rc |= draw(scripts, "flops.gp", dir, "flops", fmts, e1);
+    rc |= pb_plot_draw(scripts, "flops.gp", dir, "flops", fmts, e1);
     for (int k = 0; k < t.n_tasks; k++) {
         if (!info.n_curves[k]) continue;
         char n[16], steps[16], base[PB_RES_NAME + 16];
@@ -162,7 +162,7 @@ static int plot_backbone(const pb_res *res, const char *backbone, const char *di
                  t.task[k], backbone);
         snprintf(base, sizeof base, "curves_%s", info.stem[k]);
         const char *e2[] = {info.stem[k], n, title, t.metric[k], steps, NULL};
-        rc |= draw(scripts, "curves.gp", dir, base, fmts, e2);
+        rc |= pb_plot_draw(scripts, "curves.gp", dir, base, fmts, e2);
     }
     pb_table_free(&t);
     return rc;
@@ -183,7 +183,7 @@ const char *pb_plot_scripts(const char *flag, char *buf, size_t cap) {
 }
 
 int pb_plot_results(const pb_res *res, const char *dir, const char *backbone, const char *fmts, const char *scripts) {
-    if (!mkdir_p(dir)) {
+    if (!pb_mkdir_p(dir)) {
         fprintf(stderr, "peftbench plot: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
@@ -195,7 +195,7 @@ int pb_plot_results(const pb_res *res, const char *dir, const char *backbone, co
         char sub[2048];
         if (!backbone && nb > 1) {
             snprintf(sub, sizeof sub, "%s/%s", dir, names[b]);
-            if (!mkdir_p(sub)) {
+            if (!pb_mkdir_p(sub)) {
                 fprintf(stderr, "peftbench plot: cannot create %s: %s\n", sub, strerror(errno));
                 rc = 1;
                 continue;

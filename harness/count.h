@@ -26,4 +26,9 @@ void pb_count_hf_line(FILE *f, size_t trainable, size_t all);
 /* The breakdown per site and tensor (tensors that differ only by their layer are one row). */
 void pb_count_breakdown(FILE *f, const pb_peft *p);
 
+/* Writes DIR/count_params.tsv (models by size x methods: trainable parameters) and draws
+ * DIR/count_params.{png,svg} with plots/count_params.gp. 0 when everything was written. */
+int pb_count_plot(const char *dir, char *const *models, int nm, char *const *specs, int np, const char *task,
+                  const char *scripts_flag);
+
 #endif

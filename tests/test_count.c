@@ -196,6 +196,24 @@ static void test_command(void **s) {
     assert_int_equal(pclose(f), 0);
     assert_int_equal(rows, 1 + 4);
 
+    /* --plot: the TSV and both figures (gnuplot) */
+    const char *plot[] = {"count", "--models", "llama-2-7b,gpt2,t5-base", "--methods", "lora;prompt_tuning", "--plot",
+                          tu_tmp_path("count_plot"), NULL};
+    assert_int_equal(tu_run_peftbench(plot, tu_tmp_path("count_plot.log")), 0);
+    const char *files[] = {"count_plot/count_params.tsv", "count_plot/count_params.png", "count_plot/count_params.svg"};
+    for (int i = 0; i < 3; i++) {
+        FILE *g = fopen(tu_tmp_path(files[i]), "r");
+        if (!g) fail_msg("count --plot did not write %s", files[i]);
+        fclose(g);
+    }
+    FILE *g = fopen(tu_tmp_path("count_plot/count_params.tsv"), "r");
+    assert_non_null(g);
+    assert_non_null(fgets(line, sizeof line, g));
+    assert_string_equal(line, "model\tbase_params\tlora\tprompt_tuning\n");
+    assert_non_null(fgets(line, sizeof line, g)); /* smallest model first */
+    assert_string_equal(line, "gpt2\t124439808\t294912\t15360\n");
+    fclose(g);
+
     const char *bad_model[] = {"count", "--model", "llama-9", "--method", "lora", NULL};
     assert_int_equal(tu_run_peftbench(bad_model, tu_tmp_path("count_bad_model.log")), 1);
     const char *bad_fmt[] = {"count", "--models", "gpt2", "--methods", "lora", "--format", "xls", NULL};
