@@ -59,6 +59,9 @@ static pb_status loha_attach(pb_method_ctx *c) {
     if (st) return st;
     s->r = (int)pb_hp_int(c, "r");
     s->scale = (float)pb_hp_float(c, "alpha") / (float)s->r;
+    if (c->d->names && c->d->names->conv1d) /* as PEFT: its LoHa layers are Linear and Conv2d only */
+        return pb_errorf(PB_EINVAL, "loha: the linear layers of %s are Conv1D, which Hugging Face PEFT's LoHa does "
+                                    "not support (LoRA, IA3 and VeRA do)", c->d->name);
     static const char *const names[NFAC] = {"hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"};
     for (int l = -1; l < c->d->n_layer; l++) /* -1: global linear sites (real models) */
         for (int site = 0; site < PB_NSITE; site++) {

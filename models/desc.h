@@ -146,6 +146,7 @@ struct pb_names {
     const char *dec_site[PB_NSITE];
     const char *lm_head;         /* "lm_head" */
     const char *tok_head;        /* token-classification head: "classifier" or "score" */
+    int conv1d;                  /* its linear layers are transformers' Conv1D (GPT-2) */
 };
 
 /* The sites a target name selects on this model: our canonical names always; on a real model

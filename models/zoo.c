@@ -22,7 +22,7 @@ static const pb_names g_gpt2 = {
     .site = {S(EMBED) = "transformer.wte", S(POS) = "transformer.wpe", S(LN1) = "ln_1", S(QKV) = "attn.c_attn",
              S(O) = "attn.c_proj", S(LN2) = "ln_2", S(UP) = "mlp.c_fc", S(DOWN) = "mlp.c_proj",
              S(LN_F) = "transformer.ln_f", S(HEAD) = "score"},
-    .lm_head = "lm_head", .tok_head = "classifier"};
+    .lm_head = "lm_head", .tok_head = "classifier", .conv1d = 1};
 
 /* BERT and RoBERTa share their module names (post-LN: attention.output.LayerNorm follows the
  * attention, output.LayerNorm the FFN; both are this project's ln1/ln2 sites). */

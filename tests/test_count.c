@@ -173,6 +173,7 @@ static void test_bad_input(void **s) {
     expect_error("bert-base-uncased", "lora", "banana", "is not one of");
     expect_error("vit-base-patch16-224", "lora", NULL, "no default targets");
     expect_error("bert-base-uncased", "head", NULL, "classification");
+    expect_error("gpt2", "loha", NULL, "Conv1D");
 }
 
 /* The command: Hugging Face's line first, a table in each format, errors with exit status. */
