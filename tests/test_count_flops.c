@@ -82,7 +82,11 @@ static int check_spec(const char *spec, const pb_model_desc *d, pb_head_kind hea
     assert_int_equal(pb_peft_flops(&p, B, T, 1, 0, &pred), PB_OK);
     assert_int_equal(pb_peft_flops(&ps, B, T, 1, 0, &pred_s), PB_OK);
     bad += !same(&pred, &meas, "training step", spec, d->name, head);
-    bad += !same(&pred_s, &pred, "shape-only vs runnable prediction", spec, d->name, head);
+    /* Shape-only == runnable, except for sparse: which targets hold chosen entries depends on the
+     * weights (magnitude) or the data (Fisher, after a warm-up), so a shape-only attach assumes
+     * every target holds some (docs/COUNT.md); its runnable prediction is checked above. */
+    if (strncmp(spec, "sparse", 6) != 0)
+        bad += !same(&pred_s, &pred, "shape-only vs runnable prediction", spec, d->name, head);
 
     /* one inference forward */
     pb_flops_get(&f0);
