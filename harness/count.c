@@ -55,7 +55,7 @@ pb_status pb_count_task_type(const pb_model_desc *d, const char *type, pb_head_k
 }
 
 pb_status pb_count_attach(pb_peft *p, const pb_model_desc *d, const char *spec, const char *task_type) {
-    pb_head_kind head;
+    pb_head_kind head = PB_HEAD_LM;
     int K;
     pb_status st = pb_count_task_type(d, task_type, &head, &K);
     if (st) return st;
@@ -140,4 +140,59 @@ void pb_count_breakdown(FILE *f, const pb_peft *p) {
             head_name(p->head), pb_fmt_count(a, sizeof a, p->n_base_params), pb_fmt_count(b, sizeof b, tr),
             pb_fmt_count(c, sizeof c, all));
     free(rows);
+}
+
+/* ---- FLOPs and memory ----------------------------------------------------------------------- */
+
+int pb_count_seq(const pb_model_desc *d, int seq) {
+    if (seq <= 0) seq = d->names ? 512 : d->max_seq;
+    if (d->arch == PB_ARCH_VISION) return d->max_seq; /* the patches and the class token */
+    return seq > d->max_seq ? d->max_seq : seq;
+}
+
+pb_status pb_count_cost_of(const pb_peft *p, const pb_count_shape *sh, pb_count_cost *out) {
+    memset(out, 0, sizeof *out);
+    int T = pb_count_seq(p->d, sh->seq), B = sh->batch > 0 ? sh->batch : 1;
+    out->seq = T;
+    out->batch = B;
+    double tok = (double)B * T;
+    pb_flops f;
+    pb_status st = pb_peft_flops(p, B, T, 1, 0, &f);
+    if (st) return st;
+    for (int ph = 0; ph < PB_NPHASE; ph++)
+        for (int k = 0; k < PB_NKIND; k++) out->train[ph][k] = (double)f.n[ph][k] / tok;
+    out->train_total = (double)pb_flops_total(&f) / tok;
+    if ((st = pb_peft_flops(p, B, T, 0, 0, &f))) return st;
+    out->infer = (double)pb_flops_total(&f) / tok;
+    out->infer_merged = -1;
+    if (pb_peft_mergeable(p) && pb_peft_flops(p, B, T, 0, 1, &f) == PB_OK) out->infer_merged = (double)pb_flops_total(&f) / tok;
+    if ((st = pb_peft_mem(p, B, T, sh->prec, out->mem))) return st;
+    for (int c = 0; c < PB_MEM_NCAT; c++) out->mem_total += out->mem[c];
+    return PB_OK;
+}
+
+static const char *gib(char *buf, size_t cap, size_t bytes) {
+    snprintf(buf, cap, "%.3f GiB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
+    return buf;
+}
+
+void pb_count_print_cost(FILE *f, const pb_count_cost *c, const pb_count_shape *sh) {
+    static const char *prec[] = {"fp32", "bf16", "fp16"};
+    fprintf(f, "\nFLOPs per token (sequence %d, batch %d; kernel rules of core/kernels.h, docs/COUNT.md):\n", c->seq,
+            c->batch);
+    fprintf(f, "  %-22s %14s %14s %14s\n", "training", "matmul", "other", "total");
+    for (int ph = 0; ph < PB_NPHASE; ph++)
+        fprintf(f, "  %-22s %14.4g %14.4g %14.4g\n", pb_phase_key((pb_phase)ph), c->train[ph][PB_KIND_MATMUL],
+                c->train[ph][PB_KIND_OTHER], c->train[ph][PB_KIND_MATMUL] + c->train[ph][PB_KIND_OTHER]);
+    fprintf(f, "  %-22s %14s %14s %14.4g\n", "training step", "", "", c->train_total);
+    fprintf(f, "  %-22s %14s %14s %14.4g\n", "inference", "", "", c->infer);
+    if (c->infer_merged >= 0) fprintf(f, "  %-22s %14s %14s %14.4g\n", "inference, merged", "", "", c->infer_merged);
+    else fprintf(f, "  %-22s %14s %14s %14s\n", "inference, merged", "", "", "(cannot merge)");
+    fprintf(f, "\nTraining memory (batch %d, sequence %d, %s weights; AdamW; docs/COUNT.md):\n", c->batch, c->seq,
+            prec[sh->prec]);
+    char b[32];
+    for (int k = 0; k < PB_MEM_NCAT; k++)
+        if (k != PB_MEM_OTHER) fprintf(f, "  %-10s %14s  %s\n", pb_mem_cat_key((pb_mem_cat)k), gib(b, sizeof b, c->mem[k]),
+                                       pb_mem_cat_desc((pb_mem_cat)k));
+    fprintf(f, "  %-10s %14s\n", "total", gib(b, sizeof b, c->mem_total));
 }

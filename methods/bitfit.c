@@ -30,4 +30,5 @@ const pb_method pb_method_bitfit = {
     .identity_at_init = 1,
     .attach = bitfit_attach,
     .closed_form = bitfit_closed_form,
+    .flops = pb_flops_none,
 };

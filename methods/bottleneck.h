@@ -75,5 +75,7 @@ size_t pb_bn_closed_form(const pb_method *m, const pb_hp_values *hp, const pb_mo
 void pb_bn_init(pb_method_ctx *c, pb_rng *rng);
 void pb_bn_fwd(pb_method_ctx *c, int slot, float *h, const float *x, int N);
 void pb_bn_bwd(pb_method_ctx *c, int slot, float *dh, float *dx, const float *x, int N, int need_dh);
+/* FLOPs of every unit (pb_method.flops). */
+void pb_bn_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
 
 #endif

@@ -215,6 +215,8 @@ static pb_status dora_merge(pb_method_ctx *c) {
 static const char *const dora_examples[] = {"dora:r=2", "dora:r=3,alpha=6,targets=all-linear,bias=lora_only",
                                             "dora:r=2,use_rslora=1,bias=all,targets=k_proj+c_fc", NULL};
 
+static void dora_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
+
 const pb_method pb_method_dora = {
     .version = PB_METHOD_VERSION,
     .name = "dora",
@@ -234,4 +236,38 @@ const pb_method pb_method_dora = {
     .linear_fwd = dora_fwd,
     .linear_bwd = dora_bwd,
     .merge = dora_merge,
+    .flops = dora_flops,
 };
+
+/* FLOPs per target: the direction V = W + s B A and its row norms (forward; V again in backward),
+ * the frozen product, LoRA's branch (lowrank.h), the magnitude/direction combination; backward:
+ * the magnitude's column sums, LoRA's branch backward on dz, dz W, and the norm's gradient into
+ * A and B through V. */
+static void dora_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    dora_state *s = c->state;
+    uint64_t N = (uint64_t)e->x.N, r = (uint64_t)s->lr.r;
+    for (int i = 0; i < s->lr.n; i++) {
+        int l, dinp;
+        pb_site site;
+        pb_lowrank_target(c, &s->lr, i, &l, &site);
+        if (l < 0) continue; /* global sites of shape-only models: counted, never hooked */
+        uint64_t IC = (uint64_t)s->lr.ic[i], OC = (uint64_t)s->lr.oc[i];
+        int bias = pb_ctx_site_bias(c, l, site) != NULL;
+        pb_flops_gemm(f, PB_PHASE_FWD, OC, IC, r);
+        pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, NORM_FLOPS(OC, IC) + OC + N * OC * (bias ? 7 : 6));
+        pb_flops_linear_fwd(f, N, IC, OC, bias);
+        int bwd = pb_flops_site_bwd(e, l, site, &dinp);
+        pb_lowrank_branch_flops(&s->lr, i, e, bwd, dinp, f);
+        if (!bwd) continue;
+        if (pb_flops_site_tr(e, l, site, 1)) pb_flops_linear_bwd(f, N, IC, OC, 0, 0, 1);
+        pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * N * OC + 6 * OC + OC * IC);
+        if (dinp) pb_flops_linear_bwd(f, N, IC, OC, 1, 0, 0);
+        pb_flops_gemm(f, PB_PHASE_BWD_W, OC, IC, r);
+        pb_flops_gemm(f, PB_PHASE_BWD_W, OC, r, IC);
+        pb_flops_gemm(f, PB_PHASE_BWD_W, r, IC, OC);
+        if (pb_flops_site_tr(e, l, site, 0)) {
+            pb_flops_linear_bwd(f, N, IC, OC, 0, 1, 0);
+            pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, OC * IC);
+        }
+    }
+}

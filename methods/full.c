@@ -27,4 +27,5 @@ const pb_method pb_method_full = {
     .not_peft = 1,
     .attach = full_attach,
     .closed_form = full_closed_form,
+    .flops = pb_flops_none,
 };

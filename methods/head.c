@@ -30,4 +30,5 @@ const pb_method pb_method_head = {
     .needs_cls_head = 1,
     .attach = head_attach,
     .closed_form = head_closed_form,
+    .flops = pb_flops_none,
 };

@@ -205,6 +205,8 @@ static const char *const ia3_examples[] = {
     "ia3", "ia3:target_modules=q_proj+k_proj+v_proj+c_fc+down_proj,feedforward_modules=c_fc+down_proj",
     "ia3:targets=attn.o+mlp.up,feedforward=", NULL};
 
+static void ia3_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
+
 const pb_method pb_method_ia3 = {
     .version = PB_METHOD_VERSION,
     .name = "ia3",
@@ -224,4 +226,32 @@ const pb_method pb_method_ia3 = {
     .linear_fwd = ia3_fwd,
     .linear_bwd = ia3_bwd,
     .merge = ia3_merge,
+    .flops = ia3_flops,
 };
+
+/* FLOPs per target: the scaling (of the input for feed-forward targets, of the output otherwise)
+ * around the frozen product, and their backward as ia3_bwd runs it. */
+static void ia3_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    const ia3_state *s = c->state;
+    uint64_t N = (uint64_t)e->x.N;
+    for (int i = 0; i < s->n; i++) {
+        const pb_tensor *t = pb_ctx_tensor(c, s->l[i]);
+        int l = t->layer, dinp, ic = s->ic[i], oc = s->oc[i];
+        if (l < 0) continue; /* global sites of shape-only models: counted, never hooked */
+        pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, N * (uint64_t)(s->ff[i] ? ic : oc));
+        pb_flops_linear_fwd(f, N, (uint64_t)ic, (uint64_t)oc, pb_ctx_site_bias(c, l, t->site) != NULL);
+        if (!pb_flops_site_bwd(e, l, t->site, &dinp)) continue;
+        int wtr = pb_flops_site_tr(e, l, t->site, 0), btr = pb_flops_site_tr(e, l, t->site, 1);
+        if (s->ff[i]) {
+            if (wtr) pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, N * (uint64_t)ic);
+            pb_flops_site_base_bwd(e, l, t->site, (int)N, ic, oc, 1, f);
+            pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * N * (uint64_t)ic);
+            if (dinp) pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, N * (uint64_t)ic);
+            continue;
+        }
+        pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * N * (uint64_t)oc);
+        if (!dinp && !wtr && !btr) continue;
+        pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, N * (uint64_t)oc);
+        pb_flops_site_base_bwd(e, l, t->site, (int)N, ic, oc, dinp, f);
+    }
+}

@@ -57,4 +57,5 @@ const pb_method pb_method_ln_tuning = {
     .examples = ln_examples,
     .attach = ln_attach,
     .closed_form = ln_closed_form,
+    .flops = pb_flops_none,
 };

@@ -191,6 +191,8 @@ static pb_status loha_merge(pb_method_ctx *c) {
 static const char *const loha_examples[] = {"loha:r=2", "loha:r=3,alpha=6,targets=all-linear",
                                             "loha:r=4,alpha=2,targets=k_proj+c_fc", NULL};
 
+static void loha_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
+
 const pb_method pb_method_loha = {
     .version = PB_METHOD_VERSION,
     .name = "loha",
@@ -210,4 +212,38 @@ const pb_method pb_method_loha = {
     .linear_fwd = loha_fwd,
     .linear_bwd = loha_bwd,
     .merge = loha_merge,
+    .flops = loha_flops,
 };
+
+/* FLOPs per target: the two Hadamard factors and the folded weight (forward; again in backward),
+ * one dense product with the folded weight, and backward's dense weight gradient G = dy^T x
+ * and the four factor products. */
+static void loha_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    const loha_state *s = c->state;
+    uint64_t N = (uint64_t)e->x.N, r = (uint64_t)s->r;
+    for (int i = 0; i < s->n; i++) {
+        const pb_tensor *t = pb_ctx_tensor(c, s->f[i][W1A]);
+        int l = t->layer, dinp;
+        uint64_t IC = (uint64_t)s->ic[i], OC = (uint64_t)s->oc[i], n = IC * OC;
+        if (l < 0) continue; /* global sites of shape-only models: counted, never hooked */
+        pb_flops_gemm(f, PB_PHASE_FWD, OC, IC, r);
+        pb_flops_gemm(f, PB_PHASE_FWD, OC, IC, r);
+        pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, 3 * n);
+        pb_flops_linear_fwd(f, N, IC, OC, pb_ctx_site_bias(c, l, t->site) != NULL);
+        if (!pb_flops_site_bwd(e, l, t->site, &dinp)) continue;
+        pb_flops_gemm(f, PB_PHASE_BWD_W, OC, IC, r);
+        pb_flops_gemm(f, PB_PHASE_BWD_W, OC, IC, r);
+        if (dinp) {
+            pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, 3 * n);
+            pb_flops_linear_bwd(f, N, IC, OC, 1, 0, 0);
+        }
+        if (pb_flops_site_tr(e, l, t->site, 1)) pb_flops_linear_bwd(f, N, IC, OC, 0, 0, 1);
+        pb_flops_gemm(f, PB_PHASE_BWD_W, OC, IC, N);
+        if (pb_flops_site_tr(e, l, t->site, 0)) pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, n);
+        pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * n);
+        for (int k = 0; k < 2; k++) {
+            pb_flops_gemm(f, PB_PHASE_BWD_W, OC, r, IC);
+            pb_flops_gemm(f, PB_PHASE_BWD_W, r, IC, OC);
+        }
+    }
+}

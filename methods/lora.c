@@ -76,6 +76,8 @@ static pb_status lora_merge(pb_method_ctx *c) {
     return PB_OK;
 }
 
+static void lora_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
+
 static const char *const lora_examples[] = {
     "lora:r=2", "lora:r=3,alpha=6,targets=all-linear,bias=lora_only",
     "lora:r=2,use_rslora=1,bias=all,targets=k_proj+c_fc", "lora:r=2,alpha=4,gate=1,targets=q_proj+v_proj+c_proj",
@@ -100,4 +102,19 @@ const pb_method pb_method_lora = {
     .linear_fwd = lora_fwd,
     .linear_bwd = lora_bwd,
     .merge = lora_merge,
+    .flops = lora_flops,
 };
+
+/* FLOPs: per target the frozen product (the plain site's count) plus the branch. */
+static void lora_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    pb_lowrank *s = c->state;
+    for (int i = 0; i < s->n; i++) {
+        int l, dinp;
+        pb_site site;
+        pb_lowrank_target(c, s, i, &l, &site);
+        if (l < 0) continue; /* global sites of shape-only models: counted, never hooked */
+        pb_flops_site_base(e, l, site, e->x.N, s->ic[i], s->oc[i], f);
+        int bwd = pb_flops_site_bwd(e, l, site, &dinp);
+        pb_lowrank_branch_flops(s, i, e, bwd, dinp, f);
+    }
+}

@@ -258,3 +258,41 @@ void pb_lowrank_add_delta(pb_method_ctx *c, const pb_lowrank *s, int i, float *w
     /* W (OC, IC) += s B (OC, r) A (r, IC) */
     pb_gemm(phase, 0, 0, s->oc[i], s->ic[i], s->r, s->scale, B->data, s->r, A->data, s->ic[i], 1.0f, w, s->ic[i]);
 }
+
+/* ---- FLOPs from shapes ---------------------------------------------------------------------- */
+
+void pb_lowrank_target(pb_method_ctx *c, const pb_lowrank *s, int i, int *layer, pb_site *site) {
+    const pb_tensor *A = pb_ctx_tensor(c, s->a[i]);
+    *layer = A->layer;
+    *site = A->site;
+}
+
+void pb_lowrank_branch_flops(const pb_lowrank *s, int i, const pb_flops_env *e, int bwd, int dinp, pb_flops *f) {
+    uint64_t N = (uint64_t)e->x.N, ic = (uint64_t)s->ic[i], oc = (uint64_t)s->oc[i], r = (uint64_t)s->r;
+    int drop = s->dropout > 0 && e->training;
+    /* forward: dropout, u = xd A^T, out += s u B^T (gated: the gate's linear, sigmoid, g u) */
+    if (drop) pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, N * ic);
+    pb_flops_gemm(f, PB_PHASE_FWD, N, r, ic);
+    if (s->gate) {
+        pb_flops_linear_fwd(f, N, ic, 1, 1);
+        pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, 4 * N + N * r);
+    }
+    pb_flops_gemm(f, PB_PHASE_FWD, N, oc, r);
+    if (!bwd) return;
+    if (drop) pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, N * ic); /* the mask again */
+    if (!s->gate) {
+        pb_flops_gemm(f, PB_PHASE_BWD_W, oc, r, N);
+        pb_flops_gemm(f, PB_PHASE_BWD_IN, N, r, oc);
+        pb_flops_gemm(f, PB_PHASE_BWD_W, r, ic, N);
+    } else {
+        pb_flops_gemm(f, PB_PHASE_BWD_IN, N, r, oc);
+        pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * N * r + 3 * N);
+        pb_flops_gemm(f, PB_PHASE_BWD_W, oc, r, N);
+        pb_flops_gemm(f, PB_PHASE_BWD_W, r, ic, N);
+        pb_flops_linear_bwd(f, N, ic, 1, dinp, 1, 1);
+    }
+    if (dinp) {
+        pb_flops_gemm(f, PB_PHASE_BWD_IN, N, ic, r);
+        if (drop) pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, N * ic);
+    }
+}

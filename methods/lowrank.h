@@ -114,6 +114,12 @@ void pb_lowrank_add_delta(pb_method_ctx *c, const pb_lowrank *s, int i, float *w
 /* The base weight of target i (runnable models). */
 pb_tensor *pb_lowrank_weight(pb_method_ctx *c, const pb_lowrank *s, int i);
 
+/* FLOPs of target i's branch (pb_lowrank_site_fwd, and with bwd pb_lowrank_site_bwd with an
+ * input gradient when dinp) by the kernels' rules; the base product is the caller's. */
+void pb_lowrank_branch_flops(const pb_lowrank *s, int i, const pb_flops_env *e, int bwd, int dinp, pb_flops *f);
+/* The layer and site of target i. */
+void pb_lowrank_target(pb_method_ctx *c, const pb_lowrank *s, int i, int *layer, pb_site *site);
+
 /* ---- bias options shared by the family ------------------------------------------------------ */
 
 /* bias = 0 none, 1 all (every backbone bias, as BitFit), 2 only the targeted sites' biases. */

@@ -126,4 +126,5 @@ const pb_method pb_method_mam = {
     .examples = mam_examples,
     .attach = mam_attach,
     .closed_form = mam_closed_form,
+    .flops = pb_ctx_parts_flops, /* its parts\' own flops functions */
 };

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "models/desc.h"
+#include "models/flops.h"
 #include "models/hooks.h"
 #include "models/model.h"
 #include "pb_error.h"
@@ -134,6 +135,14 @@ struct pb_method {
 
     /* Folds the method into the base weights (c->peft->model is runnable). NULL: cannot. */
     pb_status (*merge)(pb_method_ctx *c);
+
+    /* Required. Adds to `add` the FLOPs its hooks execute in one forward (e->training: and the
+     * backward of one training step) at e's dims and plan, by the kernels' rules (models/flops.h
+     * helpers): for a linear hook the whole site, base product included; for sublayer, prefix and
+     * embed hooks their bodies (the model's own work around them is pb_flops_base's). From the
+     * state attach declared, nothing allocated. Methods without hooks add nothing; hybrids add
+     * their parts' (pb_ctx_parts_flops). tests/test_count_flops.c holds it equal to a measured step. */
+    void (*flops)(pb_method_ctx *c, const pb_flops_env *e, pb_flops *add);
 };
 
 /* ---- hyperparameters (valid from attach on) ------------------------------------------------- */
@@ -195,6 +204,10 @@ void pb_ctx_acts(pb_method_ctx *c, size_t per_row, size_t fixed);
 void pb_ctx_work(pb_method_ctx *c, size_t per_row, size_t fixed);
 /* Attaches another method as a part of this one (hybrids): spec "NAME:key=value,...". */
 pb_status pb_ctx_compose(pb_method_ctx *c, const char *spec, pb_method_ctx **part);
+/* The FLOPs of the parts c composed (each part's own flops function). */
+void pb_ctx_parts_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *add);
+/* A method without hooks adds no FLOPs of its own (selective methods). */
+void pb_flops_none(pb_method_ctx *c, const pb_flops_env *e, pb_flops *add);
 
 /* ---- the registry (method_list.h) ----------------------------------------------------------- */
 

@@ -421,6 +421,8 @@ static const char *const ptu_examples[] = {
     "p_tuning:num_virtual_tokens=1,encoder_reparameterization_type=LSTM,encoder_hidden_size=2,encoder_num_layers=1",
     NULL};
 
+static void ptu_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
+
 const pb_method pb_method_p_tuning = {
     .version = PB_METHOD_VERSION,
     .name = "p_tuning",
@@ -437,4 +439,49 @@ const pb_method pb_method_p_tuning = {
     .begin = ptu_begin,
     .embed_fwd = ptu_embed_fwd,
     .embed_bwd = ptu_embed_bwd,
+    .flops = ptu_flops,
 };
+
+/* FLOPs: the prompt encoder at the start of every forward (begin) and its backward when the
+ * model's backward reaches the embeddings (the prompt is copied in: no arithmetic). */
+static void ptu_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    const ptu_state *s = c->state;
+    uint64_t P = (uint64_t)s->P, h = (uint64_t)s->h, C = (uint64_t)s->C, h4 = 4 * h;
+    int bwd = pb_flops_embed_bwd(e), drop = e->training && s->dropout > 0;
+    if (!s->lstm) {
+        uint64_t io[4] = {C, h, h, C};
+        for (int i = 0; i < 3; i++) pb_flops_linear_fwd(f, P, io[i], io[i + 1], 1);
+        pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, 2 * P * h);
+        if (!bwd) return;
+        for (int i = 0; i < 3; i++) pb_flops_linear_bwd(f, P, io[i], io[i + 1], 1, 1, 1);
+        pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, 2 * P * h);
+        return;
+    }
+    for (int k = 0; k < s->nl; k++) {
+        uint64_t in = k ? 2 * h : C;
+        if (k && drop) pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, 2 * P * h);
+        for (int d = 0; d < 2; d++) {
+            pb_flops_linear_fwd(f, P, in, h4, 1);
+            pb_flops_gemm(f, PB_PHASE_FWD, P - 1, h4, h);
+            pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, 19 * P * h);
+        }
+    }
+    pb_flops_linear_fwd(f, P, 2 * h, 2 * h, 1);
+    pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, 2 * P * h);
+    pb_flops_linear_fwd(f, P, 2 * h, C, 1);
+    if (!bwd) return;
+    pb_flops_linear_bwd(f, P, 2 * h, C, 1, 1, 1);
+    pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, 2 * P * h);
+    pb_flops_linear_bwd(f, P, 2 * h, 2 * h, 1, 1, 1);
+    for (int k = s->nl - 1; k >= 0; k--) {
+        uint64_t in = k ? 2 * h : C;
+        for (int d = 0; d < 2; d++) {
+            pb_flops_gemm(f, PB_PHASE_BWD_IN, P - 1, h, h4);
+            pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, 27 * P * h);
+            pb_flops_linear_bwd(f, P, in, h4, 1, 1, 1);
+            if (P > 1) pb_flops_gemm(f, PB_PHASE_BWD_W, h4, h, P - 1);
+            pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, P * h4);
+        }
+        if (k && drop) pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, 2 * P * h);
+    }
+}

@@ -56,4 +56,5 @@ const pb_method pb_method_par_bn = {
     .init = pb_bn_init,
     .sublayer_fwd = pb_bn_fwd,
     .sublayer_bwd = pb_bn_bwd,
+    .flops = pb_bn_flops,
 };

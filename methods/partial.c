@@ -50,4 +50,5 @@ const pb_method pb_method_partial = {
     .examples = partial_examples,
     .attach = partial_attach,
     .closed_form = partial_closed_form,
+    .flops = pb_flops_none,
 };

@@ -749,3 +749,125 @@ size_t pb_peft_adapter_bytes(const pb_peft *p) {
     pb_peft_counts(p, &tr, &all);
     return tr * sizeof(float);
 }
+
+/* ---- FLOPs and memory from shapes (models/flops.h) ------------------------------------------ */
+
+void pb_flops_none(pb_method_ctx *c, const pb_flops_env *e, pb_flops *add) {
+    (void)c, (void)e, (void)add;
+}
+
+void pb_ctx_parts_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *add) {
+    pb_peft *p = c->peft;
+    for (int i = 0; i < p->n_ctx; i++)
+        if (p->ctx[i] != c && p->ctx[i]->method->flops) p->ctx[i]->method->flops(p->ctx[i], e, add);
+}
+
+pb_status pb_peft_plan_in(const pb_peft *p, int no_hooks, pb_plan_in *in, int *Pe, int *Pk) {
+    const int L = p->d->n_layer;
+    memset(in, 0, sizeof *in);
+    pb_plan_layer_in *li = calloc((size_t)(L > 0 ? L : 1), sizeof *li);
+    if (!li) return pb_errorf(PB_ENOMEM, "out of memory");
+    in->n_layer = L;
+    in->layer = li;
+    *Pe = *Pk = 0;
+    for (int i = 0; i < p->n_base; i++) {
+        const pb_tensor *t = &p->base[i];
+        if (!p->unfrozen[i]) continue;
+        uint32_t *mask = t->layer >= 0 ? (t->is_bias ? &li[t->layer].tr_b : &li[t->layer].tr_w)
+                                       : (t->is_bias ? &in->tr_b : &in->tr_w);
+        *mask |= 1u << t->site;
+    }
+    if (no_hooks) return PB_OK;
+    for (int l = 0; l < L; l++) {
+        for (int s = 0; s < PB_NSITE; s++) {
+            const pb_binding *b = &p->lin_b[(size_t)l * PB_NSITE + s];
+            if (!b->c) continue;
+            li[l].hook |= 1u << s;
+            if (ctx_trains(b->c)) li[l].hook_tr |= 1u << s;
+        }
+        for (int w = 0; w < PB_NSUB; w++) {
+            const pb_binding *b = &p->sub_b[(size_t)l * PB_NSUB + w];
+            li[l].sub[w] = b->c ? (ctx_trains(b->c) ? 2 : 1) : 0;
+        }
+        const pb_binding *b = &p->pre_b[l];
+        if (b->c && p->pre[l].P > 0) {
+            li[l].prefix = ctx_trains(b->c) ? 2 : 1;
+            li[l].gated = p->pre[l].gate_fwd != NULL;
+            if (p->pre[l].P > *Pk) *Pk = p->pre[l].P;
+        }
+    }
+    if (p->embed_b.c && p->hooks.embed.P > 0) {
+        in->embed_hook = ctx_trains(p->embed_b.c) ? 2 : 1;
+        *Pe = p->hooks.embed.P;
+    }
+    return PB_OK;
+}
+
+int pb_peft_mergeable(const pb_peft *p) {
+    for (int i = 0; i < p->n_ctx; i++) {
+        const pb_method_ctx *c = p->ctx[i];
+        int hooked = p->embed_b.c == c;
+        for (int k = 0; k < p->d->n_layer * PB_NSITE; k++) hooked |= p->lin_b[k].c == c;
+        for (int k = 0; k < p->d->n_layer * PB_NSUB; k++) hooked |= p->sub_b[k].c == c;
+        for (int k = 0; k < p->d->n_layer; k++) hooked |= p->pre_b[k].c == c;
+        if (hooked && !c->merged && !c->method->merge) return 0;
+        /* a gated LoRA refuses at merge time */
+        if (hooked && !strcmp(c->method->name, "lora") && pb_hp_bool(c, "gate")) return 0;
+    }
+    return 1;
+}
+
+pb_status pb_peft_flops(const pb_peft *p, int B, int T, int training, int merged, pb_flops *out) {
+    memset(out, 0, sizeof *out);
+    if (merged && !pb_peft_mergeable(p))
+        return pb_errorf(PB_EINVAL, "%s cannot be merged into the base weights", p->ctx[0]->method->name);
+    pb_plan_in in;
+    int Pe, Pk;
+    pb_status st = pb_peft_plan_in(p, merged, &in, &Pe, &Pk);
+    if (st) return st;
+    pb_flops_env e;
+    if ((st = pb_flops_env_init(&e, p->d, p->head, p->n_labels, &in, B, T, Pe, Pk, training))) {
+        free((void *)in.layer);
+        return st;
+    }
+    pb_flops_base(&e, out);
+    if (!merged) {
+        pb_method_ctx *c = p->ctx[0];
+        assert(c->method->flops && "every method declares its FLOPs");
+        c->method->flops(c, &e, out);
+    }
+    pb_flops_env_free(&e);
+    free((void *)in.layer);
+    return PB_OK;
+}
+
+pb_status pb_peft_mem(const pb_peft *p, int B, int T, pb_precision prec, size_t bytes[PB_MEM_NCAT]) {
+    pb_plan_in in;
+    int Pe, Pk;
+    pb_status st = pb_peft_plan_in(p, 0, &in, &Pe, &Pk);
+    if (st) return st;
+    pb_flops_env e;
+    if ((st = pb_flops_env_init(&e, p->d, p->head, p->n_labels, &in, B, T, Pe, Pk, 1))) {
+        free((void *)in.layer);
+        return st;
+    }
+    pb_mem_in mi = {0};
+    size_t base_tr = 0;
+    for (int i = 0; i < p->n_base; i++)
+        if (p->unfrozen[i]) base_tr += p->base[i].numel;
+    mi.trainable_params = base_tr;
+    mi.frozen_params = p->n_base_params - base_tr;
+    for (int i = 0; i < p->n_params; i++)
+        if (p->params[i].trainable) mi.trainable_params += p->params[i].numel;
+        else mi.frozen_params += p->params[i].numel;
+    size_t N = (size_t)e.x.N;
+    for (int i = 0; i < p->n_ctx; i++) {
+        const ctx_box *x = (const ctx_box *)p->ctx[i];
+        mi.method_acts += x->acts_row * N + x->acts_fixed;
+        mi.method_work += x->work_row * N + x->work_fixed;
+    }
+    pb_mem_estimate(&e, &mi, prec, bytes);
+    pb_flops_env_free(&e);
+    free((void *)in.layer);
+    return PB_OK;
+}

@@ -68,6 +68,19 @@ int pb_peft_segments(pb_peft *p, pb_segment *seg);
 void pb_peft_zero_grad(pb_peft *p);
 /* Merges every instance that can be merged; PB_EINVAL naming the method that cannot. */
 pb_status pb_peft_merge(pb_peft *p);
+/* The plan's inputs (models/flops.h) from what trains and which hooks exist (layer array
+ * malloc'ed into in->layer; free it), and the prefix length / virtual tokens of the hooks. With
+ * no_hooks the plan of the model after a merge (selective changes stay, hooks are gone). */
+pb_status pb_peft_plan_in(const pb_peft *p, int no_hooks, pb_plan_in *in, int *Pe, int *Pk);
+/* FLOPs of one training step (training = 1: forward + backward) or one inference forward
+ * (training = 0; merged = 1: after pb_peft_merge, PB_EINVAL if some part cannot merge) over B
+ * sequences of T tokens, shape-only or runnable alike. */
+pb_status pb_peft_flops(const pb_peft *p, int B, int T, int training, int merged, pb_flops *out);
+/* Training memory of one step (models/flops.h pb_mem_estimate) per pb_mem category. */
+pb_status pb_peft_mem(const pb_peft *p, int B, int T, pb_precision prec, size_t bytes[PB_MEM_NCAT]);
+/* Whether every hooked instance can be merged (pb_peft_merge would succeed). */
+int pb_peft_mergeable(const pb_peft *p);
+
 /* Bytes of the saved adapter: every trainable tensor (added or unfrozen), float32. */
 size_t pb_peft_adapter_bytes(const pb_peft *p);
 

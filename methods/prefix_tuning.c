@@ -320,6 +320,8 @@ static const char *const pre_examples[] = {
 /* (gate=1 refuses the causal LM head that the registry tests run every example with; unipelt's
  * examples exercise it) */
 
+static void pre_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
+
 const pb_method pb_method_prefix_tuning = {
     .version = PB_METHOD_VERSION,
     .name = "prefix_tuning",
@@ -338,4 +340,35 @@ const pb_method pb_method_prefix_tuning = {
     .prefix_bwd = pre_bwd,
     .prefix_gate_fwd = pre_gate_fwd,
     .prefix_gate_bwd = pre_gate_bwd,
+    .flops = pre_flops,
 };
+
+/* FLOPs: the MLP reparameterisation at the start of every forward (begin) and its backward once
+ * every layer's prefix gradient is in; the gradient gathering per layer; the gates. */
+static void pre_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    const pre_state *s = c->state;
+    uint64_t P = (uint64_t)s->P, kv = (uint64_t)s->kv, h = (uint64_t)s->h, out = 2 * (uint64_t)s->L * kv;
+    uint64_t N = (uint64_t)e->x.N, B = (uint64_t)e->x.B, C = (uint64_t)c->d->d_model;
+    if (s->proj) {
+        pb_flops_linear_fwd(f, P, kv, h, 1);
+        pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, P * h);
+        pb_flops_linear_fwd(f, P, h, out, 1);
+    }
+    int all = 1;
+    for (int l = 0; l < s->L; l++) {
+        int dx, bwd = pb_flops_prefix_bwd(e, l, &dx);
+        if (s->gate) pb_flops_linear_fwd(f, N, C, 1, 1), pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, 5 * N + B);
+        all &= bwd;
+        if (!bwd) continue;
+        pb_flops_put(f, s->proj ? PB_PHASE_BWD_IN : PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * P * kv);
+        if (s->gate) {
+            pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * N);
+            pb_flops_linear_bwd(f, N, C, 1, dx, 1, 1);
+        }
+    }
+    if (s->proj && all && e->training) {
+        pb_flops_linear_bwd(f, P, h, out, 1, 1, 1);
+        pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, 3 * P * h);
+        pb_flops_linear_bwd(f, P, kv, h, 1, 1, 1);
+    }
+}

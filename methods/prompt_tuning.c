@@ -129,6 +129,8 @@ static void pt_embed_bwd(pb_method_ctx *c, const float *dprompt) {
 static const char *const pt_examples[] = {"prompt_tuning:num_virtual_tokens=3",
                                           "prompt_tuning:num_virtual_tokens=4,prompt_tuning_init=SAMPLE_VOCAB", NULL};
 
+static void pt_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
+
 const pb_method pb_method_prompt_tuning = {
     .version = PB_METHOD_VERSION,
     .name = "prompt_tuning",
@@ -144,4 +146,11 @@ const pb_method pb_method_prompt_tuning = {
     .init = pt_init,
     .embed_fwd = pt_embed_fwd,
     .embed_bwd = pt_embed_bwd,
+    .flops = pt_flops,
 };
+
+/* FLOPs: the prompt is copied in (no arithmetic); its gradient accumulated, P C. */
+static void pt_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    const pt_state *s = c->state;
+    if (pb_flops_embed_bwd(e)) pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)s->P * (uint64_t)s->C);
+}

@@ -324,4 +324,26 @@ const pb_method pb_method_seq_bn = {
     .init = pb_bn_init,
     .sublayer_fwd = pb_bn_fwd,
     .sublayer_bwd = pb_bn_bwd,
+    .flops = pb_bn_flops,
 };
+
+/* FLOPs of every unit: pb_bn_fwd and, when the model calls it, pb_bn_bwd (kernels' rules). */
+void pb_bn_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    const pb_bn_state *s = c->state;
+    uint64_t N = (uint64_t)e->x.N, C = (uint64_t)s->C, r = (uint64_t)s->r, NC = N * C;
+    for (int i = 0; i < s->n; i++) {
+        pb_flops_linear_fwd(f, N, C, r, 1);
+        pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, act_flops[s->act][0] * N * r);
+        pb_flops_linear_fwd(f, N, r, C, 1);
+        if (s->gate) pb_flops_linear_fwd(f, N, C, 1, 1);
+        pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, 2 * NC + (s->gate ? 5 * N : 0));
+        int need_dh, dx;
+        if (!pb_flops_sub_bwd(e, s->u[i].layer, s->u[i].which, &need_dh, &dx)) continue;
+        int dz = s->parallel ? dx : need_dh;
+        pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, s->gate ? 3 * NC + 5 * N : NC);
+        pb_flops_linear_bwd(f, N, r, C, 1, 1, 1);
+        pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, act_flops[s->act][1] * N * r);
+        pb_flops_linear_bwd(f, N, C, r, dz, 1, 1);
+        if (s->gate) pb_flops_linear_bwd(f, N, C, 1, dz, 1, 1);
+    }
+}

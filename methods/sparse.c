@@ -308,6 +308,8 @@ static const char *const sparse_examples[] = {
     "sparse:criterion=magnitude", "sparse:density=0.05,criterion=random,targets=q_proj+c_fc",
     "sparse:density=0.1,criterion=magnitude,targets=v+c_proj", "sparse:density=0.02,fisher_samples=2", NULL};
 
+static void sparse_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
+
 const pb_method pb_method_sparse = {
     .version = PB_METHOD_VERSION,
     .name = "sparse",
@@ -326,4 +328,34 @@ const pb_method pb_method_sparse = {
     .linear_fwd = sparse_fwd,
     .linear_bwd = sparse_bwd,
     .merge = sparse_merge,
+    .flops = sparse_flops,
 };
+
+/* FLOPs per target: the frozen product; once entries are chosen, the k adds that keep W current
+ * (forward) and the dense weight gradient with its gather (backward); during a Fisher warm-up
+ * (runnable, not yet chosen) the per-example gradients instead. Shape-only models have not
+ * chosen: they count the state after the choice, every target holding entries (k in total). */
+static void sparse_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    const sparse_state *s = c->state;
+    uint64_t N = (uint64_t)e->x.N;
+    int warm = !s->selected && s->crit == CRIT_FISHER && c->peft->model;
+    for (int i = 0; i < s->n; i++) {
+        int l = s->where[i] / PB_NSITE, dinp;
+        pb_site site = (pb_site)(s->where[i] % PB_NSITE);
+        uint64_t IC = (uint64_t)s->ic[i], OC = (uint64_t)s->oc[i];
+        uint64_t cnt = s->selected ? s->cnt[i] : (i == 0 ? s->k : 0); /* shape-only: k in total */
+        int has = s->selected ? s->cnt[i] > 0 : 1;
+        if (!warm && has) pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, cnt);
+        pb_flops_site_base(e, l, site, (int)N, (int)IC, (int)OC, f);
+        if (!pb_flops_site_bwd(e, l, site, &dinp)) continue;
+        if (warm) {
+            for (int b = 0; b < e->x.B; b++) {
+                pb_flops_gemm(f, PB_PHASE_BWD_W, OC, IC, (uint64_t)e->x.Tm);
+                pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * OC * IC);
+            }
+        } else if (has) {
+            pb_flops_gemm(f, PB_PHASE_BWD_W, OC, IC, N);
+            pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, cnt);
+        }
+    }
+}

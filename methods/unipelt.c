@@ -154,4 +154,5 @@ const pb_method pb_method_unipelt = {
     .examples = uni_examples,
     .attach = uni_attach,
     .closed_form = uni_closed_form,
+    .flops = pb_ctx_parts_flops, /* its parts\' own flops functions */
 };

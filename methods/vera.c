@@ -232,6 +232,8 @@ static pb_status vera_merge(pb_method_ctx *c) {
 static const char *const vera_examples[] = {"vera:r=4", "vera:r=16,d_initial=0.5,targets=all-linear,bias=vera_only",
                                             "vera:r=3,prng_key=7,bias=all,targets=k_proj+c_fc", NULL};
 
+static void vera_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
+
 const pb_method pb_method_vera = {
     .version = PB_METHOD_VERSION,
     .name = "vera",
@@ -251,4 +253,30 @@ const pb_method pb_method_vera = {
     .linear_fwd = vera_fwd,
     .linear_bwd = vera_bwd,
     .merge = vera_merge,
+    .flops = vera_flops,
 };
+
+/* FLOPs per target: M = diag(lambda_b) B diag(lambda_d) (forward, and again in backward), the
+ * frozen product, the branch through the shared A and M; backward: dM, the lambdas, du A. */
+static void vera_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
+    const vera_state *s = c->state;
+    uint64_t N = (uint64_t)e->x.N, r = (uint64_t)s->r;
+    int drop = s->dropout > 0 && e->training;
+    for (int i = 0; i < s->n; i++) {
+        const pb_tensor *lb = pb_ctx_tensor(c, s->lb[i]);
+        int l = lb->layer, dinp;
+        uint64_t ic = (uint64_t)s->ic[i], oc = (uint64_t)s->oc[i];
+        if (l < 0) continue; /* global sites of shape-only models: counted, never hooked */
+        pb_flops_put(f, PB_PHASE_FWD, PB_KIND_OTHER, 2 * oc * r + (drop ? N * ic : 0));
+        pb_flops_site_base(e, l, lb->site, (int)N, (int)ic, (int)oc, f);
+        pb_flops_gemm(f, PB_PHASE_FWD, N, r, ic);
+        pb_flops_gemm(f, PB_PHASE_FWD, N, oc, r);
+        if (!pb_flops_site_bwd(e, l, lb->site, &dinp)) continue;
+        pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * oc * r + 6 * oc * r);
+        pb_flops_gemm(f, PB_PHASE_BWD_W, oc, r, N);
+        if (!dinp) continue;
+        pb_flops_gemm(f, PB_PHASE_BWD_IN, N, r, oc);
+        pb_flops_gemm(f, PB_PHASE_BWD_IN, N, ic, r);
+        if (drop) pb_flops_put(f, PB_PHASE_BWD_IN, PB_KIND_OTHER, N * ic);
+    }
+}

@@ -7,6 +7,7 @@
  * K labels, L layers.
  */
 #include "model.h"
+#include "flops.h"
 #include "kernels.h"
 #include "pb_mem.h"
 #include "pb_rng.h"
@@ -14,6 +15,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- layout: the one place parameter sizes come from ------------------------------------ */
@@ -303,6 +305,41 @@ void pb_model_set_hooks(pb_model *m, const pb_model_hooks *hooks) {
     free_buffers(m);
 }
 
+/* The plan's inputs from the model's trainable tensors and installed hooks. */
+static pb_status plan_model(pb_model *m) {
+    const int L = m->d.n_layer;
+    pb_plan_layer_in *li = calloc((size_t)L, sizeof *li);
+    if (!li) return pb_errorf(PB_ENOMEM, "out of memory");
+    pb_plan_in in = {.n_layer = L, .layer = li, .input_requires_grad = m->input_requires_grad};
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pb_tensor *t = &m->tensors[i];
+        if (!t->trainable) continue;
+        uint32_t *mask = t->layer >= 0 ? (t->is_bias ? &li[t->layer].tr_b : &li[t->layer].tr_w)
+                                       : (t->is_bias ? &in.tr_b : &in.tr_w);
+        *mask |= 1u << t->site;
+    }
+    const pb_model_hooks *hk = m->hooks;
+    for (int l = 0; hk && l < L; l++) {
+        for (int s = 0; s < PB_NSITE; s++) {
+            const pb_linear_hook *h = linear_hook(m, l, (pb_site)s);
+            if (h) li[l].hook |= 1u << s;
+            if (h && h->trainable) li[l].hook_tr |= 1u << s;
+        }
+        for (int w = 0; hk->sublayer && w < PB_NSUB; w++) {
+            const pb_sublayer_hook *h = &hk->sublayer[l * PB_NSUB + w];
+            li[l].sub[w] = h->fwd ? (h->trainable ? 2 : 1) : 0;
+        }
+        if (hk->prefix && hk->prefix[l].fwd) {
+            li[l].prefix = hk->prefix[l].trainable ? 2 : 1;
+            li[l].gated = hk->prefix[l].gate_fwd != NULL;
+        }
+    }
+    if (hk && hk->embed.fwd) in.embed_hook = hk->embed.trainable ? 2 : 1;
+    pb_plan_compute(&in, m->plan, &m->floor, &m->g_lnf);
+    free(li);
+    return PB_OK;
+}
+
 pb_status pb_model_prepare(pb_model *m) {
     /* Gradient block: exactly the trainable tensors, in table order. */
     for (int i = 0; i < m->n_tensors; i++)
@@ -326,34 +363,11 @@ pb_status pb_model_prepare(pb_model *m) {
         pb_mem_rebook(t->numel * sizeof(float), PB_MEM_FROZEN, PB_MEM_TRAINABLE);
     }
 
-    /* "Requires grad" propagation through the graph, in forward order. A hook that owns
-     * trainable tensors makes the point it writes need a gradient. */
-    const pb_model_hooks *hk = m->hooks;
-    int g = m->input_requires_grad || tr(m->wte) || tr(m->wpe) || (hk && hk->embed.fwd && hk->embed.trainable);
-    m->floor = m->d.n_layer;
-    for (int l = 0; l < m->d.n_layer; l++) {
-        const pb_layer_params *w = &m->layers[l];
-        pb_layer_plan *p = &m->plan[l];
-        p->in = g;
-        p->ln1 = g || tr(w->ln1_w) || tr(w->ln1_b);
-        p->q = p->ln1 || tr(w->q_w) || tr(w->q_b) || hook_trains(m, l, PB_SITE_Q);
-        p->k = p->ln1 || tr(w->k_w) || tr(w->k_b) || hook_trains(m, l, PB_SITE_K);
-        p->v = p->ln1 || tr(w->v_w) || tr(w->v_b) || hook_trains(m, l, PB_SITE_V);
-        p->att = p->q || p->k || p->v || (hk && hk->prefix && hk->prefix[l].fwd && hk->prefix[l].trainable);
-        p->o = p->att || tr(w->o_w) || tr(w->o_b) || hook_trains(m, l, PB_SITE_O) ||
-               (hk && hk->sublayer && hk->sublayer[l * PB_NSUB + PB_SUB_ATTN].fwd &&
-                hk->sublayer[l * PB_NSUB + PB_SUB_ATTN].trainable);
-        p->res2 = g || p->o;
-        p->ln2 = p->res2 || tr(w->ln2_w) || tr(w->ln2_b);
-        p->up = p->ln2 || tr(w->up_w) || tr(w->up_b) || hook_trains(m, l, PB_SITE_UP);
-        p->down = p->up || tr(w->down_w) || tr(w->down_b) || hook_trains(m, l, PB_SITE_DOWN) ||
-                  (hk && hk->sublayer && hk->sublayer[l * PB_NSUB + PB_SUB_FFN].fwd &&
-                   hk->sublayer[l * PB_NSUB + PB_SUB_FFN].trainable);
-        p->out = p->res2 || p->down;
-        if (p->out && m->floor == m->d.n_layer) m->floor = l;
-        g = p->out;
-    }
-    m->g_lnf = g || tr(m->lnf_w) || tr(m->lnf_b);
+    /* "Requires grad" propagation through the graph, in forward order (pb_plan_compute,
+     * models/flops.h, shared with shape-only counting). A hook that owns trainable tensors makes
+     * the point it writes need a gradient. */
+    pb_status st = plan_model(m);
+    if (st) return st;
     m->plan_ready = 1;
     return PB_OK;
 }

@@ -7,6 +7,9 @@
  *  - every registered method on every zoo model either counts (trainable > 0, trainable <= all)
  *    or refuses with a message, never crashes;
  *  - bad input: unknown model, method, target, task type; a rank larger than a layer.
+ * FLOPs and training memory predicted from shapes are tested in tests/test_count_flops.c
+ * (predicted == measured per phase and kind for every method on the runnable backbones; memory
+ * within 10 % of the tracked peak).
  */
 #include "harness/count.h"
 #include "methods/method.h"
@@ -197,12 +200,13 @@ static void test_command(void **s) {
     assert_int_equal(pclose(f), 0);
     assert_int_equal(rows, 1 + 4);
 
-    /* --plot: the TSV and both figures (gnuplot) */
+    /* --plot: both TSVs and their figures (gnuplot) */
     const char *plot[] = {"count", "--models", "llama-2-7b,gpt2,t5-base", "--methods", "lora;prompt_tuning", "--plot",
                           tu_tmp_path("count_plot"), NULL};
     assert_int_equal(tu_run_peftbench(plot, tu_tmp_path("count_plot.log")), 0);
-    const char *files[] = {"count_plot/count_params.tsv", "count_plot/count_params.png", "count_plot/count_params.svg"};
-    for (int i = 0; i < 3; i++) {
+    const char *files[] = {"count_plot/count_params.tsv", "count_plot/count_params.png", "count_plot/count_params.svg",
+                           "count_plot/count_memory.tsv", "count_plot/count_memory.png", "count_plot/count_memory.svg"};
+    for (int i = 0; i < 6; i++) {
         FILE *g = fopen(tu_tmp_path(files[i]), "r");
         if (!g) fail_msg("count --plot did not write %s", files[i]);
         fclose(g);
