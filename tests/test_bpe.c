@@ -437,6 +437,34 @@ static void test_pretrain_bpe_resume(void **state) {
     remove(b);
 }
 
+/* Through the command line: `pretrain --tokenizer bpe:N` writes a BPE checkpoint that `score`
+ * reads with its tokenizer, and fine-tuning (byte-level) refuses it with a message. */
+static void test_cli(void **state) {
+    (void)state;
+    const char *ck = tu_tmp_path("bpe_cli.h5"), *log = tu_tmp_path("bpe_cli.log");
+    remove(ck);
+    const char *bad[] = {"pretrain", "--tokenizer", "bpe:x", "-o", ck, NULL};
+    assert_int_equal(tu_run_peftbench(bad, log), 2);
+    const char *pre[] = {"pretrain", "--backbone", "tiny", "--corpus", "builtin", "--builtin-bytes", "30000",
+                         "--steps", "3", "--batch", "2", "--seq", "32", "--tokenizer", "bpe:60", "--threads", "1",
+                         "--quiet", "-o", ck, NULL};
+    assert_int_equal(tu_run_peftbench(pre, log), 0);
+    const char *score[] = {"score", "--checkpoint", ck, "--threads", "1", NULL};
+    assert_int_equal(tu_run_peftbench(score, log), 0);
+    const char *run[] = {"run", "--method", "lora", "--task", "reverse:n_train=8,n_dev=4,n_test=4", "--backbone", ck,
+                         "--steps", "1", "--threads", "1", "--quiet", NULL};
+    assert_int_equal(tu_run_peftbench(run, log), 1);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(buf, "has a vocabulary of 322 (a BPE tokenizer)"));
+    remove(ck);
+    remove(log);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pieces),
@@ -450,6 +478,7 @@ int main(void) {
         cmocka_unit_test(test_checkpoint_round_trip),
         cmocka_unit_test(test_pretrain_bpe),
         cmocka_unit_test(test_pretrain_bpe_resume),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
