@@ -316,12 +316,29 @@ static void test_checkpoint_round_trip(void **state) {
     assert_non_null(strstr(pb_errmsg(), "differs from its tokenizer's (262)"));
     pb_model_free(&m);
 
-    /* A byte checkpoint (as every file written before BPE) reads as the byte tokenizer. */
+    /* A byte checkpoint (as every file written before BPE) reads as the byte tokenizer; a recipe
+     * without the tokenizer attribute (files written before it) reads as "byte". */
     assert_int_equal(pb_model_init(&m, pb_backbone_find("tiny"), PB_HEAD_LM, 0, 3), PB_OK);
+    info.has_recipe = 1;
+    snprintf(info.recipe.backbone, sizeof info.recipe.backbone, "tiny");
+    snprintf(info.recipe.objective, sizeof info.recipe.objective, "next-token");
+    info.recipe.batch = info.recipe.seq = 1;
     assert_int_equal(pb_ckpt_save(path, &m, &info, NULL), PB_OK);
+    {
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        assert_true(f >= 0);
+        hid_t g = H5Gopen2(f, "recipe", H5P_DEFAULT);
+        assert_true(g >= 0);
+        assert_true(H5Adelete(g, "tokenizer") >= 0);
+        H5Gclose(g);
+        H5Fclose(f);
+        assert_int_equal(pb_ckpt_reseal(path), PB_OK);
+    }
     assert_int_equal(pb_ckpt_read_info(path, &got), PB_OK);
     assert_string_equal(got.tokenizer, "byte");
     assert_int_equal(got.tok_merges, 0);
+    assert_true(got.has_recipe);
+    assert_string_equal(got.recipe.tokenizer, "byte");
     assert_int_equal(pb_ckpt_load_tokenizer(path, &back), PB_OK);
     assert_int_equal(back.kind, PB_TOKENIZER_BYTE);
     assert_int_equal(back.vocab, PB_TOK_VOCAB);
