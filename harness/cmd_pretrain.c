@@ -25,7 +25,7 @@ static void pretrain_usage(FILE *f) {
     fprintf(f,
             "usage: peftbench pretrain [--backbone NAME] [--corpus FILE|builtin|fetched] [--steps N] [--seed S]\n"
             "                          [--batch B] [--seq T] [--lr X] [--threads N] [--resume | --force]\n"
-            "                          [--save-every N] -o CKPT.h5\n"
+            "                          [--tokenizer byte|bpe:N] [--save-every N] -o CKPT.h5\n"
             "       peftbench pretrain --default [--data-dir DIR] [--threads N]\n"
             "Pretrains a backbone preset (`peftbench list backbones`): next-token prediction for decoders,\n"
             "masked-token prediction (BERT 15%%, 80/10/10) for encoders; holds out %.0f%% of the documents of\n"
@@ -39,6 +39,8 @@ static void pretrain_usage(FILE *f) {
             "                       (generated, offline) or a text file; documents split on \"\\n\\f\\n\" (%s)\n"
             "  --data-dir DIR       data directory (--data-dir, else $PEFTBENCH_DATA, else\n"
             "                       ${XDG_DATA_HOME:-$HOME/.local/share}/peftbench)\n"
+            "  --tokenizer SPEC     'byte' (%s) or 'bpe:N': N byte-pair merges learned from the training\n"
+            "                       documents, stored in the checkpoint (models/TOKENIZER.md)\n"
             "  --steps N (%ld)  --seed S (%llu)  --batch B (%d)  --seq T (min(%d, max_seq))  --lr X (%g)\n"
             "  --warmup N (steps/20)  --min-lr-frac F (%g)  --weight-decay X (%g)  --clip X (%g)\n"
             "  --schedule cosine|linear|constant (cosine)  --holdout F (%g)  --mask-prob F (%g, encoders)\n"
@@ -47,7 +49,7 @@ static void pretrain_usage(FILE *f) {
             "  --resume             continue -o if it holds a checkpoint of the same recipe\n"
             "  --force              replace an existing -o (kept until the first save replaces it)\n"
             "  --quiet              no progress output\n",
-            c.holdout * 100, PB_DEFAULT_BACKBONE, PB_DEFAULT_BACKBONE, c.corpus, c.steps, (unsigned long long)c.seed,
+            c.holdout * 100, PB_DEFAULT_BACKBONE, PB_DEFAULT_BACKBONE, c.corpus, c.tokenizer, c.steps, (unsigned long long)c.seed,
             c.batch, c.seq, c.lr, c.min_lr_frac, c.weight_decay, c.clip_norm, c.holdout, c.mask_prob,
             c.builtin_bytes, c.save_every);
 }
@@ -130,6 +132,16 @@ int pb_cmd_pretrain(pb_args *a) {
     while (a->i < a->argc) {
         if ((r = pb_args_opt(a, "--backbone", 1, &v)) > 0) snprintf(c.backbone, sizeof c.backbone, "%s", v);
         else if (!r && (r = pb_args_opt(a, "--corpus", 1, &v)) > 0) snprintf(c.corpus, sizeof c.corpus, "%s", v);
+        else if (!r && (r = pb_args_opt(a, "--tokenizer", 1, &v)) > 0) {
+            pb_tokenizer_kind k;
+            int nm;
+            if (pb_tokenizer_parse_spec(v, &k, &nm)) {
+                fprintf(stderr, "peftbench pretrain: --tokenizer: %s\n", pb_errmsg());
+                r = -1;
+            } else {
+                snprintf(c.tokenizer, sizeof c.tokenizer, "%s", v);
+            }
+        }
         else if (!r && (r = pb_args_opt(a, "--data-dir", 1, &v)) > 0) data_dir_flag = v;
         else if (!r && (r = pb_args_opt(a, "-o", 1, &v)) > 0) out = v;
         else if (!r && (r = pb_args_opt(a, "--output", 1, &v)) > 0) out = v;
@@ -242,9 +254,9 @@ int pb_cmd_pretrain(pb_args *a) {
         return 1;
     }
     if (!quiet)
-        fprintf(stderr, "pretraining %s on %s (%zu bytes, %zu documents, %d sources): %ld steps of %d x %d tokens, "
-                "lr %g, seed %llu, %d threads\n", c.backbone, c.corpus, corpus.len, corpus.n_docs, corpus.n_sources,
-                c.steps, c.batch, c.seq, (double)c.lr, (unsigned long long)c.seed, nthreads);
+        fprintf(stderr, "pretraining %s on %s (%zu bytes, %zu documents, %d sources), tokenizer %s: %ld steps of %d x %d "
+                "tokens, lr %g, seed %llu, %d threads\n", c.backbone, c.corpus, corpus.len, corpus.n_docs, corpus.n_sources,
+                c.tokenizer, c.steps, c.batch, c.seq, (double)c.lr, (unsigned long long)c.seed, nthreads);
     pb_pretrain_result res;
     st = pb_pretrain_run(&c, &corpus, out, mode, progress, &ps, &res);
     pb_corpus_free(&corpus);
@@ -265,14 +277,15 @@ int pb_cmd_pretrain(pb_args *a) {
     } else {
         const pb_recipe *rp = &res.recipe;
         if (res.first_step == c.steps) printf("already complete: %s holds all %ld steps\n", out, c.steps);
-        printf("backbone: %s (%s parameters), objective %s\n", c.backbone, pb_fmt_count(n1, sizeof n1, res.n_params),
-               rp->objective);
+        printf("backbone: %s (%s parameters), objective %s, tokenizer %s\n", c.backbone,
+               pb_fmt_count(n1, sizeof n1, res.n_params), rp->objective, rp->tokenizer);
         printf("corpus: %s, %s training tokens in %llu documents, %s held-out tokens in %llu documents\n", c.corpus,
                pb_fmt_count(n1, sizeof n1, rp->train_tokens), (unsigned long long)rp->train_docs,
                pb_fmt_count(n2, sizeof n2, rp->heldout_tokens), (unsigned long long)rp->heldout_docs);
         if (res.n_losses > 0) printf("final training loss: %.6f nats/token\n", res.losses[res.n_losses - 1]);
         if (res.heldout.tokens)
-            printf("held-out: %.9g nats over %llu bytes = %.9g bits per byte (perplexity %.6g)\n", res.heldout.nats,
+            printf("held-out: %.9g nats over %llu tokens, %llu bytes = %.9g bits per byte (perplexity %.6g per "
+                   "token)\n", res.heldout.nats, (unsigned long long)res.heldout.tokens,
                    (unsigned long long)res.heldout.bytes, res.heldout.bits_per_byte, res.heldout.perplexity);
         else printf("held-out: no held-out documents (a corpus of one document, or --holdout 0)\n");
         printf("checkpoint: %s\n", out);

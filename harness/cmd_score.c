@@ -2,7 +2,8 @@
  *
  * Prints total loss (nats), scored tokens, bits per byte and perplexity with %.9g, so another
  * implementation can be compared with it; --per-token prints each scored token's natural-log
- * probability. The text is encoded as the corpus streams are (<eos> then the bytes) and scored
+ * probability. The text is encoded by the checkpoint's tokenizer as the corpus streams are
+ * (<eos> then the text's tokens) and scored
  * by pb_eval_stream in non-overlapping windows, the same function that gives the held-out
  * number stored in checkpoints (and later the forgetting metric). Without --text, the held-out
  * documents of the checkpoint's own pretraining corpus are scored.
@@ -31,11 +32,16 @@ static void score_usage(FILE *f) {
                "--adapter applies a method trained with `peftbench run --save-adapter` (an LM task) on top.\n");
 }
 
-static void print_byte(FILE *f, int32_t id) {
-    if (id >= 256) fputs("<special>", f);
-    else if (id == '\\') fputs("\\\\", f);
-    else if (id >= 32 && id < 127) fputc(id, f);
-    else fprintf(f, "\\x%02x", id);
+/* A token's bytes, escaped (one byte for the byte tokenizer). */
+static void print_token(FILE *f, const pb_tokenizer *tk, int32_t id) {
+    const unsigned char *b;
+    size_t n = pb_tokenizer_token_bytes(tk, id, &b);
+    if (!n) fputs("<special>", f);
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == '\\') fputs("\\\\", f);
+        else if (b[i] >= 32 && b[i] < 127) fputc(b[i], f);
+        else fprintf(f, "\\x%02x", b[i]);
+    }
 }
 
 int pb_cmd_score(pb_args *a) {
@@ -75,10 +81,17 @@ int pb_cmd_score(pb_args *a) {
         fprintf(stderr, "peftbench score: %s\n", pb_errmsg());
         return 1;
     }
+    pb_tokenizer tk; /* the checkpoint's tokenizer encodes the text */
+    if ((st = pb_ckpt_load_tokenizer(ckpt, &tk))) {
+        fprintf(stderr, "peftbench score: %s\n", pb_errmsg());
+        pb_model_free(&m);
+        return 1;
+    }
     pb_peft peft = {0};
     if (adapter && (st = pb_adapter_load(adapter, &m, &peft))) { /* a method trained on this backbone */
         fprintf(stderr, "peftbench score: %s\n", pb_errmsg());
         pb_model_free(&m);
+        pb_tokenizer_free(&tk);
         return 1;
     }
     int rc = 1;
@@ -107,7 +120,7 @@ int pb_cmd_score(pb_args *a) {
             fprintf(stderr, "peftbench score: --text %s\n", pb_errmsg());
             goto out;
         }
-        if ((st = pb_text_tokens(text, len, &own, &n))) goto fail;
+        if ((st = pb_text_tokens_tok(&tk, text, len, &own, &n))) goto fail;
         tok = own;
         what = strcmp(text_path, "-") ? text_path : "standard input";
     } else {
@@ -126,7 +139,7 @@ int pb_cmd_score(pb_args *a) {
                     ckpt, (unsigned long long)info.recipe.corpus_hash, (unsigned long long)corpus.hash);
             goto out;
         }
-        if ((st = pb_corpus_split_docs(&corpus, info.recipe.holdout, &sp))) goto fail;
+        if ((st = pb_corpus_split_docs_tok(&corpus, info.recipe.holdout, &tk, &sp))) goto fail;
         tok = sp.heldout;
         n = sp.n_heldout;
         what = "held-out documents of the pretraining corpus";
@@ -136,19 +149,21 @@ int pb_cmd_score(pb_args *a) {
         goto fail;
     }
     pb_eval ev;
-    if ((st = pb_eval_stream(&m, tok, n, (int)seq, (int)batch, mask, 0, &ev, lp))) goto fail;
+    if ((st = pb_eval_stream_tok(&m, &tk, tok, n, (int)seq, (int)batch, mask, 0, &ev, lp))) goto fail;
     if (per_token) {
-        printf("# index\tbyte\tlogprob (natural log)\n");
+        printf("# index\t%s\tlogprob (natural log)\n", tk.kind == PB_TOKENIZER_BYTE ? "byte" : "token");
         for (size_t i = 0; i < n; i++) {
             if (isnan(lp[i])) continue;
             printf("%zu\t", i);
-            print_byte(stdout, tok[i]);
+            print_token(stdout, &tk, tok[i]);
             printf("\t%.9g\n", lp[i]);
         }
     }
     printf("checkpoint: %s\n", ckpt);
     printf("text: %s\n", what);
-    printf("objective: %s, window %ld tokens\n", m.d.causal ? "next-token" : "masked-token", seq);
+    char tkname[32];
+    pb_tokenizer_name(&tk, tkname, sizeof tkname);
+    printf("objective: %s, window %ld tokens, tokenizer %s\n", m.d.causal ? "next-token" : "masked-token", seq, tkname);
     printf("total loss (nats): %.9g\n", ev.nats);
     printf("tokens: %llu\n", (unsigned long long)ev.tokens);
     printf("bytes: %llu\n", (unsigned long long)ev.bytes);
@@ -166,5 +181,6 @@ out:
     pb_corpus_free(&corpus);
     if (adapter) pb_peft_free(&peft);
     pb_model_free(&m);
+    pb_tokenizer_free(&tk);
     return rc;
 }

@@ -281,6 +281,13 @@ static pb_status load_backbone(pb_model *m, const char *spec, pb_head_kind head,
     pb_model lm;
     pb_status st = pb_ckpt_load(spec, &lm, NULL);
     if (st) return pb_error_context(st, "backbone '%s' (not a preset: see `peftbench list backbones`)", spec);
+    if (lm.d.vocab != PB_TOK_VOCAB) { /* tasks are encoded byte-level (models/TOKENIZER.md) */
+        int vocab = lm.d.vocab;
+        pb_model_free(&lm);
+        return pb_errorf(PB_EINVAL, "backbone '%s' has a vocabulary of %d (a BPE tokenizer); fine-tuning encodes "
+                         "tasks byte-level and needs a byte-level backbone (vocabulary %d; models/TOKENIZER.md)",
+                         spec, vocab, PB_TOK_VOCAB);
+    }
     if (head == PB_HEAD_LM && lm.head == PB_HEAD_LM) {
         *m = lm;
         return PB_OK;

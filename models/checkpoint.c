@@ -153,6 +153,7 @@ static void put_desc(wctx *w, hid_t g, const pb_model *m) {
 static void put_recipe(wctx *w, hid_t g, const pb_recipe *r) {
     put_str(w, g, "backbone", r->backbone);
     put_str(w, g, "objective", r->objective);
+    put_str(w, g, "tokenizer", r->tokenizer[0] ? r->tokenizer : "byte");
     put_str(w, g, "corpus", r->corpus);
     put_str(w, g, "corpus_sources", r->corpus_sources);
     put_u64(w, g, "corpus_hash", r->corpus_hash);
@@ -275,6 +276,13 @@ pb_status pb_ckpt_save(const char *path, const pb_model *m, const pb_ckpt_info *
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return pb_errorf(PB_EINVAL, "%s: is a directory; give a file name for the checkpoint (e.g. %s/model.h5)",
                          path, path);
+    {
+        const pb_tokenizer *tk = info ? info->tok : NULL;
+        int tv = tk ? tk->vocab : PB_TOK_VOCAB;
+        if (m->d.vocab != tv)
+            return pb_errorf(PB_EINVAL, "%s: the model's vocabulary (%d) differs from its tokenizer's (%d)", path,
+                             m->d.vocab, tv);
+    }
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return pb_errorf(PB_EINVAL, "%s: path too long", path);
@@ -305,14 +313,31 @@ pb_status pb_ckpt_save(const char *path, const pb_model *m, const pb_ckpt_info *
 
     g = make_group(&w, f, "tokenizer", ocpl);
     if (g >= 0) {
+        const pb_tokenizer *tk = info ? info->tok : NULL;
         char specials[256];
         int n = 0;
         for (int32_t id = 256; id < PB_TOK_VOCAB; id++)
             n += snprintf(specials + n, sizeof specials - (size_t)n, "%s%s=%d", n ? " " : "", pb_tok_special_name(id),
                           id);
-        put_str(&w, g, "kind", "byte");
-        put_i64(&w, g, "vocab", PB_TOK_VOCAB);
+        int bpe = tk && tk->kind == PB_TOKENIZER_BPE;
+        put_str(&w, g, "kind", bpe ? "bpe" : "byte");
+        put_i64(&w, g, "vocab", bpe ? tk->vocab : PB_TOK_VOCAB);
         put_str(&w, g, "specials", specials);
+        if (bpe) {
+            put_i64(&w, g, "n_merges", tk->n_merges);
+            put_str(&w, g, "pretokenizer", "gpt2-ascii");
+            put_i64(&w, g, "max_piece", PB_BPE_MAX_PIECE);
+            if (!w.st) {
+                hsize_t dims[2] = {(hsize_t)tk->n_merges, 2};
+                hid_t sp = H5Screate_simple(2, dims, NULL);
+                hid_t d = sp < 0 ? -1 : H5Dcreate2(g, "merges", H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+                if (d < 0 || (tk->n_merges > 0 && H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                                            tk->merges) < 0))
+                    wfail(&w, "dataset", "merges");
+                if (d >= 0) H5Dclose(d);
+                if (sp >= 0) H5Sclose(sp);
+            }
+        }
         H5Gclose(g);
     }
 
@@ -627,6 +652,8 @@ static pb_status read_recipe(const rctx *r, hid_t g, pb_recipe *p) {
     memset(p, 0, sizeof *p);
     TRY(get_str(r, g, w, "backbone", p->backbone, sizeof p->backbone));
     TRY(get_str(r, g, w, "objective", p->objective, sizeof p->objective));
+    if (H5Aexists(g, "tokenizer") > 0) TRY(get_str(r, g, w, "tokenizer", p->tokenizer, sizeof p->tokenizer));
+    else snprintf(p->tokenizer, sizeof p->tokenizer, "byte"); /* written before tokenizers were a choice */
     TRY(get_str(r, g, w, "corpus", p->corpus, sizeof p->corpus));
     TRY(get_str(r, g, w, "corpus_sources", p->corpus_sources, sizeof p->corpus_sources));
     TRY(get_u64(r, g, w, "corpus_hash", &p->corpus_hash));
@@ -710,11 +737,21 @@ static pb_status read_info(const rctx *r, pb_ckpt_info *info) {
     if ((g = open_group(r, "tokenizer", 1, &st)) < 0) goto out;
     TRY(get_str(r, g, "/tokenizer", "kind", info->tokenizer, sizeof info->tokenizer));
     TRY(get_int(r, g, "/tokenizer", "vocab", 1, 1 << 24, &info->tok_vocab));
+    if (!strcmp(info->tokenizer, "bpe"))
+        TRY(get_int(r, g, "/tokenizer", "n_merges", 0, PB_BPE_MAX_MERGES, &info->tok_merges));
     H5Gclose(g);
     g = -1;
-    if (strcmp(info->tokenizer, "byte") != 0 || info->tok_vocab != PB_TOK_VOCAB)
-        return bad(r, "tokenizer '%s' with vocabulary %d is not supported (this build reads 'byte' with vocabulary %d)",
-                   info->tokenizer, info->tok_vocab, PB_TOK_VOCAB);
+    if (!strcmp(info->tokenizer, "byte")) {
+        if (info->tok_vocab != PB_TOK_VOCAB)
+            return bad(r, "tokenizer 'byte' with vocabulary %d: the byte tokenizer's vocabulary is %d",
+                       info->tok_vocab, PB_TOK_VOCAB);
+    } else if (!strcmp(info->tokenizer, "bpe")) {
+        if (info->tok_vocab != PB_TOK_VOCAB + info->tok_merges)
+            return bad(r, "tokenizer 'bpe' with vocabulary %d and %d merges: the vocabulary must be %d + merges",
+                       info->tok_vocab, info->tok_merges, PB_TOK_VOCAB);
+    } else {
+        return bad(r, "tokenizer kind '%s' is not supported (this build reads 'byte' and 'bpe')", info->tokenizer);
+    }
     if (info->desc.vocab != info->tok_vocab)
         return bad(r, "the model's vocabulary (%d) differs from the tokenizer's (%d)", info->desc.vocab,
                    info->tok_vocab);
@@ -890,6 +927,58 @@ out:
     H5Fclose(r.f);
     free(t);
     if (st && m->params) pb_model_free(m);
+    return st;
+}
+
+pb_status pb_ckpt_load_tokenizer(const char *path, pb_tokenizer *tk) {
+    pb_tokenizer_init_byte(tk);
+    rctx r;
+    pb_ckpt_info info;
+    hid_t g = -1, d = -1, ty = -1, sp = -1;
+    int32_t *merges = NULL;
+    pb_status st = open_file(path, &r);
+    if (st) return st;
+    TRY(read_info(&r, &info));
+    if (strcmp(info.tokenizer, "bpe") != 0) goto out; /* byte */
+    if ((g = open_group(&r, "tokenizer", 1, &st)) < 0) goto out;
+    if (H5Lexists(g, "merges", H5P_DEFAULT) <= 0 || (d = H5Dopen2(g, "merges", H5P_DEFAULT)) < 0) {
+        st = bad(&r, "dataset '/tokenizer/merges' is missing (a 'bpe' tokenizer stores its %d merges as an integer "
+                 "(%d, 2) dataset)", info.tok_merges, info.tok_merges);
+        goto out;
+    }
+    ty = H5Dget_type(d);
+    sp = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (nd == 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (ty < 0 || H5Tget_class(ty) != H5T_INTEGER) {
+        st = bad(&r, "'/tokenizer/merges' is not an integer dataset");
+        goto out;
+    }
+    if (nd != 2 || dims[0] != (hsize_t)info.tok_merges || dims[1] != 2) {
+        char gs[64];
+        shape_str(gs, sizeof gs, nd, dims);
+        st = bad(&r, "'/tokenizer/merges' has shape %s; n_merges = %d implies (%d, 2)", gs, info.tok_merges,
+                 info.tok_merges);
+        goto out;
+    }
+    merges = malloc(sizeof *merges * 2 * (size_t)(info.tok_merges ? info.tok_merges : 1));
+    if (!merges) {
+        st = pb_errorf(PB_ENOMEM, "%s: out of memory for %d merges", path, info.tok_merges);
+        goto out;
+    }
+    if (info.tok_merges > 0 && H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, merges) < 0) {
+        st = bad(&r, "reading '/tokenizer/merges' failed (file truncated or corrupt)");
+        goto out;
+    }
+    if ((st = pb_tokenizer_from_merges(tk, merges, info.tok_merges))) pb_error_context(st, "%s: /tokenizer/merges", path);
+out:
+    if (sp >= 0) H5Sclose(sp);
+    if (ty >= 0) H5Tclose(ty);
+    if (d >= 0) H5Dclose(d);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(r.f);
+    free(merges);
     return st;
 }
 

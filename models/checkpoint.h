@@ -32,6 +32,7 @@
 #include "optim.h"
 #include "pb_error.h"
 #include "pb_rng.h"
+#include "tokenizer.h"
 
 #define PB_CKPT_MAGIC "peftbench-checkpoint"
 #define PB_CKPT_VERSION 1
@@ -40,6 +41,7 @@
 typedef struct {
     char backbone[64];      /* preset name */
     char objective[16];     /* "next-token" (decoders) or "masked-token" (encoders) */
+    char tokenizer[32];     /* "byte" or "bpe:N" as asked (files without it: "byte") */
     char corpus[512];       /* "builtin", "fetched" or a file path */
     char corpus_sources[512]; /* its sources, comma-separated ("sotu,austen,..."; the file's base name) */
     uint64_t corpus_hash;   /* FNV-1a 64 of the corpus text (every document, separators included) */
@@ -75,8 +77,11 @@ typedef struct {
     pb_model_desc desc;
     pb_head_kind head;
     int n_labels;
-    char tokenizer[16];     /* "byte" */
-    int tok_vocab;
+    char tokenizer[16];     /* "byte" or "bpe" */
+    int tok_vocab;          /* 262 + tok_merges */
+    int tok_merges;         /* BPE merges stored (0 for byte) */
+    const pb_tokenizer *tok; /* pb_ckpt_save: the tokenizer to store (NULL: byte); NULL after a read
+                                (pb_ckpt_load_tokenizer reads it) */
     char git_commit[64];    /* build that wrote the file */
     int has_recipe;
     pb_recipe recipe;
@@ -120,6 +125,11 @@ pb_status pb_ckpt_load(const char *path, pb_model *m, pb_ckpt_info *info);
  * schedule and losses are read, which finished checkpoints hold too. */
 pb_status pb_ckpt_load_train(const char *path, const pb_model *m, pb_adamw *opt, pb_ckpt_train *train,
                              float **losses);
+
+/* Reads the checkpoint's tokenizer (byte, or BPE with its merges from /tokenizer/merges,
+ * checked: shape (N, 2), integer, each merge joining earlier ids). Old files (tokenizer kind
+ * "byte") give the byte tokenizer. t is overwritten; free it with pb_tokenizer_free. */
+pb_status pb_ckpt_load_tokenizer(const char *path, pb_tokenizer *t);
 
 /* Every checkpoint carries a whole-file checksum in its HDF5 user block, checked before HDF5
  * parses the file (models/CHECKPOINT.md). A tool that edits a checkpoint on purpose (the tests

@@ -204,11 +204,8 @@ int pb_corpus_doc_heldout(const char *source, size_t index, double holdout) {
     return (double)pb_hash_uniform(source_key(source), (uint64_t)index) < holdout;
 }
 
-pb_status pb_corpus_split_docs(const pb_corpus *c, double holdout, pb_corpus_split *out) {
-    memset(out, 0, sizeof *out);
+pb_status pb_corpus_heldout_flags(const pb_corpus *c, double holdout, unsigned char *held) {
     if (!(holdout >= 0.0 && holdout <= 0.5)) return pb_errorf(PB_EINVAL, "holdout %g is outside [0, 0.5]", holdout);
-    unsigned char *held = calloc(c->n_docs ? c->n_docs : 1, 1);
-    if (!held) return pb_errorf(PB_ENOMEM, "out of memory");
     for (size_t i = 0; i < c->n_docs; i++)
         held[i] = (unsigned char)pb_corpus_doc_heldout(c->sources[c->docs[i].source], c->docs[i].index, holdout);
     /* At least one held-out and one training document per source with two or more documents:
@@ -231,14 +228,31 @@ pb_status pb_corpus_split_docs(const pb_corpus *c, double holdout, pb_corpus_spl
         if (nh == 0) held[lo] = 1;
         if (nh == n) held[hi] = 0;
     }
+    return PB_OK;
+}
+
+pb_status pb_corpus_split_docs(const pb_corpus *c, double holdout, pb_corpus_split *out) {
+    return pb_corpus_split_docs_tok(c, holdout, NULL, out);
+}
+
+pb_status pb_corpus_split_docs_tok(const pb_corpus *c, double holdout, const pb_tokenizer *tok,
+                                   pb_corpus_split *out) {
+    memset(out, 0, sizeof *out);
+    unsigned char *held = calloc(c->n_docs ? c->n_docs : 1, 1);
+    if (!held) return pb_errorf(PB_ENOMEM, "out of memory");
+    pb_status st = pb_corpus_heldout_flags(c, holdout, held);
+    if (st) {
+        free(held);
+        return st;
+    }
     for (size_t i = 0; i < c->n_docs; i++) {
         if (held[i]) out->heldout_docs++, out->heldout_bytes += c->docs[i].len;
         else out->train_docs++, out->train_bytes += c->docs[i].len;
     }
-    out->n_train = out->train_bytes + out->train_docs;
-    out->n_heldout = out->heldout_bytes + out->heldout_docs;
-    out->train = malloc(sizeof(int32_t) * (out->n_train ? out->n_train : 1));
-    out->heldout = malloc(sizeof(int32_t) * (out->n_heldout ? out->n_heldout : 1));
+    /* At most one token per byte: allocate for that, shrink after encoding. */
+    size_t cap_train = out->train_bytes + out->train_docs, cap_held = out->heldout_bytes + out->heldout_docs;
+    out->train = malloc(sizeof(int32_t) * (cap_train ? cap_train : 1));
+    out->heldout = malloc(sizeof(int32_t) * (cap_held ? cap_held : 1));
     if (!out->train || !out->heldout) {
         free(held);
         pb_corpus_split_free(out);
@@ -248,10 +262,18 @@ pb_status pb_corpus_split_docs(const pb_corpus *c, double holdout, pb_corpus_spl
     for (size_t i = 0; i < c->n_docs; i++) {
         int32_t *dst = held[i] ? out->heldout : out->train;
         size_t *k = held[i] ? &kh : &kt;
+        const char *text = c->text + c->docs[i].off;
+        size_t len = c->docs[i].len;
         dst[(*k)++] = PB_TOK_EOS;
-        *k += pb_tok_encode(dst + *k, c->docs[i].len, c->text + c->docs[i].off, c->docs[i].len);
+        *k += tok ? pb_tokenizer_encode(tok, dst + *k, len, text, len) : pb_tok_encode(dst + *k, len, text, len);
     }
     free(held);
+    out->n_train = kt;
+    out->n_heldout = kh;
+    int32_t *p = realloc(out->train, sizeof(int32_t) * (kt ? kt : 1));
+    if (p) out->train = p;
+    p = realloc(out->heldout, sizeof(int32_t) * (kh ? kh : 1));
+    if (p) out->heldout = p;
     return PB_OK;
 }
 

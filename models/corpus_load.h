@@ -13,9 +13,10 @@
  * stable when other sources are added. Every source with at least two documents gives at least
  * one held-out and one training document; a source of one document only trains.
  *
- * Token streams are byte-level (models/tokenizer.h): <eos> d0 <eos> d1 ... <eos> dn, so every
- * byte of every document is a prediction target once in a sequential pass, and documents are
- * delimited as GPT-2's <|endoftext|> delimits them.
+ * Token streams are <eos> d0 <eos> d1 ... <eos> dn with each document encoded by the tokenizer
+ * (byte-level unless one is given, models/tokenizer.h), so every byte of every document is
+ * covered by exactly one prediction target in a sequential pass, and documents are delimited as
+ * GPT-2's <|endoftext|> delimits them.
  *
  * Not: a tokenizer or a batch sampler (models/lm.h samples windows from these streams).
  */
@@ -26,6 +27,7 @@
 #include <stdint.h>
 
 #include "pb_error.h"
+#include "tokenizer.h"
 
 #define PB_CORPUS_CHUNK 4096
 #define PB_CORPUS_MAX_SOURCES 16
@@ -63,7 +65,7 @@ void pb_corpus_free(pb_corpus *c);
 int pb_corpus_doc_heldout(const char *source, size_t index, double holdout);
 
 typedef struct {
-    int32_t *train;       /* (n_train) token stream of the training documents */
+    int32_t *train;       /* (n_train) token stream of the training documents (<eos> + tokens each) */
     size_t n_train;
     int32_t *heldout;     /* (n_heldout) token stream of the held-out documents */
     size_t n_heldout;
@@ -71,8 +73,14 @@ typedef struct {
     size_t train_bytes, heldout_bytes;
 } pb_corpus_split;
 
-/* Splits c by document (see above) into two token streams. holdout in [0, 0.5]. */
+/* Splits c by document (see above) into two token streams. holdout in [0, 0.5]. Byte-level. */
 pb_status pb_corpus_split_docs(const pb_corpus *c, double holdout, pb_corpus_split *out);
+/* The same with the documents encoded by tok (NULL: byte-level). */
+pb_status pb_corpus_split_docs_tok(const pb_corpus *c, double holdout, const pb_tokenizer *tok,
+                                   pb_corpus_split *out);
+/* held[i] (c->n_docs entries) = 1 if document i is held out, after the at-least-one-per-source
+ * adjustment: the split pb_corpus_split_docs makes (BPE merges are learned from the others). */
+pb_status pb_corpus_heldout_flags(const pb_corpus *c, double holdout, unsigned char *held);
 void pb_corpus_split_free(pb_corpus_split *s);
 
 /* Reads a whole file (or standard input for "-") into a malloc'd NUL-terminated buffer; errors

@@ -8,6 +8,7 @@
  * all a resumed run needs to repeat the uninterrupted one bit for bit.
  */
 #include "pretrain.h"
+#include "bpe.h"
 #include "lm.h"
 #include "pb_mem.h"
 #include "tokenizer.h"
@@ -34,15 +35,32 @@ static double now_s(void) {
 /* ---- evaluation --------------------------------------------------------------------------- */
 
 pb_status pb_text_tokens(const char *text, size_t len, int32_t **tokens, size_t *n) {
+    return pb_text_tokens_tok(NULL, text, len, tokens, n);
+}
+
+pb_status pb_text_tokens_tok(const pb_tokenizer *tok, const char *text, size_t len, int32_t **tokens, size_t *n) {
     *tokens = malloc(sizeof(int32_t) * (len + 1));
     if (!*tokens) return pb_errorf(PB_ENOMEM, "out of memory for %zu tokens", len + 1);
     (*tokens)[0] = PB_TOK_EOS;
-    *n = 1 + pb_tok_encode(*tokens + 1, len, text, len);
+    *n = 1 + (tok ? pb_tokenizer_encode(tok, *tokens + 1, len, text, len) : pb_tok_encode(*tokens + 1, len, text, len));
     return PB_OK;
 }
 
 pb_status pb_eval_stream(pb_model *m, const int32_t *tokens, size_t n, int T, int B, float mask_prob,
                          size_t max_tokens, pb_eval *out, float *logprob) {
+    return pb_eval_stream_tok(m, NULL, tokens, n, T, B, mask_prob, max_tokens, out, logprob);
+}
+
+pb_status pb_eval_stream_tok(pb_model *m, const pb_tokenizer *tok, const int32_t *tokens, size_t n, int T, int B,
+                             float mask_prob, size_t max_tokens, pb_eval *out, float *logprob) {
+    pb_tokenizer byte;
+    if (!tok) {
+        pb_tokenizer_init_byte(&byte);
+        tok = &byte;
+    }
+    if (tok->vocab != m->d.vocab)
+        return pb_errorf(PB_EINVAL, "evaluation: the tokenizer's vocabulary (%d) differs from the model's (%d)",
+                         tok->vocab, m->d.vocab);
     memset(out, 0, sizeof *out);
     if (m->head != PB_HEAD_LM) return pb_errorf(PB_EINVAL, "held-out evaluation needs a model with the LM head");
     if (T < 1 || T > m->d.max_seq)
@@ -64,7 +82,7 @@ pb_status pb_eval_stream(pb_model *m, const int32_t *tokens, size_t n, int T, in
     }
     pb_status st = PB_OK;
     double nats = 0.0;
-    uint64_t count = 0;
+    uint64_t count = 0, bytes = 0;
     for (size_t w0 = 0; w0 < windows; w0 += (size_t)B) {
         int nb = (int)((windows - w0) < (size_t)B ? windows - w0 : (size_t)B);
         for (int b = 0; b < nb; b++) {
@@ -72,7 +90,8 @@ pb_status pb_eval_stream(pb_model *m, const int32_t *tokens, size_t n, int T, in
             for (int t = 0; t < T; t++) {
                 size_t i = s + (size_t)t, j = causal ? i + 1 : i;
                 int32_t x = i < n ? tokens[i] : PB_TOK_PAD;
-                int32_t y = j < n && tokens[j] >= 0 && tokens[j] < 256 ? tokens[j] : -1;
+                /* Targets: every token that stands for bytes (not specials such as <eos>). */
+                int32_t y = j < n && pb_tokenizer_token_bytes(tok, tokens[j], NULL) > 0 ? tokens[j] : -1;
                 if (!causal) {
                     if (y >= 0 && pb_hash_uniform(PB_EVAL_MASK_SEED, (uint64_t)i) < mask_prob) x = PB_TOK_MASK;
                     else y = -1;
@@ -93,6 +112,7 @@ pb_status pb_eval_stream(pb_model *m, const int32_t *tokens, size_t n, int T, in
                 float l = m->losses[(size_t)b * Tm + Pe + (size_t)t];
                 nats += l;
                 count++;
+                bytes += pb_tokenizer_token_bytes(tok, tg[(size_t)b * T + t], NULL);
                 if (logprob) logprob[s + (size_t)t + (causal ? 1 : 0)] = -l;
             }
         }
@@ -102,8 +122,8 @@ pb_status pb_eval_stream(pb_model *m, const int32_t *tokens, size_t n, int T, in
     if (st) return st;
     out->nats = nats;
     out->tokens = count;
-    out->bytes = count; /* byte-level: every scored target is one byte */
-    out->bits_per_byte = count ? nats / log(2.0) / (double)count : NAN;
+    out->bytes = bytes; /* equal to count for the byte tokenizer */
+    out->bits_per_byte = bytes ? nats / log(2.0) / (double)bytes : NAN;
     out->perplexity = count ? exp(nats / (double)count) : NAN;
     return PB_OK;
 }
@@ -114,6 +134,7 @@ void pb_pretrain_defaults(pb_pretrain_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->backbone, sizeof cfg->backbone, "%s", PB_DEFAULT_BACKBONE);
     snprintf(cfg->corpus, sizeof cfg->corpus, "fetched");
+    snprintf(cfg->tokenizer, sizeof cfg->tokenizer, "byte");
     cfg->builtin_bytes = 2000000;
     cfg->holdout = 0.05;
     /* The default backbone's recipe (EXPERIMENTS.md "Pretrained backbones"): the step count fills
@@ -153,6 +174,10 @@ static pb_status check_config(const pb_pretrain_config *c, const pb_model_desc *
         backbone_names(names, sizeof names);
         return pb_errorf(PB_EINVAL, "unknown backbone '%s' (accepted: %s)", c->backbone, names);
     }
+    pb_tokenizer_kind tk;
+    int tn;
+    pb_status st = pb_tokenizer_parse_spec(c->tokenizer[0] ? c->tokenizer : "byte", &tk, &tn);
+    if (st) return st;
     if (c->steps < 1) return pb_errorf(PB_EINVAL, "steps %ld: must be at least 1", c->steps);
     if (c->batch < 1) return pb_errorf(PB_EINVAL, "batch %d: must be at least 1", c->batch);
     if (c->seq < 2 || c->seq > d->max_seq)
@@ -175,6 +200,7 @@ static void make_recipe(pb_recipe *r, const pb_pretrain_config *c, const pb_mode
     memset(r, 0, sizeof *r);
     snprintf(r->backbone, sizeof r->backbone, "%s", c->backbone);
     snprintf(r->objective, sizeof r->objective, "%s", d->causal ? "next-token" : "masked-token");
+    snprintf(r->tokenizer, sizeof r->tokenizer, "%s", c->tokenizer[0] ? c->tokenizer : "byte");
     snprintf(r->corpus, sizeof r->corpus, "%s", c->corpus);
     size_t used = 0;
     for (int i = 0; i < corpus->n_sources && used + 1 < sizeof r->corpus_sources; i++) {
@@ -216,7 +242,7 @@ static int recipe_diff(const pb_recipe *a, const pb_recipe *b, char *buf, size_t
     if (strcmp(a->f, b->f)) return snprintf(buf, cap, "%s is '%s' there and '%s' here", #f, a->f, b->f), 1;
 #define DIFF_N(f, fmt, cast)                                                                          \
     if (a->f != b->f) return snprintf(buf, cap, "%s is " fmt " there and " fmt " here", #f, (cast)a->f, (cast)b->f), 1;
-    DIFF_S(backbone) DIFF_S(objective) DIFF_N(corpus_hash, "%016llx", unsigned long long)
+    DIFF_S(backbone) DIFF_S(objective) DIFF_S(tokenizer) DIFF_N(corpus_hash, "%016llx", unsigned long long)
     DIFF_N(corpus_bytes, "%llu", unsigned long long) DIFF_N(holdout, "%g", double) DIFF_N(steps, "%ld", long)
     DIFF_N(seed, "%llu", unsigned long long) DIFF_N(batch, "%d", int) DIFF_N(seq, "%d", int)
     DIFF_N(lr, "%g", double) DIFF_N(min_lr_frac, "%g", double) DIFF_N(warmup, "%ld", long)
@@ -230,7 +256,7 @@ static int recipe_diff(const pb_recipe *a, const pb_recipe *b, char *buf, size_t
 
 /* One training batch from the stream: next-token windows (decoders) or BERT masking (encoders). */
 static void sample_batch(int32_t *ids, int32_t *tg, const int32_t *tok, size_t n, int B, int T, int causal,
-                         float mask_prob, pb_rng *rng) {
+                         float mask_prob, int vocab, pb_rng *rng) {
     if (causal) {
         pb_lm_sample(ids, tg, tok, n, B, T, rng);
         return;
@@ -246,7 +272,10 @@ static void sample_batch(int32_t *ids, int32_t *tg, const int32_t *tok, size_t n
             tg[k] = x;
             float u = pb_rng_uniform(rng);
             if (u < 0.8f) ids[k] = PB_TOK_MASK;
-            else if (u < 0.9f) ids[k] = (int32_t)pb_rng_below(rng, 256);
+            else if (u < 0.9f) { /* a random non-special token (a random byte for the byte tokenizer) */
+                int32_t r = (int32_t)pb_rng_below(rng, (uint64_t)(vocab - (PB_TOK_VOCAB - 256)));
+                ids[k] = r < 256 ? r : r + (PB_TOK_VOCAB - 256);
+            }
         }
     }
 }
@@ -255,6 +284,31 @@ void pb_pretrain_result_free(pb_pretrain_result *res) {
     free(res->losses);
     res->losses = NULL;
     res->n_losses = 0;
+}
+
+/* The tokenizer of a run: byte, or BPE learned from the training documents of the split. */
+static pb_status make_tokenizer(const pb_pretrain_config *cfg, const pb_corpus *c, pb_tokenizer *tok) {
+    pb_tokenizer_kind kind;
+    int n_merges;
+    pb_tokenizer_init_byte(tok);
+    pb_status st = pb_tokenizer_parse_spec(cfg->tokenizer[0] ? cfg->tokenizer : "byte", &kind, &n_merges);
+    if (st || kind == PB_TOKENIZER_BYTE) return st;
+    unsigned char *held = calloc(c->n_docs ? c->n_docs : 1, 1);
+    pb_text_span *spans = malloc(sizeof *spans * (c->n_docs ? c->n_docs : 1));
+    if (!held || !spans) {
+        free(held);
+        free(spans);
+        return pb_errorf(PB_ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    if (!(st = pb_corpus_heldout_flags(c, cfg->holdout, held))) {
+        for (size_t i = 0; i < c->n_docs; i++)
+            if (!held[i]) spans[k++] = (pb_text_span){c->text + c->docs[i].off, c->docs[i].len};
+        st = pb_bpe_learn(tok, spans, k, n_merges);
+    }
+    free(held);
+    free(spans);
+    return st;
 }
 
 static pb_status save_state(const char *path, const pb_model *m, const pb_ckpt_info *info, long step,
@@ -305,13 +359,20 @@ pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus
         corpus = &corpus_own;
     }
     pb_corpus_split sp;
+    memset(&sp, 0, sizeof sp);
+    pb_tokenizer tok;
+    pb_tokenizer_init_byte(&tok);
+    pb_model_desc dv = *d; /* the preset with the tokenizer's vocabulary */
     pb_model m;
     memset(&m, 0, sizeof m);
     pb_adamw opt;
     memset(&opt, 0, sizeof opt);
     int32_t *ids = NULL, *tg = NULL;
     float *losses = NULL;
-    if ((st = pb_corpus_split_docs(corpus, cfg->holdout, &sp))) goto done_corpus;
+    if ((st = make_tokenizer(cfg, corpus, &tok))) goto done_corpus;
+    dv.vocab = tok.vocab;
+    d = &dv;
+    if ((st = pb_corpus_split_docs_tok(corpus, cfg->holdout, &tok, &sp))) goto done_corpus;
     if (sp.n_train < (size_t)cfg->seq + 2) {
         st = pb_errorf(PB_EDATA, "corpus '%s' gives %zu training tokens (%zu documents), fewer than one window of "
                        "%d+1 tokens: use a longer text or a smaller --seq", cfg->corpus, sp.n_train, sp.train_docs,
@@ -323,6 +384,7 @@ pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus
     memset(&info, 0, sizeof info);
     make_recipe(&info.recipe, cfg, d, corpus, &sp);
     info.has_recipe = 1;
+    info.tok = &tok;
     pb_adamw_config oc = pb_adamw_defaults();
     oc.lr = cfg->lr;
     oc.beta1 = info.recipe.beta1;
@@ -358,6 +420,18 @@ pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus
             goto done;
         }
         res->resumed_threads = old.recipe.threads;
+        {
+            pb_tokenizer stored;
+            if ((st = pb_ckpt_load_tokenizer(out_path, &stored))) goto done;
+            int same = stored.kind == tok.kind && stored.n_merges == tok.n_merges &&
+                       (!tok.n_merges || !memcmp(stored.merges, tok.merges, sizeof(int32_t) * 2 * (size_t)tok.n_merges));
+            pb_tokenizer_free(&stored);
+            if (!same) {
+                st = pb_errorf(PB_EINVAL, "%s: cannot resume: its stored tokenizer differs from the one learned now "
+                               "from the same corpus and recipe", out_path);
+                goto done;
+            }
+        }
         if ((st = pb_ckpt_load(out_path, &m, &old))) goto done;
         if (memcmp(&m.d, d, sizeof *d) != 0) {
             st = pb_errorf(PB_EINVAL, "%s: cannot resume: backbone '%s' has changed since the file was written",
@@ -426,7 +500,7 @@ pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus
     long step = first;
     pb_pretrain_progress pr = {.event = PB_PT_STEP, .steps = cfg->steps, .first_step = first};
     while (step < cfg->steps) {
-        sample_batch(ids, tg, sp.train, sp.n_train, B, T, d->causal, cfg->mask_prob, &rng);
+        sample_batch(ids, tg, sp.train, sp.n_train, B, T, d->causal, cfg->mask_prob, d->vocab, &rng);
         pb_batch b = {.B = B, .T = T, .ids = ids, .mask = NULL, .targets = tg};
         float loss;
         pb_model_zero_grad(&m);
@@ -472,8 +546,8 @@ pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus
         if (cb) cb(&pr, ud);
         if (sp.n_heldout > 1) {
             pb_eval ev;
-            if ((st = pb_eval_stream(&m, sp.heldout, sp.n_heldout, T, cfg->eval_batch, info.recipe.mask_prob,
-                                     cfg->eval_tokens, &ev, NULL)))
+            if ((st = pb_eval_stream_tok(&m, &tok, sp.heldout, sp.n_heldout, T, cfg->eval_batch,
+                                         info.recipe.mask_prob, cfg->eval_tokens, &ev, NULL)))
                 goto done;
             res->heldout = ev;
             info.has_eval = 1;
@@ -489,13 +563,15 @@ pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus
     }
 finish:
     res->recipe = info.recipe;
+    info.tok = NULL;
     res->n_params = m.n_params;
     res->n_losses = res->steps_done;
     res->losses = losses;
     losses = NULL;
 done:
-    pb_corpus_split_free(&sp);
 done_corpus:
+    pb_corpus_split_free(&sp);
+    pb_tokenizer_free(&tok);
     pb_adamw_free(&opt);
     if (m.params) pb_model_free(&m);
     free(ids);
@@ -542,6 +618,10 @@ pb_status pb_default_backbone_path(const char *data_dir, int threads, char *out,
                       cfg.holdout, cfg.builtin_bytes, cfg.steps, (unsigned long long)cfg.seed, cfg.batch, cfg.seq,
                       (double)cfg.lr, (double)cfg.min_lr_frac, (double)cfg.weight_decay, (double)cfg.clip_norm,
                       warmup_of(&cfg), (int)cfg.decay, (double)cfg.mask_prob);
+    /* The byte tokenizer adds nothing to the key, so caches made before tokenizers were a choice
+     * keep their names. */
+    if (kn > 0 && strcmp(cfg.tokenizer, "byte") != 0 && (size_t)kn < sizeof key)
+        kn += snprintf(key + kn, sizeof key - (size_t)kn, " %s", cfg.tokenizer);
     uint64_t h = pb_fnv1a64(PB_FNV_OFFSET, key, (size_t)(kn > 0 ? kn : 0));
     int n = snprintf(out, cap, "%s/%s-%lds-seed%llu-%08llx.h5", dir, cfg.backbone, cfg.steps,
                      (unsigned long long)cfg.seed, (unsigned long long)(h & 0xffffffffull));

@@ -11,8 +11,10 @@
  *
  * Evaluation (pb_eval_stream) is the one function behind the held-out loss stored in
  * checkpoints, `peftbench score`, and later the forgetting metric (change of held-out corpus
- * loss after fine-tuning): non-overlapping windows of T tokens; decoders score every byte
- * target; encoders score a fixed, hash-chosen mask_prob of positions (always <mask>), which
+ * loss after fine-tuning): non-overlapping windows of T tokens; decoders score every target that
+ * stands for bytes (not <eos>), and bits per byte is the sum of their negative log-likelihoods
+ * in bits divided by the bytes they stand for — the UTF-8 bytes of the scored documents — so
+ * it is comparable across tokenizers (models/TOKENIZER.md); encoders score a fixed, hash-chosen mask_prob of positions (always <mask>), which
  * is masked-token bits per byte and not comparable with a decoder's number.
  *
  * Not: fine-tuning (harness/, methods/) or the command line (harness/cmd_pretrain.c).
@@ -25,6 +27,7 @@
 
 #include "checkpoint.h"
 #include "corpus_load.h"
+#include "tokenizer.h"
 #include "model.h"
 #include "pb_error.h"
 
@@ -33,29 +36,35 @@
 typedef struct {
     double nats;          /* total negative log-likelihood of the scored targets */
     uint64_t tokens;      /* scored targets */
-    uint64_t bytes;       /* bytes among them (specials such as <eos> are not scored) */
+    uint64_t bytes;       /* bytes the scored targets stand for (specials such as <eos> are not scored) */
     double bits_per_byte; /* nats / ln 2 / bytes */
     double perplexity;    /* exp(nats / tokens) */
 } pb_eval;
 
 /* Scores tokens[0..n) with m (an LM head) in non-overlapping windows of T (<= max_seq) tokens,
  * B windows per forward. Decoders: target i (1 <= i < n) is predicted from tokens[start..i) of
- * its window; only byte targets (< 256) are scored. Encoders: positions chosen by
+ * its window; only targets that stand for bytes are scored (the byte tokenizer: ids < 256). Encoders: positions chosen by
  * pb_hash_uniform(seed PB_EVAL_MASK_SEED, i) < mask_prob are replaced by <mask> and scored.
  * logprob (n floats, may be NULL) receives the natural-log probability of each scored token and
  * NAN elsewhere. max_tokens > 0 stops after that many tokens of the stream. */
 #define PB_EVAL_MASK_SEED 0x6d61736bull
 pb_status pb_eval_stream(pb_model *m, const int32_t *tokens, size_t n, int T, int B, float mask_prob,
                          size_t max_tokens, pb_eval *out, float *logprob);
+/* The same for tokens of tok (NULL: byte); tok's vocabulary must be the model's. */
+pb_status pb_eval_stream_tok(pb_model *m, const pb_tokenizer *tok, const int32_t *tokens, size_t n, int T, int B,
+                             float mask_prob, size_t max_tokens, pb_eval *out, float *logprob);
 
 /* Encodes text as the corpus streams do (<eos> first, then the bytes) into a malloc'd array. */
 pb_status pb_text_tokens(const char *text, size_t len, int32_t **tokens, size_t *n);
+/* The same with tok (NULL: byte). */
+pb_status pb_text_tokens_tok(const pb_tokenizer *tok, const char *text, size_t len, int32_t **tokens, size_t *n);
 
 /* ---- pretraining -------------------------------------------------------------------------- */
 
 typedef struct {
     char backbone[64];      /* preset (models/desc.h) */
     char corpus[512];       /* "builtin", "fetched" or a text file */
+    char tokenizer[32];     /* "byte" (default) or "bpe:N": N merges learned from the training documents */
     char data_dir[1024];    /* where "fetched" looks (DATA_DIR/corpus/) */
     size_t builtin_bytes;   /* size of the built-in corpus */
     double holdout;         /* fraction of documents held out (0.05) */
@@ -72,7 +81,7 @@ typedef struct {
     int threads;            /* recorded in the recipe (the caller sets the thread pool) */
 } pb_pretrain_config;
 
-/* Defaults: the default backbone's recipe (PB_DEFAULT_BACKBONE on the fetched corpus,
+/* Defaults: the default backbone's recipe (PB_DEFAULT_BACKBONE on the fetched corpus, byte tokenizer,
  * PB_DEFAULT_STEPS steps of 8 x 256 tokens, lr 2e-3, seed 1, AdamW betas (0.9, 0.95), eps 1e-8,
  * weight decay 0.1, clip 1.0, cosine to 10% after a 5% warm-up, holdout 0.05, mask 0.15,
  * checkpoint every 500 steps); data_dir empty. */

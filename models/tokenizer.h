@@ -1,14 +1,32 @@
-/* tokenizer.h — byte-level tokenizer with the special tokens classification and generation need.
+/* tokenizer.h — the tokenizers: byte-level, and byte-level BPE learned from the pretraining
+ * corpus (models/TOKENIZER.md has the design and the reasons).
  *
- * Token ids 0..255 are the bytes of the UTF-8 text; the special tokens follow. The vocabulary
- * is PB_TOK_VOCAB. (A learned subword vocabulary may replace this later; it would be stored in
- * the checkpoint.)
+ * Token ids 0..255 are the bytes of the UTF-8 text and 256..261 the special tokens, in every
+ * tokenizer; a BPE tokenizer with N merges adds ids 262..262+N-1, merge i making id 262+i
+ * from an ordered pair of earlier ids. So a byte-level token stream is valid for every
+ * tokenizer, the specials have the same ids everywhere, and the vocabulary is 262 + N.
+ *
+ * Two interfaces:
+ *  - pb_tok_encode / pb_tok_decode: the byte tokenizer as plain functions (what fine-tuning,
+ *    tasks and the demo use; they need no object);
+ *  - pb_tokenizer: an object, byte or BPE, carried by checkpoints (models/checkpoint.h) and used
+ *    by pretraining, the corpus streams and scoring.
+ *
+ * BPE encoding: the text is first cut into pieces (pb_tokenizer_pieces: GPT-2's pre-split on
+ * ASCII classes, see there), and merges never cross a piece; within a piece the pair of lowest
+ * merge index is merged (all its occurrences, left to right) until no adjacent pair has a
+ * merge. Decoding concatenates the tokens' bytes, so encode then decode is the identity on any
+ * byte string, invalid UTF-8 included.
+ *
+ * Not: the learner (models/bpe.h) or the file format (models/CHECKPOINT.md).
  */
 #ifndef PB_TOKENIZER_H
 #define PB_TOKENIZER_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "pb_error.h"
 
 enum {
     PB_TOK_PAD = 256,  /* padding; never attended as a key */
@@ -17,7 +35,7 @@ enum {
     PB_TOK_CLS = 259,  /* first token of an encoder classification input (pooled) */
     PB_TOK_SEP = 260,  /* between the two texts of a pair, and between input and target */
     PB_TOK_MASK = 261, /* masked-token prediction (encoder pretraining) */
-    PB_TOK_VOCAB = 262
+    PB_TOK_VOCAB = 262 /* the byte tokenizer's vocabulary; the first id a BPE merge makes */
 };
 
 /* Writes the bytes of text[0..len) as token ids into out (at most cap); returns the number of
@@ -28,5 +46,66 @@ size_t pb_tok_encode(int32_t *out, size_t cap, const char *text, size_t len);
 size_t pb_tok_decode(char *out, size_t cap, const int32_t *ids, size_t n);
 /* "<pad>", "<bos>", ... for specials, NULL for bytes. */
 const char *pb_tok_special_name(int32_t id);
+/* 1 for the special ids 256..261. */
+static inline int pb_tok_is_special(int32_t id) { return id >= 256 && id < PB_TOK_VOCAB; }
+
+/* ---- the tokenizer object ----------------------------------------------------------------- */
+
+typedef enum { PB_TOKENIZER_BYTE = 0, PB_TOKENIZER_BPE = 1 } pb_tokenizer_kind;
+
+/* Longest piece of the pre-split; longer runs (e.g. 300 dashes) are cut every PB_BPE_MAX_PIECE
+ * bytes, which bounds the work of encoding one piece. */
+#define PB_BPE_MAX_PIECE 64
+/* Most merges accepted (vocabulary 262 + this). */
+#define PB_BPE_MAX_MERGES (1 << 20)
+
+typedef struct {
+    pb_tokenizer_kind kind;
+    int vocab;            /* 262 + n_merges */
+    int n_merges;
+    int32_t *merges;      /* (n_merges, 2): merge i joins merges[2i], merges[2i+1] into 262+i */
+    /* Derived from the merges (pb_tokenizer_from_merges): */
+    uint32_t *tok_off;    /* (vocab + 1) offsets of each token's bytes in tok_bytes */
+    unsigned char *tok_bytes;
+    uint64_t *rank_keys;  /* (rank_cap) open-addressing table: pair key -> merge index */
+    int32_t *rank_vals;   /* (rank_cap) */
+    size_t rank_cap;
+} pb_tokenizer;
+
+/* The byte tokenizer (nothing allocated; pb_tokenizer_free is harmless). */
+void pb_tokenizer_init_byte(pb_tokenizer *t);
+/* A BPE tokenizer from n merges (n pairs, copied). Checks that merge i joins ids that exist
+ * before it (bytes or earlier merges, never specials) and that no pair repeats; errors say
+ * which merge is wrong. n = 0 gives a BPE tokenizer equivalent to the byte one. */
+pb_status pb_tokenizer_from_merges(pb_tokenizer *t, const int32_t *merges, int n);
+void pb_tokenizer_free(pb_tokenizer *t);
+/* Deep copy. */
+pb_status pb_tokenizer_copy(pb_tokenizer *dst, const pb_tokenizer *src);
+
+/* "byte" or "bpe:N" (N merges; the vocabulary is 262 + N). */
+void pb_tokenizer_name(const pb_tokenizer *t, char *buf, size_t cap);
+/* Parses "byte" or "bpe:N" (1 <= N <= PB_BPE_MAX_MERGES) into kind and merge count. */
+pb_status pb_tokenizer_parse_spec(const char *spec, pb_tokenizer_kind *kind, int *n_merges);
+
+/* Encodes text[0..len) into out (at most cap ids); returns the number of ids the whole text
+ * needs (may exceed cap: then the first cap were written). Same contract as pb_tok_encode,
+ * which it equals for the byte tokenizer. */
+size_t pb_tokenizer_encode(const pb_tokenizer *t, int32_t *out, size_t cap, const char *text, size_t len);
+/* Decodes ids (specials and unknown ids skipped) into out (at most cap-1 bytes, NUL-terminated);
+ * returns the number of bytes the whole decoding needs. */
+size_t pb_tokenizer_decode(const pb_tokenizer *t, char *out, size_t cap, const int32_t *ids, size_t n);
+/* Bytes a token stands for (0 for specials and ids outside the vocabulary); *bytes (may be
+ * NULL) receives a pointer to them (not NUL-terminated). */
+size_t pb_tokenizer_token_bytes(const pb_tokenizer *t, int32_t id, const unsigned char **bytes);
+
+/* The pre-split: calls fn(piece, len, ud) for each piece of text in order (the pieces
+ * concatenate to the text). ASCII classes: letters (and every byte >= 0x80, so UTF-8
+ * sequences stay whole), digits, whitespace, other (punctuation). A piece is an optional single
+ * leading space followed by a run of letters, of digits or of other; whitespace runs are
+ * pieces, except that a space right before a non-whitespace byte starts the next piece (GPT-2's
+ * " ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+" on ASCII classes, without the
+ * contraction rule). Pieces longer than PB_BPE_MAX_PIECE are cut. fn returns nonzero to stop. */
+typedef int (*pb_piece_fn)(const unsigned char *piece, size_t len, void *ud);
+void pb_tokenizer_pieces(const char *text, size_t len, pb_piece_fn fn, void *ud);
 
 #endif

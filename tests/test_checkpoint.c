@@ -30,6 +30,7 @@ static void fill_info(pb_ckpt_info *info) {
     pb_recipe *r = &info->recipe;
     snprintf(r->backbone, sizeof r->backbone, "tiny");
     snprintf(r->objective, sizeof r->objective, "next-token");
+    snprintf(r->tokenizer, sizeof r->tokenizer, "byte");
     snprintf(r->corpus, sizeof r->corpus, "builtin");
     r->corpus_hash = 0x0123456789abcdefull;
     r->corpus_bytes = 12345;
@@ -465,11 +466,20 @@ static void test_bad_attributes(void **state) {
     save_plain(p);
     f = h5_open_rw(p);
     g = H5Gopen2(f, "tokenizer", H5P_DEFAULT);
-    replace_str_attr(g, "kind", "bpe");
+    replace_str_attr(g, "kind", "wordpiece");
     H5Gclose(g);
     H5Fclose(f);
     assert_int_equal(pb_ckpt_reseal(p), PB_OK); /* edited on purpose: reach the semantic checks */
-    expect_load_error(p, PB_EFORMAT, "tokenizer 'bpe'", "'byte'", NULL);
+    expect_load_error(p, PB_EFORMAT, "tokenizer kind 'wordpiece'", "'byte' and 'bpe'", NULL);
+
+    save_plain(p); /* a BPE tokenizer needs its merge count (and merges: test_bpe.c) */
+    f = h5_open_rw(p);
+    g = H5Gopen2(f, "tokenizer", H5P_DEFAULT);
+    replace_str_attr(g, "kind", "bpe");
+    H5Gclose(g);
+    H5Fclose(f);
+    assert_int_equal(pb_ckpt_reseal(p), PB_OK);
+    expect_load_error(p, PB_EFORMAT, "'n_merges' of /tokenizer is missing", NULL);
 
     /* Attribute of the wrong class. */
     save_plain(p);
