@@ -10,6 +10,10 @@
  *   topic      4-class: news-like sentences from topic word lists, 30% with a distractor word
  *   reverse    generation: 3-6 English words -> the same words in reverse order (exact match)
  *   brackets   binary: is a 16-24 character string of '(' and ')' balanced? (needs order)
+ *
+ * Parameters for small backbones (vocab=, min_words=, max_words=, max_bytes=; docs/TASKS.md
+ * "Task parameters") shrink a task without changing its nature; with their defaults the draws
+ * are exactly those of the bare task.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +41,15 @@ static void put(sbuf *b, const char *fmt, ...) {
 
 static const char *pick(pb_rng *r, const char *const *list, size_t n) { return list[pb_rng_below(r, n)]; }
 #define PICK(r, list) pick((r), (list), N_OF(list))
+/* The first `vocab` entries of a content-word list (all when vocab is 0 or larger than the list). */
+#define PICKV(r, list, vocab) pick((r), (list), (vocab) && (vocab) < N_OF(list) ? (vocab) : N_OF(list))
+
+/* Task parameters (docs/TASKS.md "Built-in synthetic tasks"); the defaults give the documented
+ * tasks, and the draws with default parameters do not depend on these fields. */
+typedef struct {
+    size_t vocab;             /* content words per list: adjectives per polarity, nouns per topic, words */
+    int min_words, max_words; /* reverse: words per example */
+} synth_params;
 
 /* ---- sentiment ----------------------------------------------------------------------------- */
 
@@ -59,32 +72,34 @@ static const char *const OPENERS[] = {"", "", "", "honestly, ", "overall ", "in 
                                       "to be fair, ", "sadly ", "frankly, "};
 
 /* A clause whose meaning has polarity `pol` (1 positive); 20% say it through a negation. */
-static void clause(pb_rng *r, sbuf *b, int pol, const char *subject) {
+static void clause(pb_rng *r, size_t v, sbuf *b, int pol, const char *subject) {
     if (pb_rng_below(r, 5) == 0) {
-        put(b, "%s %s %s", subject, PICK(r, NEG_LINKS), pol ? PICK(r, NEG_ADJ) : PICK(r, POS_ADJ));
+        put(b, "%s %s %s", subject, PICK(r, NEG_LINKS), pol ? PICKV(r, NEG_ADJ, v) : PICKV(r, POS_ADJ, v));
     } else if (pb_rng_below(r, 2)) {
-        put(b, "%s %s %s %s", subject, PICK(r, LINKS), PICK(r, INTENS), pol ? PICK(r, POS_ADJ) : PICK(r, NEG_ADJ));
+        put(b, "%s %s %s %s", subject, PICK(r, LINKS), PICK(r, INTENS),
+            pol ? PICKV(r, POS_ADJ, v) : PICKV(r, NEG_ADJ, v));
     } else {
-        put(b, "%s %s %s", subject, PICK(r, LINKS), pol ? PICK(r, POS_ADJ) : PICK(r, NEG_ADJ));
+        put(b, "%s %s %s", subject, PICK(r, LINKS), pol ? PICKV(r, POS_ADJ, v) : PICKV(r, NEG_ADJ, v));
     }
 }
 
-static void gen_sentiment(pb_rng *r, int y, sbuf *text, sbuf *target) {
+static void gen_sentiment(pb_rng *r, const synth_params *p, int y, sbuf *text, sbuf *target) {
     (void)target;
+    size_t v = p->vocab;
     const char *s1 = PICK(r, SUBJECTS), *s2 = PICK(r, SUBJECTS);
     while (s2 == s1) s2 = PICK(r, SUBJECTS);
     put(text, "%s", PICK(r, OPENERS));
     unsigned form = (unsigned)pb_rng_below(r, 20);
     if (form < 9) { /* 45%: one clause */
-        clause(r, text, y, s1);
+        clause(r, v, text, y, s1);
     } else if (form < 15) { /* 30%: two clauses agreeing */
-        clause(r, text, y, s1);
+        clause(r, v, text, y, s1);
         put(text, " and ");
-        clause(r, text, y, s2);
+        clause(r, v, text, y, s2);
     } else { /* 25%: contrast; the clause after "but" decides */
-        clause(r, text, !y, s1);
+        clause(r, v, text, !y, s1);
         put(text, " but ");
-        clause(r, text, y, s2);
+        clause(r, v, text, y, s2);
     }
     put(text, pb_rng_below(r, 4) ? "." : "!");
 }
@@ -128,17 +143,18 @@ static const char *const TIMES[] = {"", "", "yesterday ", "last week ", "on mond
                                     "after lunch ", "in the evening ", "on friday ", "last night "};
 static const char *const PREPS[] = {"with", "before", "after", "near", "behind", "beside"};
 
-static void gen_topic(pb_rng *r, int y, sbuf *text, sbuf *target) {
+static void gen_topic(pb_rng *r, const synth_params *p, int y, sbuf *text, sbuf *target) {
     (void)target;
     const topic_words *w = &TOPICS[y];
-    put(text, "%sthe %s %s the %s", PICK(r, TIMES), pick(r, w->nouns, w->n_nouns), pick(r, w->verbs, w->n_verbs),
-        pick(r, w->nouns, w->n_nouns));
+    size_t nn = p->vocab && p->vocab < w->n_nouns ? p->vocab : w->n_nouns; /* all lists have the same length */
+    put(text, "%sthe %s %s the %s", PICK(r, TIMES), pick(r, w->nouns, nn), pick(r, w->verbs, w->n_verbs),
+        pick(r, w->nouns, nn));
     unsigned tail = (unsigned)pb_rng_below(r, 10);
     if (tail < 3) { /* 30%: one distractor word from another topic */
         const topic_words *d = &TOPICS[(y + 1 + (int)pb_rng_below(r, 3)) % 4];
-        put(text, " %s the %s", PICK(r, PREPS), pick(r, d->nouns, d->n_nouns));
+        put(text, " %s the %s", PICK(r, PREPS), pick(r, d->nouns, nn));
     } else if (tail < 6) {
-        put(text, " %s the %s", PICK(r, PREPS), pick(r, w->nouns, w->n_nouns));
+        put(text, " %s the %s", PICK(r, PREPS), pick(r, w->nouns, nn));
     }
     put(text, ".");
 }
@@ -156,12 +172,14 @@ static const char *const WORDS[] = {
     "find", "keep", "hold", "fire", "snow", "rain", "wind", "cloud", "storm", "coffee", "sugar", "salt",
     "pepper"};
 
-static void gen_reverse(pb_rng *r, int y, sbuf *text, sbuf *target) {
+#define MAX_WORDS 8
+
+static void gen_reverse(pb_rng *r, const synth_params *p, int y, sbuf *text, sbuf *target) {
     (void)y;
-    const char *w[6];
-    int n = 3 + (int)pb_rng_below(r, 4);
+    const char *w[MAX_WORDS];
+    int n = p->min_words + (int)pb_rng_below(r, (uint64_t)(p->max_words - p->min_words + 1));
     for (int i = 0; i < n; i++) {
-        w[i] = PICK(r, WORDS);
+        w[i] = PICKV(r, WORDS, p->vocab);
         put(text, i ? " %s" : "%s", w[i]);
     }
     for (int i = n - 1; i >= 0; i--) put(target, i < n - 1 ? " %s" : "%s", w[i]);
@@ -180,8 +198,8 @@ static int balanced(const char *s, int n) {
 
 /* Equal numbers of '(' and ')', starting with '(' and ending with ')', so that neither counts nor
  * the ends tell the classes apart; balanced (y = 1) or not (y = 0). Uniform over such strings. */
-static void gen_brackets(pb_rng *r, int y, sbuf *text, sbuf *target) {
-    (void)target;
+static void gen_brackets(pb_rng *r, const synth_params *p, int y, sbuf *text, sbuf *target) {
+    (void)target, (void)p;
     int k = 8 + (int)pb_rng_below(r, 5), n = 2 * k;
     char s[32];
     for (;;) {
@@ -204,7 +222,9 @@ typedef struct {
     const char *const *labels;
     int n_labels;
     pb_metric_id metrics[2];
-    void (*gen)(pb_rng *r, int y, sbuf *text, sbuf *target);
+    void (*gen)(pb_rng *r, const synth_params *p, int y, sbuf *text, sbuf *target);
+    size_t max_vocab;  /* the largest vocab= (0: the task takes no vocab=) */
+    int words;         /* takes min_words= and max_words= */
 } synth_def;
 
 static const char *const SENT_LABELS[] = {"negative", "positive"};
@@ -213,14 +233,18 @@ static const char *const BRACKET_LABELS[] = {"unbalanced", "balanced"};
 
 static const synth_def SYNTH[] = {
     {"sentiment", "binary sentiment of English review sentences, with negation and contrast", PB_TASK_CLASSIFY,
-     SENT_LABELS, 2, {PB_METRIC_ACC, PB_METRIC_MACRO_F1}, gen_sentiment},
+     SENT_LABELS, 2, {PB_METRIC_ACC, PB_METRIC_MACRO_F1}, gen_sentiment, N_OF(POS_ADJ), 0},
     {"topic", "4-class topic of English sentences from word lists, 30% with a distractor", PB_TASK_CLASSIFY,
-     TOPIC_LABELS, 4, {PB_METRIC_ACC, PB_METRIC_MACRO_F1}, gen_topic},
+     TOPIC_LABELS, 4, {PB_METRIC_ACC, PB_METRIC_MACRO_F1}, gen_topic, N_OF(FOOD_N), 0},
     {"reverse", "write 3-6 English words in reverse order (exact match)", PB_TASK_GENERATE, NULL, 0,
-     {PB_METRIC_EXACT, PB_METRIC_CHRF}, gen_reverse},
+     {PB_METRIC_EXACT, PB_METRIC_CHRF}, gen_reverse, N_OF(WORDS), 1},
     {"brackets", "is a string of 16-24 brackets balanced? (needs order and long range)", PB_TASK_CLASSIFY,
-     BRACKET_LABELS, 2, {PB_METRIC_ACC, PB_METRIC_MCC}, gen_brackets},
+     BRACKET_LABELS, 2, {PB_METRIC_ACC, PB_METRIC_MCC}, gen_brackets, 0, 0},
 };
+
+_Static_assert(N_OF(POS_ADJ) == N_OF(NEG_ADJ), "vocab= takes as many adjectives of each polarity");
+_Static_assert(N_OF(FOOD_N) == N_OF(MUSIC_N) && N_OF(FOOD_N) == N_OF(SCI_N) && N_OF(FOOD_N) == N_OF(SPORT_N),
+               "vocab= takes as many nouns of each topic");
 
 static const synth_def *find(const char *name) {
     for (size_t i = 0; i < N_OF(SYNTH); i++)
@@ -272,6 +296,28 @@ static pb_status synth_open(const pb_spec *spec, const char *data_dir, pb_task *
         (st = pb_spec_size(spec, "n_dev", DEF_DEV, 1, MAX_N, &n[PB_SPLIT_DEV])) != PB_OK ||
         (st = pb_spec_size(spec, "n_test", DEF_TEST, 1, MAX_N, &n[PB_SPLIT_TEST])) != PB_OK)
         return st;
+    synth_params p = {0, 3, 6};
+    size_t max_bytes, v, lo, hi;
+    const char *misplaced = !d->max_vocab && pb_spec_get(spec, "vocab") ? "vocab"
+                            : !d->words && pb_spec_get(spec, "min_words") ? "min_words"
+                            : !d->words && pb_spec_get(spec, "max_words") ? "max_words"
+                                                                           : NULL;
+    if (misplaced)
+        return pb_errorf(PB_EINVAL, "task spec '%s': option '%s' does not apply to task %s (its keys: n_train, n_dev, "
+                         "n_test, max_bytes%s%s)", spec->text, misplaced, d->name, d->max_vocab ? ", vocab" : "",
+                         d->words ? ", min_words, max_words" : "");
+    if ((st = pb_spec_size(spec, "max_bytes", 0, 0, TEXT_CAP - 1, &max_bytes)) != PB_OK ||
+        (d->max_vocab && (st = pb_spec_size(spec, "vocab", d->max_vocab, 2, d->max_vocab, &v)) != PB_OK) ||
+        (d->words && ((st = pb_spec_size(spec, "min_words", 3, 2, MAX_WORDS, &lo)) != PB_OK ||
+                      (st = pb_spec_size(spec, "max_words", 6, 2, MAX_WORDS, &hi)) != PB_OK)))
+        return st;
+    if (d->max_vocab) p.vocab = v;
+    if (d->words) {
+        if (lo > hi)
+            return pb_errorf(PB_EINVAL, "task spec '%s': min_words=%zu is larger than max_words=%zu (expected "
+                             "min_words <= max_words)", spec->text, lo, hi);
+        p.min_words = (int)lo, p.max_words = (int)hi;
+    }
     t->kind = d->kind;
     if ((st = pb_task_set_source(t, "generated")) != PB_OK) return st;
     if (d->n_labels && (st = pb_task_set_labels(t, d->labels, d->n_labels)) != PB_OK) return st;
@@ -296,13 +342,15 @@ static pb_status synth_open(const pb_spec *spec, const char *data_dir, pb_task *
                 if (tries == 1000) {
                     st = pb_errorf(PB_EINVAL,
                                    "task %s: could not draw %zu distinct examples for the %s split (expected fewer; "
-                                   "lower n_train, n_dev or n_test)",
-                                   t->name, n[s], pb_split_name(s));
+                                   "lower n_train, n_dev or n_test%s%s)",
+                                   t->name, n[s], pb_split_name(s), max_bytes ? ", or raise max_bytes" : "",
+                                   p.vocab < d->max_vocab ? ", or raise vocab" : "");
                     break;
                 }
                 text.len = target.len = 0;
                 tb[0] = gb[0] = '\0';
-                d->gen(&r, y, &text, &target);
+                d->gen(&r, &p, y, &text, &target);
+                if (max_bytes && text.len + target.len > max_bytes) continue; /* too long: draw again */
                 if (hset_add(&seen, pb_task_hash(tb, text.len, 0))) break;
             }
             if (st != PB_OK) break;
@@ -328,7 +376,8 @@ static pb_status synth_open(const pb_spec *spec, const char *data_dir, pb_task *
     return st;
 }
 
-static const char *const SYNTH_KEYS[] = {"n_train", "n_dev", "n_test", NULL};
+static const char *const SYNTH_KEYS[] = {"n_train", "n_dev", "n_test", "max_bytes", "vocab", "min_words", "max_words",
+                                         NULL};
 
 const pb_task_family pb_family_synthetic = {
     .version = PB_TASK_FAMILY_VERSION,
