@@ -466,7 +466,6 @@ static size_t layer_acts(const pb_flops_env *e) {
     size_t kv = x->Pk ? 2 * B * Tk * kvd : 0, pg = x->Pg ? B : 0;
     size_t n = N * C + 2 * N + N * (qd + 2 * kvd) + kv + pg + B * H * Tm * Tk + N * qd + N * C + N * C + 2 * N +
                nF * N * F + N * C;
-    if (d->arch == PB_ARCH_ENCDEC) n /= 1; /* cross-attention's buffers: counted in the decoder's share below */
     return n;
 }
 
