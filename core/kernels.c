@@ -14,8 +14,11 @@
  *    is split over rows or over channel blocks whose sums never cross a thread. Attention
  *    is bit-identical too: its products are per-head sgemm calls made inside an OpenMP
  *    parallel region, where the OpenMP build of OpenBLAS runs single-threaded (and with one
- *    thread it is single-threaded anyway). The products of pb_gemm and pb_linear_* run on
- *    OpenBLAS's threads and are NOT guaranteed identical across thread counts.
+ *    thread it is single-threaded anyway). So are pb_fisher_accum and the skinny products of
+ *    pb_gemm / pb_linear_* (one output dimension <= 8, e.g. LoRA's rank-r products), which are
+ *    split into fixed blocks with one single-threaded sgemm each (see gemm() below). The other
+ *    products of pb_gemm and pb_linear_* run on OpenBLAS's threads and are NOT guaranteed
+ *    identical across thread counts.
  *
  * Vectorisation: the build's -O2 uses GCC's "very cheap" vectoriser cost model, which leaves
  * most loops scalar, so the hot loops say `omp simd` (or `parallel for simd`). Vector lanes
