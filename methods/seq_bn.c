@@ -247,7 +247,10 @@ void pb_bn_fwd(pb_method_ctx *c, int slot, float *h, const float *x, int N) {
     for (int n = 0; n < N; n++) {
         v.g[n] = sigmoidf(v.g[n]);
         float k = s->scaling * v.g[n];
-        for (int j = 0; j < C; j++) h[(size_t)n * C + j] += k * y[(size_t)n * C + j];
+        float *hr = h + (size_t)n * C;       /* (C) */
+        const float *yr = y + (size_t)n * C; /* (C) */
+#pragma omp simd
+        for (int j = 0; j < C; j++) hr[j] += k * yr[j];
     }
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 5 * (uint64_t)N + 2 * NC); /* sigmoid 4, s*g 1 */
 }
@@ -279,8 +282,10 @@ void pb_bn_bwd(pb_method_ctx *c, int slot, float *dh, float *dx, const float *x,
         for (int n = 0; n < N; n++) {
             const float *dr = dh + (size_t)n * C, *yr = v.y + (size_t)n * C;
             float g = v.g[n], k = s->scaling * g, dot = 0.0f;
+            float *dyr = dy + (size_t)n * C; /* (C) */
+#pragma omp simd reduction(+ : dot)
             for (int j = 0; j < C; j++) {
-                dy[(size_t)n * C + j] = k * dr[j];
+                dyr[j] = k * dr[j];
                 dot += dr[j] * yr[j];
             }
             ds[n] = s->scaling * dot * g * (1.0f - g);
