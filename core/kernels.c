@@ -171,12 +171,45 @@ static void sgemm_rm(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * along its long output dimension into fixed blocks of SPLIT_BLOCK, one single-threaded sgemm per
  * block inside an OpenMP loop: OpenBLAS's own threading of these shapes is slower at 2 threads than
  * at 1. K is never split, so no sum crosses a block, and the blocks do not depend on the thread
- * count. Everything else goes to OpenBLAS as one call. */
+ * count. A product with one output row or column is a matrix-vector product (sgemv), split the
+ * same way. Everything else goes to OpenBLAS as one call. */
 #define SKINNY 8
 #define SPLIT_BLOCK 128
+/* One block of a product with a single output column (N == 1: C (M,1) with stride ldc) or row
+ * (M == 1), as a matrix-vector product: sgemm would pack and pad the whole long operand for one
+ * output column (the gates of UniPELT and gated LoRA/adapters). */
+static void gemv_block(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    if (N == 1) { /* C (M) = op(A) (M,K) op(B) (K) */
+        const float *x = B;
+        int incx = trans_b ? 1 : ldb;
+        if (!trans_a) cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, alpha, A, lda, x, incx, beta, C, ldc);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, K, M, alpha, A, lda, x, incx, beta, C, ldc);
+    } else { /* M == 1: C^T (N) = op(B)^T (N,K) op(A)^T (K) */
+        const float *x = A;
+        int incx = trans_a ? lda : 1;
+        if (trans_b) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, x, incx, beta, C, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, x, incx, beta, C, 1);
+    }
+}
+
 static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc) {
     int lo = imin(M, N), hi = imax(M, N);
+    if (lo == 1 && K > 0) {
+        int nblk = (hi + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int h0 = blk * SPLIT_BLOCK, hb = imin(SPLIT_BLOCK, hi - h0);
+            if (N == 1) /* rows h0.. of op(A) and C */
+                gemv_block(trans_a, trans_b, hb, 1, K, alpha, trans_a ? A + h0 : A + (size_t)h0 * lda, lda, B, ldb,
+                           beta, C + (size_t)h0 * ldc, ldc);
+            else /* columns h0.. of op(B) and C */
+                gemv_block(trans_a, trans_b, 1, hb, K, alpha, A, lda, trans_b ? B + (size_t)h0 * ldb : B + h0, ldb,
+                           beta, C + h0, ldc);
+        }
+        return;
+    }
     if (lo > SKINNY || hi < 2 * SPLIT_BLOCK || K < SPLIT_BLOCK / 2) {
         sgemm_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;

@@ -843,10 +843,11 @@ static void test_helpers_and_skinny(void **state) {
     float *A = xcalloc(L * K, sizeof(float)), *B = xcalloc(L * K, sizeof(float));
     float *P1 = xcalloc(L * L, sizeof(float)), *P2 = xcalloc(L * L, sizeof(float));
     tu_fill(A, L * K, 4, 1.0f), tu_fill(B, L * K, 5, 1.0f);
-    for (int tall = 0; tall < 2; tall++)
+    for (int w = 0; w < 4; w++) /* R or 1 wide (matrix-vector), tall or wide */
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
-                int M = tall ? L : R, Nn = tall ? R : L;
+                int tall = w & 1, narrow = w & 2 ? 1 : R;
+                int M = tall ? L : narrow, Nn = tall ? narrow : L;
                 int lda = ta ? M : K, ldb = tb ? K : Nn;
                 for (int t = 1; t <= 2; t++) {
                     int saved = omp_get_max_threads();
