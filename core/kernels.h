@@ -15,8 +15,9 @@
  *    length, H query heads, Hkv key/value heads (H % Hkv == 0), hs = C / H head size,
  *    V vocabulary, IC/OC in/out features.
  *
- * Every kernel here but pb_zero/pb_copy (data movement) has a double-precision naive twin in ref.h,
- * the test oracle.
+ * Every forward/backward pair here has a double-precision naive twin in ref.h, the test oracle.
+ * The helpers (pb_zero, pb_copy, pb_colsum, pb_scale_cols), pb_gelu_bwd_inplace and
+ * pb_fisher_accum are checked against their plain definitions in tests/test_kernels.c.
  */
 #ifndef PB_KERNELS_H
 #define PB_KERNELS_H

@@ -801,9 +801,9 @@ static void test_extremes_and_nan(void **state) {
     assert_true(isnan(loss));
 }
 
-/* The data-movement and column helpers, the in-place GELU backward, and the skinny products
- * (split into fixed blocks): each against its plain definition, and the same bits at 1 and 2
- * threads where the kernel promises it. */
+/* The data-movement and column helpers, the in-place GELU backward, the skinny products (split
+ * into fixed blocks) and the Fisher accumulation: each against its plain definition, and the same
+ * bits at 1 and 2 threads where the kernel promises it. */
 static void test_helpers_and_skinny(void **state) {
     (void)state;
     enum { N = 300, C = 70, n = N * C };
@@ -869,7 +869,33 @@ static void test_helpers_and_skinny(void **state) {
                 tu_assert_same(P1, P2, (size_t)M * Nn, "skinny pb_gemm at 1 and 2 threads");
                 free(pr);
             }
+    /* Fisher accumulation: F += (scale_g dout_g^T inp_g)^2 per group (scale 0 skipped), 1 vs 2 threads */
+    enum { NG = 3, T = 7, OC = 70, IC = 9 };
+    float *dout = xcalloc(NG * T * OC, sizeof(float)), *inp = xcalloc(NG * T * IC, sizeof(float));
+    float *F1 = xcalloc(OC * IC, sizeof(float)), *F2 = xcalloc(OC * IC, sizeof(float)), *G = xcalloc(OC * IC, sizeof(float));
+    float scale[NG] = {0.5f, 0.0f, 2.0f};
+    double *Fr = xcalloc(OC * IC, sizeof(double));
+    tu_fill(dout, NG * T * OC, 6, 1.0f), tu_fill(inp, NG * T * IC, 7, 1.0f);
+    for (int t = 1; t <= 2; t++) {
+        int saved = omp_get_max_threads();
+        omp_set_num_threads(t);
+        float *F = t == 1 ? F1 : F2;
+        for (int i = 0; i < OC * IC; i++) F[i] = 0.25f;
+        pb_fisher_accum(F, G, dout, inp, scale, NG, T, IC, OC);
+        omp_set_num_threads(saved);
+    }
+    for (int i = 0; i < OC * IC; i++) Fr[i] = 0.25;
+    for (int g = 0; g < NG; g++)
+        for (int o = 0; o < OC; o++)
+            for (int k = 0; k < IC; k++) {
+                double acc = 0.0;
+                for (int t = 0; t < T; t++) acc += (double)dout[(g * T + t) * OC + o] * inp[(g * T + t) * IC + k];
+                Fr[o * IC + k] += scale[g] * acc * scale[g] * acc;
+            }
+    tu_assert_close_fd(F1, Fr, OC * IC, 1e-4, 1e-4, "pb_fisher_accum");
+    tu_assert_same(F1, F2, OC * IC, "pb_fisher_accum at 1 and 2 threads");
     free(a), free(b), free(y), free(z), free(sc), free(A), free(B), free(P1), free(P2);
+    free(dout), free(inp), free(F1), free(F2), free(G), free(Fr);
 }
 
 /* ---- registration: every generic test over every case ------------------------------------ */
