@@ -14,8 +14,11 @@
  *    is split over rows or over channel blocks whose sums never cross a thread. Attention
  *    is bit-identical too: its products are per-head sgemm calls made inside an OpenMP
  *    parallel region, where the OpenMP build of OpenBLAS runs single-threaded (and with one
- *    thread it is single-threaded anyway). The products of pb_gemm and pb_linear_* run on
- *    OpenBLAS's threads and are NOT guaranteed identical across thread counts.
+ *    thread it is single-threaded anyway). So are pb_fisher_accum and the skinny products of
+ *    pb_gemm / pb_linear_* (one output dimension <= 8, e.g. LoRA's rank-r products), which are
+ *    split into fixed blocks with one single-threaded sgemm each (see gemm() below). The other
+ *    products of pb_gemm and pb_linear_* run on OpenBLAS's threads and are NOT guaranteed
+ *    identical across thread counts.
  *
  * Vectorisation: the build's -O2 uses GCC's "very cheap" vectoriser cost model, which leaves
  * most loops scalar, so the hot loops say `omp simd` (or `parallel for simd`). Vector lanes
@@ -76,6 +79,77 @@ static inline float exp_v(float x) {
     return x == x ? y : x;
 }
 
+/* ---- data movement --------------------------------------------------------------------- */
+
+#define PB_MOVE_CHUNK 16384 /* floats per chunk of pb_zero / pb_copy */
+
+void pb_zero(float *x, size_t n) {
+    /* x (n) */
+    if (n <= PB_MOVE_CHUNK) {
+        memset(x, 0, n * sizeof(float));
+        return;
+    }
+    long nchunk = (long)((n + PB_MOVE_CHUNK - 1) / PB_MOVE_CHUNK);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nchunk; c++) {
+        size_t lo = (size_t)c * PB_MOVE_CHUNK, len = n - lo < PB_MOVE_CHUNK ? n - lo : PB_MOVE_CHUNK;
+        memset(x + lo, 0, len * sizeof(float));
+    }
+}
+
+void pb_copy(float *dst, const float *src, size_t n) {
+    /* dst (n), src (n), not overlapping */
+    if (n <= PB_MOVE_CHUNK) {
+        memcpy(dst, src, n * sizeof(float));
+        return;
+    }
+    long nchunk = (long)((n + PB_MOVE_CHUNK - 1) / PB_MOVE_CHUNK);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nchunk; c++) {
+        size_t lo = (size_t)c * PB_MOVE_CHUNK, len = n - lo < PB_MOVE_CHUNK ? n - lo : PB_MOVE_CHUNK;
+        memcpy(dst + lo, src + lo, len * sizeof(float));
+    }
+}
+
+void pb_colsum(float *d, const float *a, const float *b, int N, int C) {
+    /* d (C) accumulated; a (N,C), b (N,C) or NULL */
+    int nblk = (C + PB_CBLOCK - 1) / PB_CBLOCK;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int c0 = blk * PB_CBLOCK, nc = imin(PB_CBLOCK, C - c0);
+        float acc[PB_CBLOCK] = {0}; /* (nc) */
+        for (int n = 0; n < N; n++) {
+            const float *ar = a + (size_t)n * C + c0; /* (nc) */
+            if (b) {
+                const float *br = b + (size_t)n * C + c0; /* (nc) */
+#pragma omp simd
+                for (int c = 0; c < nc; c++) acc[c] += ar[c] * br[c];
+            } else {
+#pragma omp simd
+                for (int c = 0; c < nc; c++) acc[c] += ar[c];
+            }
+        }
+#pragma omp simd
+        for (int c = 0; c < nc; c++) d[c0 + c] += acc[c];
+    }
+}
+
+void pb_scale_cols(float *y, const float *x, const float *s, int N, int C, int accumulate) {
+    /* y (N,C) written or accumulated; x (N,C), s (C) */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C; /* (C) */
+        float *yr = y + (size_t)n * C;       /* (C) */
+        if (accumulate) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) yr[c] += xr[c] * s[c];
+        } else {
+#pragma omp simd
+            for (int c = 0; c < C; c++) yr[c] = xr[c] * s[c];
+        }
+    }
+}
+
 /* ---- matrix products ------------------------------------------------------------------ */
 
 /* Row-major C(M,N) = alpha op(A)(M,K) op(B)(K,N) + beta C, with the degenerate sizes that
@@ -92,10 +166,76 @@ static void sgemm_rm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                 alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* sgemm_rm for the products of every method and linear layer. A skinny product (one output
+ * dimension at most SKINNY, the other at least 2 SPLIT_BLOCK: LoRA's rank-r products) is split
+ * along its long output dimension into fixed blocks of SPLIT_BLOCK, one single-threaded sgemm per
+ * block inside an OpenMP loop: OpenBLAS's own threading of these shapes is slower at 2 threads than
+ * at 1. K is never split, so no sum crosses a block, and the blocks do not depend on the thread
+ * count. A product with one output row or column is a matrix-vector product (sgemv), split the
+ * same way. Everything else goes to OpenBLAS as one call. */
+#define SKINNY 8
+#define SPLIT_BLOCK 128
+/* One block of a product with a single output column (N == 1: C (M,1) with stride ldc) or row
+ * (M == 1), as a matrix-vector product: sgemm would pack and pad the whole long operand for one
+ * output column (the gates of UniPELT and gated LoRA/adapters). */
+static void gemv_block(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    if (N == 1) { /* C (M) = op(A) (M,K) op(B) (K) */
+        const float *x = B;
+        int incx = trans_b ? 1 : ldb;
+        if (!trans_a) cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, alpha, A, lda, x, incx, beta, C, ldc);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, K, M, alpha, A, lda, x, incx, beta, C, ldc);
+    } else { /* M == 1: C^T (N) = op(B)^T (N,K) op(A)^T (K) */
+        const float *x = A;
+        int incx = trans_a ? lda : 1;
+        if (trans_b) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, x, incx, beta, C, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, x, incx, beta, C, 1);
+    }
+}
+
+static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc) {
+    int lo = imin(M, N), hi = imax(M, N);
+    if (lo == 1 && K > 0) {
+        int nblk = (hi + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int h0 = blk * SPLIT_BLOCK, hb = imin(SPLIT_BLOCK, hi - h0);
+            if (N == 1) /* rows h0.. of op(A) and C */
+                gemv_block(trans_a, trans_b, hb, 1, K, alpha, trans_a ? A + h0 : A + (size_t)h0 * lda, lda, B, ldb,
+                           beta, C + (size_t)h0 * ldc, ldc);
+            else /* columns h0.. of op(B) and C */
+                gemv_block(trans_a, trans_b, 1, hb, K, alpha, A, lda, trans_b ? B + (size_t)h0 * ldb : B + h0, ldb,
+                           beta, C + h0, ldc);
+        }
+        return;
+    }
+    if (lo > SKINNY || hi < 2 * SPLIT_BLOCK || K < SPLIT_BLOCK / 2) {
+        sgemm_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    int nblk = (hi + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
+    if (M >= N) {
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int m0 = blk * SPLIT_BLOCK, mb = imin(SPLIT_BLOCK, M - m0);
+            const float *Ab = trans_a ? A + m0 : A + (size_t)m0 * lda; /* rows m0.. of op(A) */
+            sgemm_rm(trans_a, trans_b, mb, N, K, alpha, Ab, lda, B, ldb, beta, C + (size_t)m0 * ldc, ldc);
+        }
+    } else {
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int n0 = blk * SPLIT_BLOCK, nb = imin(SPLIT_BLOCK, N - n0);
+            const float *Bb = trans_b ? B + (size_t)n0 * ldb : B + n0; /* columns n0.. of op(B) */
+            sgemm_rm(trans_a, trans_b, M, nb, K, alpha, A, lda, Bb, ldb, beta, C + n0, ldc);
+        }
+    }
+}
+
 void pb_gemm(pb_phase phase, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
              int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     /* A (M,K) or (K,M) if trans_a, row stride lda; B (K,N) or (N,K) if trans_b; C (M,N), ldc */
-    sgemm_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     pb_flops_add(phase, PB_KIND_MATMUL, 2 * (uint64_t)M * N * K);
 }
 
@@ -108,7 +248,7 @@ void pb_linear_fwd(float *out, const float *inp, const float *w, const float *b,
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof(float));
         beta = 1.0f;
     }
-    sgemm_rm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, beta, out, OC);
+    gemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, beta, out, OC);
     pb_flops_add(PB_PHASE_FWD, PB_KIND_MATMUL, 2 * (uint64_t)N * IC * OC);
     if (b) pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)N * OC);
 }
@@ -118,11 +258,11 @@ void pb_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const f
     /* dinp (N,IC), dw (OC,IC), db (OC): accumulated, each may be NULL
      * dout (N,OC), inp (N,IC), w (OC,IC) */
     if (dinp) {
-        sgemm_rm(0, 0, N, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
+        gemm(0, 0, N, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
         pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_MATMUL, 2 * (uint64_t)N * IC * OC);
     }
     if (dw) {
-        sgemm_rm(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+        gemm(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
         pb_flops_add(PB_PHASE_BWD_W, PB_KIND_MATMUL, 2 * (uint64_t)N * IC * OC);
     }
     if (db) {
@@ -141,6 +281,35 @@ void pb_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const f
         }
         pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)N * OC);
     }
+}
+
+#define FISHER_ROWS 32 /* output rows per block of pb_fisher_accum */
+
+void pb_fisher_accum(float *F, float *G, const float *dout, const float *inp, const float *scale, int groups, int T,
+                     int IC, int OC) {
+    /* F (OC,IC) accumulated, G (OC,IC) workspace; dout (groups*T, OC), inp (groups*T, IC), scale (groups) */
+    int nblk = (OC + FISHER_ROWS - 1) / FISHER_ROWS;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int o0 = blk * FISHER_ROWS, nb = imin(FISHER_ROWS, OC - o0);
+        float *Gb = G + (size_t)o0 * IC, *Fb = F + (size_t)o0 * IC; /* (nb, IC) */
+        size_t n = (size_t)nb * IC;
+        for (int g = 0; g < groups; g++) {
+            if (scale[g] == 0.0f) continue;
+            sgemm_rm(1, 0, nb, IC, T, 1.0f, dout + (size_t)g * T * OC + o0, OC, inp + (size_t)g * T * IC, IC, 0.0f,
+                     Gb, IC);
+            float sc = scale[g];
+#pragma omp simd
+            for (size_t k = 0; k < n; k++) {
+                float v = sc * Gb[k];
+                Fb[k] += v * v;
+            }
+        }
+    }
+    uint64_t used = 0;
+    for (int g = 0; g < groups; g++) used += scale[g] != 0.0f;
+    pb_flops_add(PB_PHASE_BWD_W, PB_KIND_MATMUL, used * 2 * (uint64_t)OC * IC * T);
+    pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, used * 3 * (uint64_t)OC * IC);
 }
 
 /* ---- normalisation and pointwise ------------------------------------------------------ */
@@ -246,22 +415,29 @@ void pb_gelu_fwd(float *out, const float *inp, size_t n) {
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 9 * (uint64_t)n);
 }
 
+/* gelu'(x). d/dx [0.5 x (1 + tanh u)] = 0.5 (1 + t) + 0.5 x (1 - t^2) u', t = tanh u. With
+ * e = exp(-2u) and s = sigmoid(2u) = 1 / (1 + e) = (1 + t) / 2 this is s + 2 x u' s (1 - s),
+ * and 1 - s = e s is taken without cancellation. */
+static inline float gelu_grad(float x) {
+    float u = GELU_K * (x + GELU_C * x * x * x);
+    float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+    float e = exp_v(-2.0f * u);
+    float sg = 1.0f / (1.0f + e);
+    return sg + 2.0f * x * du * (e * sg) * sg;
+}
+
 void pb_gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n) {
     /* dinp (n) accumulated (NULL: nothing done); dout (n), inp (n) */
     if (!dinp) return;
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        /* d/dx [0.5 x (1 + tanh u)] = 0.5 (1 + t) + 0.5 x (1 - t^2) u', t = tanh u. With
-         * e = exp(-2u) and s = sigmoid(2u) = 1 / (1 + e) = (1 + t) / 2 this is
-         * s + 2 x u' s (1 - s), and 1 - s = e s is taken without cancellation. */
-        float x = inp[i];
-        float u = GELU_K * (x + GELU_C * x * x * x);
-        float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x);
-        float e = exp_v(-2.0f * u);
-        float sg = 1.0f / (1.0f + e);
-        float g = sg + 2.0f * x * du * (e * sg) * sg;
-        dinp[i] += g * dout[i];
-    }
+    for (size_t i = 0; i < n; i++) dinp[i] += gelu_grad(inp[i]) * dout[i];
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 16 * (uint64_t)n);
+}
+
+void pb_gelu_bwd_inplace(float *d, const float *inp, size_t n) {
+    /* d (n): d(out) on entry, d(inp) on exit; inp (n) */
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) d[i] = gelu_grad(inp[i]) * d[i];
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 16 * (uint64_t)n);
 }
 

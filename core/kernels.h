@@ -15,7 +15,9 @@
  *    length, H query heads, Hkv key/value heads (H % Hkv == 0), hs = C / H head size,
  *    V vocabulary, IC/OC in/out features.
  *
- * Every kernel here has a double-precision naive twin in ref.h, the test oracle.
+ * Every forward/backward pair here has a double-precision naive twin in ref.h, the test oracle.
+ * The helpers (pb_zero, pb_copy, pb_colsum, pb_scale_cols), pb_gelu_bwd_inplace and
+ * pb_fisher_accum are checked against their plain definitions in tests/test_kernels.c.
  */
 #ifndef PB_KERNELS_H
 #define PB_KERNELS_H
@@ -24,6 +26,22 @@
 #include <stdint.h>
 
 #include "pb_flops.h"
+
+/* ---- data movement --------------------------------------------------------------------- */
+
+/* x (n) = 0 and dst (n) = src (n), split over the threads in fixed chunks (a serial memset of
+ * the (N, d_ff) gradient buffers does not shrink with the thread count). Count nothing. */
+void pb_zero(float *x, size_t n);
+void pb_copy(float *dst, const float *src, size_t n);
+
+/* Column-wise helpers for methods' elementwise work. They count nothing: the caller counts by
+ * its own documented rule.
+ * pb_colsum: d (C) += sum over rows n of a (N,C) * b (N,C) (of a alone when b is NULL), each
+ *   column summed in row order into a local accumulator by one thread (blocks of channels), so
+ *   the result does not depend on the thread count.
+ * pb_scale_cols: y (N,C) = x (N,C) * s (C), row by row (y += ... when accumulate). */
+void pb_colsum(float *d, const float *a, const float *b, int N, int C);
+void pb_scale_cols(float *y, const float *x, const float *s, int N, int C, int accumulate);
 
 /* ---- matrix products ------------------------------------------------------------------ */
 
@@ -43,6 +61,15 @@ void pb_linear_fwd(float *out, const float *inp, const float *w, const float *b,
 void pb_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N,
                    int IC, int OC);
 
+/* The empirical Fisher of a linear layer's weight from per-example gradients: for each group g
+ * of T rows with scale[g] != 0, F (OC,IC) += (scale[g] dout_g^T inp_g)^2, dout (groups*T, OC),
+ * inp (groups*T, IC); G (OC, IC) is workspace. Split over fixed blocks of output rows: a block's
+ * products (single-threaded sgemm) and squares are taken by one thread in group order, while
+ * they are in cache, so F has the same bits at any thread count. FLOPs per group that is not
+ * skipped: bwd_w MATMUL 2*OC*IC*T, bwd_w OTHER 3*OC*IC. */
+void pb_fisher_accum(float *F, float *G, const float *dout, const float *inp, const float *scale, int groups, int T,
+                     int IC, int OC);
+
 /* ---- normalisation and pointwise ------------------------------------------------------ */
 
 #define PB_LN_EPS 1e-5f
@@ -60,6 +87,9 @@ void pb_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, cons
  * FLOPs: fwd OTHER 9*n; bwd_in OTHER 16*n. */
 void pb_gelu_fwd(float *out, const float *inp, size_t n);
 void pb_gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n);
+/* The same backward in place, d = gelu'(inp) * d: the bits of pb_gelu_bwd into a zeroed buffer,
+ * without the zeroing and the extra pass (the model's (N, d_ff) MLP gradient). Same FLOPs. */
+void pb_gelu_bwd_inplace(float *d, const float *inp, size_t n);
 
 /* out = a + b (residual connection). FLOPs: fwd OTHER n. Its backward is a copy of dout into
  * both branches, done by the caller's accumulation and not counted. */

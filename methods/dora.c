@@ -130,10 +130,20 @@ static void dora_fwd(pb_method_ctx *c, int slot, float *out, const float *x, con
     for (int n = 0; n < N; n++) {
         float *y = out + (size_t)n * OC, *zn = z + (size_t)n * OC; /* (OC) */
         const float *ln = l + (size_t)n * OC;                        /* (OC) */
-        for (int o = 0; o < OC; o++) {
-            float z0 = bias ? y[o] - bias[o] : y[o];
-            zn[o] = z0 + ln[o];
-            y[o] = y[o] + (g[o] - 1.0f) * z0 + g[o] * ln[o];
+        if (bias) {
+#pragma omp simd
+            for (int o = 0; o < OC; o++) {
+                float z0 = y[o] - bias[o];
+                zn[o] = z0 + ln[o];
+                y[o] = y[o] + (g[o] - 1.0f) * z0 + g[o] * ln[o];
+            }
+        } else {
+#pragma omp simd
+            for (int o = 0; o < OC; o++) {
+                float z0 = y[o];
+                zn[o] = z0 + ln[o];
+                y[o] = y[o] + (g[o] - 1.0f) * z0 + g[o] * ln[o];
+            }
         }
     }
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)N * OC * (bias ? 7 : 6));
@@ -161,8 +171,9 @@ static void dora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout,
         int o0 = blk * 64, o1 = o0 + 64 < OC ? o0 + 64 : OC;
         double acc[64] = {0};
         for (int n = 0; n < N; n++) {
-            const float *dr = dout + (size_t)n * OC, *zr = z + (size_t)n * OC;
-            for (int o = o0; o < o1; o++) acc[o - o0] += (double)dr[o] * zr[o];
+            const float *dr = dout + (size_t)n * OC + o0, *zr = z + (size_t)n * OC + o0; /* (o1 - o0) */
+#pragma omp simd
+            for (int o = 0; o < o1 - o0; o++) acc[o] += (double)dr[o] * zr[o];
         }
         for (int o = o0; o < o1; o++) {
             float co = (float)acc[o - o0];
@@ -171,8 +182,12 @@ static void dora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout,
         }
     }
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int o = 0; o < OC; o++) dz[(size_t)n * OC + o] = dout[(size_t)n * OC + o] * g[o];
+    for (int n = 0; n < N; n++) {
+        const float *dr = dout + (size_t)n * OC; /* (OC) */
+        float *dzr = dz + (size_t)n * OC;        /* (OC) */
+#pragma omp simd
+        for (int o = 0; o < OC; o++) dzr[o] = dr[o] * g[o];
+    }
     pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * (uint64_t)N * OC + 6 * (uint64_t)OC);
 
     /* through z = x W^T + s x_d A^T B^T */

@@ -121,10 +121,7 @@ static void ia3_init(pb_method_ctx *c, pb_rng *rng) {
 }
 
 /* xs (N,IC) = x * l, row by row. */
-static void scale_cols(float *xs, const float *x, const float *l, int N, int IC) {
-    for (int n = 0; n < N; n++)
-        for (int j = 0; j < IC; j++) xs[(size_t)n * IC + j] = x[(size_t)n * IC + j] * l[j];
-}
+static void scale_cols(float *xs, const float *x, const float *l, int N, int IC) { pb_scale_cols(xs, x, l, N, IC, 0); }
 
 static void ia3_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
                     int N) {
@@ -159,22 +156,19 @@ static void ia3_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout, 
             scale_cols(xs, x, l, N, ic); /* the base weight's gradient needs the scaled input */
             pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, (uint64_t)N * ic);
         }
-        memset(g, 0, sizeof(float) * (size_t)N * ic);
+        pb_zero(g, (size_t)N * ic);
         pb_site_base_bwd(g, dout, xs, w, b, N);
-        for (int n = 0; n < N; n++)
-            for (int j = 0; j < ic; j++) dl[j] += x[(size_t)n * ic + j] * g[(size_t)n * ic + j];
+        pb_colsum(dl, x, g, N, ic);
         pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * (uint64_t)N * ic);
         if (dinp) {
-            for (int n = 0; n < N; n++)
-                for (int j = 0; j < ic; j++) dinp[(size_t)n * ic + j] += g[(size_t)n * ic + j] * l[j];
+            pb_scale_cols(dinp, g, l, N, ic, 1);
             pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, (uint64_t)N * ic);
         }
         return;
     }
     /* y = base * l:  dl += sum_n dy * base;  d(base) = dy * l into the frozen product */
     const float *base = c->acts + s->acts_off[i] * (size_t)N;
-    for (int n = 0; n < N; n++)
-        for (int j = 0; j < oc; j++) dl[j] += dout[(size_t)n * oc + j] * base[(size_t)n * oc + j];
+    pb_colsum(dl, dout, base, N, oc);
     pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * (uint64_t)N * oc);
     if (!dinp && !base_trains) return;
     float *dbase = c->work; /* (N,OC) */

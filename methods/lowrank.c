@@ -188,6 +188,7 @@ void pb_lowrank_site_fwd(pb_method_ctx *c, pb_lowrank *s, int i, float *out, flo
     float *g = gate_saved(c, s, i, N), *gu = gate_work(c, s, N); /* (N) (N, r) */
     pb_gemm(PB_PHASE_FWD, 0, 1, N, r, ic, 1.0f, xd, ic, A->data, ic, 0.0f, u, r);
     pb_linear_fwd(g, x, pb_ctx_tensor(c, s->gw[i])->data, pb_ctx_tensor(c, s->gb[i])->data, N, ic, 1);
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         g[n] = sigmoidf(g[n]);
         for (int k = 0; k < r; k++) gu[(size_t)n * r + k] = g[n] * u[(size_t)n * r + k];
@@ -230,6 +231,7 @@ void pb_lowrank_site_bwd(pb_method_ctx *c, pb_lowrank *s, int i, float *dinp, co
     float *t = gate_work(c, s, N), *ds = t + (size_t)N * r; /* (N, r) (N) */
     pb_tensor *gw = pb_ctx_tensor(c, s->gw[i]), *gb = pb_ctx_tensor(c, s->gb[i]);
     pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, r, oc, s->scale, dout, oc, B->data, r, 0.0f, t, r);
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         float *tn = t + (size_t)n * r, *dun = du + (size_t)n * r;
         const float *un = u + (size_t)n * r;

@@ -1,5 +1,6 @@
 /* peft.c — spec parsing, attach, tensor blocks, hook dispatch, counting, merge (see peft.h). */
 #include "peft.h"
+#include "kernels.h"
 #include "pb_mem.h"
 
 #include <assert.h>
@@ -721,7 +722,7 @@ int pb_peft_segments(pb_peft *p, pb_segment *seg) {
 
 void pb_peft_zero_grad(pb_peft *p) {
     if (p->model) pb_model_zero_grad(p->model);
-    if (p->grads) memset(p->grads, 0, p->n_train * sizeof(float));
+    if (p->grads) pb_zero(p->grads, p->n_train);
 }
 
 pb_status pb_peft_merge(pb_peft *p) {

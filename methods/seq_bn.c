@@ -59,6 +59,7 @@ static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 /* a (n) = act(u (n)). */
 static void act_fwd(pb_bn_act f, float *a, const float *u, size_t n) {
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = u[i];
         switch (f) {
@@ -76,6 +77,7 @@ static void act_fwd(pb_bn_act f, float *a, const float *u, size_t n) {
 /* d (n) *= act'(u) in place (a = act(u), saved). */
 static void act_bwd(pb_bn_act f, float *d, const float *u, const float *a, size_t n) {
     const float k = 0.7978845608028654f;
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = u[i], g = 0.0f;
         switch (f) {
@@ -223,7 +225,7 @@ void pb_bn_fwd(pb_method_ctx *c, int slot, float *h, const float *x, int N) {
     size_t NC = (size_t)N * C;
     const float *z = x;
     if (!s->parallel) {
-        memcpy(v.z, h, NC * sizeof(float));
+        pb_copy(v.z, h, NC);
         z = v.z;
     }
     pb_tensor *wd = pb_ctx_tensor(c, un->down_w), *bd = pb_ctx_tensor(c, un->down_b);
@@ -233,16 +235,22 @@ void pb_bn_fwd(pb_method_ctx *c, int slot, float *h, const float *x, int N) {
     float *y = s->gate ? v.y : c->work; /* (N,C) */
     pb_linear_fwd(y, v.a, wu->data, bu->data, N, r, C);
     if (!s->gate) {
-        for (size_t k = 0; k < NC; k++) h[k] += s->scaling * y[k];
+        float sc = s->scaling;
+#pragma omp parallel for simd schedule(static)
+        for (size_t k = 0; k < NC; k++) h[k] += sc * y[k];
         pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 2 * NC);
         return;
     }
     pb_tensor *wg = pb_ctx_tensor(c, un->gate_w), *bg = pb_ctx_tensor(c, un->gate_b);
     pb_linear_fwd(v.g, z, wg->data, bg->data, N, C, 1);
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         v.g[n] = sigmoidf(v.g[n]);
         float k = s->scaling * v.g[n];
-        for (int j = 0; j < C; j++) h[(size_t)n * C + j] += k * y[(size_t)n * C + j];
+        float *hr = h + (size_t)n * C;       /* (C) */
+        const float *yr = y + (size_t)n * C; /* (C) */
+#pragma omp simd
+        for (int j = 0; j < C; j++) hr[j] += k * yr[j];
     }
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 5 * (uint64_t)N + 2 * NC); /* sigmoid 4, s*g 1 */
 }
@@ -265,14 +273,19 @@ void pb_bn_bwd(pb_method_ctx *c, int slot, float *dh, float *dx, const float *x,
     pb_tensor *wu = pb_ctx_tensor(c, un->up_w), *bu = pb_ctx_tensor(c, un->up_b);
     /* dy = s g dh', and the gate's ds = s (dh' . y) g (1 - g), both from dh' before dz += ... */
     if (!s->gate) {
-        for (size_t k = 0; k < NC; k++) dy[k] = s->scaling * dh[k];
+        float sc = s->scaling;
+#pragma omp parallel for simd schedule(static)
+        for (size_t k = 0; k < NC; k++) dy[k] = sc * dh[k];
         pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, NC);
     } else {
+#pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++) {
             const float *dr = dh + (size_t)n * C, *yr = v.y + (size_t)n * C;
             float g = v.g[n], k = s->scaling * g, dot = 0.0f;
+            float *dyr = dy + (size_t)n * C; /* (C) */
+#pragma omp simd reduction(+ : dot)
             for (int j = 0; j < C; j++) {
-                dy[(size_t)n * C + j] = k * dr[j];
+                dyr[j] = k * dr[j];
                 dot += dr[j] * yr[j];
             }
             ds[n] = s->scaling * dot * g * (1.0f - g);

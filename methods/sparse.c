@@ -35,7 +35,8 @@
  * Memory (honest about the sparse part): trainable = k exactly; gradient 4k bytes; frozen
  * buffers (not parameters): the index list (k, 32-bit, stored in a float-sized buffer) and W0 at
  * the chosen entries (k); with criterion=fisher, the Fisher accumulator (T floats, kept for the
- * instance's life since the interface has no release hook); workspace: G (max OC IC).
+ * instance's life since the interface has no release hook); workspace: G (max OC IC), and with
+ * criterion=fisher one float per row for the per-example scales.
  * Closed form: trainable = floor(density * T) + (K C + K), T = L * sum over targeted sites of
  * IC * OC (all-linear on the GPT-style backbone: T = L (4 C^2 + 2 C F)).
  */
@@ -120,7 +121,7 @@ static pb_status sparse_attach(pb_method_ctx *c) {
             snprintf(name, sizeof name, "%.30s.sparse_fisher", w->name);
             s->fisher[i] = pb_ctx_param(c, name, w->layer, w->site, s->oc[i], s->ic[i], 0);
         }
-    pb_ctx_work(c, 0, s->max_w);
+    pb_ctx_work(c, s->crit == CRIT_FISHER ? 1 : 0, s->max_w); /* G; the per-example scales (B <= N) */
     return PB_OK;
 }
 
@@ -249,29 +250,22 @@ static void sparse_fwd(pb_method_ctx *c, int slot, float *out, const float *x, c
     pb_site_base_fwd(out, x, w, b, N);
 }
 
-/* Fisher warm-up: F += (c_b dy_b^T x_b)^2 for each example b of the batch. */
+/* Fisher warm-up: F += (c_b dy_b^T x_b)^2 for each example b of the batch (c_b = 0: no target,
+ * skipped). The scales sit in the workspace behind G. */
 static void accumulate_fisher(pb_method_ctx *c, sparse_state *s, int i, const float *dout, const float *x) {
     const pb_model *m = c->peft->model;
     int OC = s->oc[i], IC = s->ic[i], Tm = c->Tm;
     float *F = pb_ctx_tensor(c, s->fisher[i])->data, *G = c->work; /* (OC, IC) each */
-    size_t n = (size_t)OC * IC;
+    float *scale = c->work + s->max_w;                              /* (B) */
     for (int b = 0; b < c->B; b++) {
         int cb = 1; /* classification: one target per example */
         if (m->head == PB_HEAD_LM) {
             cb = 0;
             for (int t = 0; t < m->last.T; t++) cb += m->last.targets[(size_t)b * m->last.T + t] >= 0;
         }
-        if (!cb) continue;
-        float scale = (float)m->last_count / (float)cb;
-        pb_gemm(PB_PHASE_BWD_W, 1, 0, OC, IC, Tm, 1.0f, dout + (size_t)b * Tm * OC, OC, x + (size_t)b * Tm * IC, IC,
-                0.0f, G, IC);
-#pragma omp parallel for schedule(static)
-        for (size_t k = 0; k < n; k++) {
-            float g = scale * G[k];
-            F[k] += g * g;
-        }
-        pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * (uint64_t)n);
+        scale[b] = cb ? (float)m->last_count / (float)cb : 0.0f;
     }
+    pb_fisher_accum(F, G, dout, x, scale, c->B, Tm, IC, OC);
     if (!s->counted) {
         s->seen += (uint64_t)c->B;
         s->counted = 1;

@@ -384,7 +384,7 @@ int pb_model_segments(pb_model *m, pb_segment *seg) {
 }
 
 void pb_model_zero_grad(pb_model *m) {
-    if (m->grads) memset(m->grads, 0, m->n_grads * sizeof(float));
+    if (m->grads) pb_zero(m->grads, m->n_grads);
 }
 
 /* ---- activation buffers: sizes from one function -------------------------------------------- */
@@ -480,7 +480,7 @@ static size_t scratch_floats(const pb_model *m, const pb_dims *x) {
     size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
     size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff;
     size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
-    return layer_acts_floats(x, C, H, F) + N * C /*out2*/ + 8 * N * C /*dres..datty, proj, dsub*/ + 2 * N * F +
+    return layer_acts_floats(x, C, H, F) + N * C /*out2*/ + 8 * N * C /*dres..datty, proj, dsub*/ + N * F /*dfch_gelu*/ +
            B * H * Tm * Tk /*datt*/ + head_out(m, x) /*dlogits*/ + B * C /*dpooled*/ +
            (Pk ? 2 * B * Tk * C : 0) /*dkf, dvf*/ + 2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * C /*pk..dpv*/ +
            (x->Pg ? B : 0) /*dpgate*/ + bytes_as_floats(B * Tk) /*kmask*/;
@@ -534,7 +534,6 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->datty = carve(&s, N * C);
     m->proj = carve(&s, N * C);
     m->dsub = carve(&s, N * C);
-    m->dfch = carve(&s, N * F);
     m->dfch_gelu = carve(&s, N * F);
     m->datt = carve(&s, B * H * (size_t)x->Tm * Tk);
     m->dlogits = carve(&s, head_out(m, &cap));
@@ -619,29 +618,64 @@ static pb_status check_batch(const pb_model *m, const pb_batch *b, const pb_dims
 /* Copies rows [P, P+Tm) of each sequence's (Tk) block from src (B,Tm,C), and the prefix p (P,C)
  * into rows [0, P): dst (B,Tk,C). */
 static void assemble_prefixed(float *dst, const float *p, const float *src, const pb_dims *x, int C) {
+    size_t PC = (size_t)x->Pk * C, TC = (size_t)x->Tm * C;
+#pragma omp parallel for schedule(static)
     for (int b = 0; b < x->B; b++) {
-        memcpy(dst + (size_t)b * x->Tk * C, p, sizeof(float) * (size_t)x->Pk * C);
-        memcpy(dst + ((size_t)b * x->Tk + x->Pk) * C, src + (size_t)b * x->Tm * C, sizeof(float) * (size_t)x->Tm * C);
+        memcpy(dst + (size_t)b * (PC + TC), p, sizeof(float) * PC);
+        memcpy(dst + (size_t)b * (PC + TC) + PC, src + (size_t)b * TC, sizeof(float) * TC);
+    }
+}
+
+/* The prefix rows' sum over the batch, split over chunks of the (P,C) block so that each element
+ * is summed by one thread in batch order: dp (P,C) = sum over b of g[b] (1 if g is NULL) times
+ * rows [0, P) of sequence b of dfull (B,Tk,C). */
+#define PREFIX_CHUNK 256
+static void prefix_batch_sum(float *dp, const float *dfull, const float *g, const pb_dims *x, int C) {
+    size_t PC = (size_t)x->Pk * C, TkC = (size_t)x->Tk * C;
+    long nchunk = (long)((PC + PREFIX_CHUNK - 1) / PREFIX_CHUNK);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nchunk; c++) {
+        size_t lo = (size_t)c * PREFIX_CHUNK, n = PC - lo < PREFIX_CHUNK ? PC - lo : PREFIX_CHUNK;
+        float acc[PREFIX_CHUNK] = {0}; /* (n) */
+        for (int b = 0; b < x->B; b++) {
+            const float *blk = dfull + (size_t)b * TkC + lo; /* (n) */
+            float gb = g ? g[b] : 1.0f;
+            if (g) {
+#pragma omp simd
+                for (size_t i = 0; i < n; i++) acc[i] += gb * blk[i];
+            } else {
+#pragma omp simd
+                for (size_t i = 0; i < n; i++) acc[i] += blk[i];
+            }
+        }
+        memcpy(dp + lo, acc, sizeof(float) * n);
+    }
+}
+
+/* dsrc (B,Tm,C) += rows [P, ...) of each sequence of dfull (B,Tk,C). */
+static void prefix_tokens_add(float *dsrc, const float *dfull, const pb_dims *x, int C) {
+    size_t PC = (size_t)x->Pk * C, TC = (size_t)x->Tm * C;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < x->B; b++) {
+        const float *blk = dfull + (size_t)b * (PC + TC) + PC; /* (TC) */
+        float *d = dsrc + (size_t)b * TC;                       /* (TC) */
+#pragma omp simd
+        for (size_t i = 0; i < TC; i++) d[i] += blk[i];
     }
 }
 
 /* The inverse for gradients: dsrc (B,Tm,C) += rows [P, ...) of dfull; dp (P,C) = sum over b of
  * rows [0, P). */
 static void split_prefixed(float *dsrc, float *dp, const float *dfull, const pb_dims *x, int C) {
-    size_t PC = (size_t)x->Pk * C, TC = (size_t)x->Tm * C;
-    memset(dp, 0, sizeof(float) * PC);
-    for (int b = 0; b < x->B; b++) {
-        const float *blk = dfull + (size_t)b * x->Tk * C;
-        for (size_t i = 0; i < PC; i++) dp[i] += blk[i];
-        if (dsrc)
-            for (size_t i = 0; i < TC; i++) dsrc[(size_t)b * TC + i] += blk[PC + i];
-    }
-    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, (uint64_t)x->B * PC);
+    prefix_batch_sum(dp, dfull, NULL, x, C);
+    if (dsrc) prefix_tokens_add(dsrc, dfull, x, C);
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, (uint64_t)x->B * x->Pk * C);
 }
 
 /* Gated prefix: rows [0, P) of sequence b of full (B,Tk,C) *= g[b]. */
 static void gate_prefixed(float *full, const float *g, const pb_dims *x, int C) {
     size_t PC = (size_t)x->Pk * C;
+#pragma omp parallel for schedule(static)
     for (int b = 0; b < x->B; b++) {
         float *blk = full + (size_t)b * x->Tk * C;
         for (size_t i = 0; i < PC; i++) blk[i] *= g[b];
@@ -653,19 +687,16 @@ static void gate_prefixed(float *full, const float *g, const pb_dims *x, int C) 
  * rows [P, ...) of dfull; dp (P,C) = sum over b of g[b] rows [0, P); dg (B) += <rows [0, P), p>. */
 static void split_prefixed_gated(float *dsrc, float *dp, float *dg, const float *dfull, const float *p,
                                  const float *g, const pb_dims *x, int C) {
-    size_t PC = (size_t)x->Pk * C, TC = (size_t)x->Tm * C;
-    memset(dp, 0, sizeof(float) * PC);
+    size_t PC = (size_t)x->Pk * C;
+    prefix_batch_sum(dp, dfull, g, x, C);
+#pragma omp parallel for schedule(static)
     for (int b = 0; b < x->B; b++) {
         const float *blk = dfull + (size_t)b * x->Tk * C;
         double dot = 0.0;
-        for (size_t i = 0; i < PC; i++) {
-            dp[i] += g[b] * blk[i];
-            dot += (double)blk[i] * p[i];
-        }
+        for (size_t i = 0; i < PC; i++) dot += (double)blk[i] * p[i];
         dg[b] += (float)dot;
-        if (dsrc)
-            for (size_t i = 0; i < TC; i++) dsrc[(size_t)b * TC + i] += blk[PC + i];
     }
+    if (dsrc) prefix_tokens_add(dsrc, dfull, x, C);
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * (uint64_t)x->B * PC);
 }
 
@@ -816,23 +847,23 @@ static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, c
     int N = x->N, C = d->d_model, F = d->d_ff, H = d->n_head;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
     /* MLP: out = res2 + hook(down(gelu(up(ln2(res2))))) */
-    if (p->ln2) memset(m->dln, 0, NC * sizeof(float));
+    if (p->ln2) pb_zero(m->dln, NC);
     const float *dproj = dres; /* d(down output): d(out), unless a hook sits in between */
     const pb_sublayer_hook *sh = sublayer_hook(m, l, PB_SUB_FFN);
     if (sh) {
-        memcpy(m->dsub, dres, NC * sizeof(float));
+        pb_copy(m->dsub, dres, NC);
         sh->bwd(sh->self, m->dsub, p->ln2 ? m->dln : NULL, a->ln2, N, p->up || tr(w->down_w) || tr(w->down_b) ||
                                                                           hook_trains(m, l, PB_SITE_DOWN));
         dproj = m->dsub;
     }
     if (p->up || tr(w->down_w) || tr(w->down_b) || hook_trains(m, l, PB_SITE_DOWN)) {
-        if (p->up) memset(m->dfch_gelu, 0, NF * sizeof(float));
+        if (p->up) pb_zero(m->dfch_gelu, NF);
         site_bwd(m, l, PB_SITE_DOWN, p->up ? m->dfch_gelu : NULL, dproj, a->fch_gelu, w->down_w, w->down_b, N);
     }
     if (p->up) {
-        memset(m->dfch, 0, NF * sizeof(float));
-        pb_gelu_bwd(m->dfch, m->dfch_gelu, a->fch, NF);
-        site_bwd(m, l, PB_SITE_UP, p->ln2 ? m->dln : NULL, m->dfch, a->ln2, w->up_w, w->up_b, N);
+        /* d(gelu output) becomes d(fch) in place */
+        pb_gelu_bwd_inplace(m->dfch_gelu, a->fch, NF);
+        site_bwd(m, l, PB_SITE_UP, p->ln2 ? m->dln : NULL, m->dfch_gelu, a->ln2, w->up_w, w->up_b, N);
     }
     if (p->ln2) {
         float *dw = tr(w->ln2_w) ? w->ln2_w->grad : NULL, *db = tr(w->ln2_b) ? w->ln2_b->grad : NULL;
@@ -841,34 +872,34 @@ static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, c
     }
     if (!p->res2) return;
     /* Attention: res2 = inp + hook(o(attn(q(ln1), k(ln1), v(ln1)))); dres is now d(res2). */
-    if (p->ln1) memset(m->dln, 0, NC * sizeof(float));
+    if (p->ln1) pb_zero(m->dln, NC);
     dproj = dres;
     sh = sublayer_hook(m, l, PB_SUB_ATTN);
     int need_o = p->att || tr(w->o_w) || tr(w->o_b) || hook_trains(m, l, PB_SITE_O);
     if (sh) {
-        memcpy(m->dsub, dres, NC * sizeof(float));
+        pb_copy(m->dsub, dres, NC);
         sh->bwd(sh->self, m->dsub, p->ln1 ? m->dln : NULL, a->ln1, N, need_o);
         dproj = m->dsub;
     }
     if (need_o) {
-        if (p->att) memset(m->datty, 0, NC * sizeof(float));
+        if (p->att) pb_zero(m->datty, NC);
         site_bwd(m, l, PB_SITE_O, p->att ? m->datty : NULL, dproj, a->atty, w->o_w, w->o_b, N);
     }
     if (p->att) {
         const pb_prefix_hook *ph = prefix_hook(m, l);
-        if (p->q) memset(m->dq, 0, NC * sizeof(float));
+        if (p->q) pb_zero(m->dq, NC);
         if (x->Pk) {
             /* gradients w.r.t. the full key/value blocks, then split into prefix and tokens */
             int want_kv = p->k || p->v || ph;
             if (want_kv) {
-                memset(m->dkf, 0, sizeof(float) * (size_t)x->B * x->Tk * C);
-                memset(m->dvf, 0, sizeof(float) * (size_t)x->B * x->Tk * C);
+                pb_zero(m->dkf, (size_t)x->B * x->Tk * C);
+                pb_zero(m->dvf, (size_t)x->B * x->Tk * C);
             }
             pb_attention_bwd(p->q ? m->dq : NULL, want_kv ? m->dkf : NULL, want_kv ? m->dvf : NULL, m->datt,
                              m->datty, a->att, a->q, a->kf, a->vf, x->B, x->Tm, x->Tk, C, H, H);
             if (want_kv) {
-                if (p->k) memset(m->dk, 0, NC * sizeof(float));
-                if (p->v) memset(m->dv, 0, NC * sizeof(float));
+                if (p->k) pb_zero(m->dk, NC);
+                if (p->v) pb_zero(m->dv, NC);
                 if (ph && ph->gate_fwd) {
                     /* the ungated prefix again (later layers overwrote pk, pv) for d(gate) */
                     ph->fwd(ph->self, m->pk, m->pv);
@@ -884,8 +915,8 @@ static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, c
                 }
             }
         } else {
-            if (p->k) memset(m->dk, 0, NC * sizeof(float));
-            if (p->v) memset(m->dv, 0, NC * sizeof(float));
+            if (p->k) pb_zero(m->dk, NC);
+            if (p->v) pb_zero(m->dv, NC);
             pb_attention_bwd(p->q ? m->dq : NULL, p->k ? m->dk : NULL, p->v ? m->dv : NULL, m->datt, m->datty,
                              a->att, a->q, a->k, a->v, x->B, x->Tm, x->Tk, C, H, H);
         }
@@ -935,10 +966,10 @@ void pb_model_backward(pb_model *m) {
     int gl = m->g_lnf;
 
     /* Head and loss. */
-    if (gl) memset(m->dln, 0, (size_t)N * C * sizeof(float));
+    if (gl) pb_zero(m->dln, (size_t)N * C);
     if (m->head == PB_HEAD_LM) {
         if (gl || tr(m->wte)) {
-            memset(m->dlogits, 0, (size_t)N * d->vocab * sizeof(float));
+            pb_zero(m->dlogits, (size_t)N * d->vocab);
             pb_crossentropy_bwd(m->dlogits, m->probs, m->targets_m, scale, N, d->vocab);
             pb_linear_bwd(gl ? m->dln : NULL, tr(m->wte) ? m->wte->grad : NULL, NULL, m->dlogits, m->lnf,
                           m->wte->data, N, C, d->vocab);
@@ -961,7 +992,7 @@ void pb_model_backward(pb_model *m) {
     if (!gl) return;
 
     /* Final norm, then the blocks from the top down to the floor. */
-    memset(m->dres, 0, (size_t)N * C * sizeof(float));
+    pb_zero(m->dres, (size_t)N * C);
     int need_top = m->plan[L - 1].out;
     pb_layernorm_bwd(need_top ? m->dres : NULL, tr(m->lnf_w) ? m->lnf_w->grad : NULL,
                      tr(m->lnf_b) ? m->lnf_b->grad : NULL, m->dln, m->lnf_in, m->lnf_w->data, m->lnf_mean,

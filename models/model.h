@@ -140,7 +140,7 @@ typedef struct {
     /* backward workspace */
     float *dres, *dln, *dq, *dk, *dv, *datty; /* (N,C) each */
     float *proj;                /* (N,C) attn.o / mlp.down output before the residual add */
-    float *dfch, *dfch_gelu;    /* (N,F) */
+    float *dfch_gelu;           /* (N,F): d(gelu output), then d(fch) in place */
     float *datt;                /* (B,H,T,T) */
     float *dlogits, *dpooled;   /* (N,V)|(B,K), (B,C) */
     float *dkf, *dvf;           /* (B,Tk,C) with a prefix */

@@ -801,6 +801,103 @@ static void test_extremes_and_nan(void **state) {
     assert_true(isnan(loss));
 }
 
+/* The data-movement and column helpers, the in-place GELU backward, the skinny products (split
+ * into fixed blocks) and the Fisher accumulation: each against its plain definition, and the same
+ * bits at 1 and 2 threads where the kernel promises it. */
+static void test_helpers_and_skinny(void **state) {
+    (void)state;
+    enum { N = 300, C = 70, n = N * C };
+    float *a = xcalloc(n, sizeof(float)), *b = xcalloc(n, sizeof(float)), *y = xcalloc(n, sizeof(float));
+    float *z = xcalloc(n, sizeof(float)), *sc = xcalloc(C, sizeof(float)), d1[C], d2[C];
+    tu_fill(a, n, 1, 1.0f), tu_fill(b, n, 2, 1.0f), tu_fill(sc, C, 3, 1.0f);
+    pb_copy(y, a, n);
+    tu_assert_same(y, a, n, "pb_copy");
+    pb_zero(y, n);
+    for (int i = 0; i < n; i++) assert_true(y[i] == 0.0f);
+    /* in-place GELU backward = pb_gelu_bwd into a zeroed buffer, bit for bit */
+    pb_gelu_bwd(y, b, a, n);
+    pb_copy(z, b, n);
+    pb_gelu_bwd_inplace(z, a, n);
+    tu_assert_same(z, y, n, "gelu backward in place");
+    /* column sums and column scaling */
+    double ref[C];
+    for (int c = 0; c < C; c++) {
+        ref[c] = 0.5;
+        for (int r = 0; r < N; r++) ref[c] += (double)a[r * C + c] * b[r * C + c];
+    }
+    for (int t = 1; t <= 2; t++) {
+        int saved = omp_get_max_threads();
+        omp_set_num_threads(t);
+        float *d = t == 1 ? d1 : d2;
+        for (int c = 0; c < C; c++) d[c] = 0.5f;
+        pb_colsum(d, a, b, N, C);
+        omp_set_num_threads(saved);
+    }
+    tu_assert_close_fd(d1, ref, C, 1e-4, 1e-4, "pb_colsum");
+    tu_assert_same(d1, d2, C, "pb_colsum at 1 and 2 threads");
+    pb_scale_cols(y, a, sc, N, C, 0);
+    pb_scale_cols(y, a, sc, N, C, 1);
+    for (int i = 0; i < n; i++) assert_true(y[i] == a[i] * sc[i % C] + a[i] * sc[i % C]);
+    /* skinny products through pb_gemm (split into blocks): every transpose case, tall and wide */
+    enum { L = 600, K = 96, R = 5 };
+    float *A = xcalloc(L * K, sizeof(float)), *B = xcalloc(L * K, sizeof(float));
+    float *P1 = xcalloc(L * L, sizeof(float)), *P2 = xcalloc(L * L, sizeof(float));
+    tu_fill(A, L * K, 4, 1.0f), tu_fill(B, L * K, 5, 1.0f);
+    for (int w = 0; w < 4; w++) /* R or 1 wide (matrix-vector), tall or wide */
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int tall = w & 1, narrow = w & 2 ? 1 : R;
+                int M = tall ? L : narrow, Nn = tall ? narrow : L;
+                int lda = ta ? M : K, ldb = tb ? K : Nn;
+                for (int t = 1; t <= 2; t++) {
+                    int saved = omp_get_max_threads();
+                    omp_set_num_threads(t);
+                    float *P = t == 1 ? P1 : P2;
+                    for (int i = 0; i < M * Nn; i++) P[i] = 1.0f;
+                    pb_gemm(PB_PHASE_FWD, ta, tb, M, Nn, K, 0.5f, A, lda, B, ldb, 2.0f, P, Nn);
+                    omp_set_num_threads(saved);
+                }
+                double *pr = xcalloc((size_t)M * Nn, sizeof(double));
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < Nn; j++) {
+                        double acc = 0.0;
+                        for (int k = 0; k < K; k++)
+                            acc += (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                        pr[i * Nn + j] = 0.5 * acc + 2.0;
+                    }
+                tu_assert_close_fd(P1, pr, (size_t)M * Nn, 1e-4, 1e-4, "skinny pb_gemm");
+                tu_assert_same(P1, P2, (size_t)M * Nn, "skinny pb_gemm at 1 and 2 threads");
+                free(pr);
+            }
+    /* Fisher accumulation: F += (scale_g dout_g^T inp_g)^2 per group (scale 0 skipped), 1 vs 2 threads */
+    enum { NG = 3, T = 7, OC = 70, IC = 9 };
+    float *dout = xcalloc(NG * T * OC, sizeof(float)), *inp = xcalloc(NG * T * IC, sizeof(float));
+    float *F1 = xcalloc(OC * IC, sizeof(float)), *F2 = xcalloc(OC * IC, sizeof(float)), *G = xcalloc(OC * IC, sizeof(float));
+    float scale[NG] = {0.5f, 0.0f, 2.0f};
+    double *Fr = xcalloc(OC * IC, sizeof(double));
+    tu_fill(dout, NG * T * OC, 6, 1.0f), tu_fill(inp, NG * T * IC, 7, 1.0f);
+    for (int t = 1; t <= 2; t++) {
+        int saved = omp_get_max_threads();
+        omp_set_num_threads(t);
+        float *F = t == 1 ? F1 : F2;
+        for (int i = 0; i < OC * IC; i++) F[i] = 0.25f;
+        pb_fisher_accum(F, G, dout, inp, scale, NG, T, IC, OC);
+        omp_set_num_threads(saved);
+    }
+    for (int i = 0; i < OC * IC; i++) Fr[i] = 0.25;
+    for (int g = 0; g < NG; g++)
+        for (int o = 0; o < OC; o++)
+            for (int k = 0; k < IC; k++) {
+                double acc = 0.0;
+                for (int t = 0; t < T; t++) acc += (double)dout[(g * T + t) * OC + o] * inp[(g * T + t) * IC + k];
+                Fr[o * IC + k] += scale[g] * acc * scale[g] * acc;
+            }
+    tu_assert_close_fd(F1, Fr, OC * IC, 1e-4, 1e-4, "pb_fisher_accum");
+    tu_assert_same(F1, F2, OC * IC, "pb_fisher_accum at 1 and 2 threads");
+    free(a), free(b), free(y), free(z), free(sc), free(A), free(B), free(P1), free(P2);
+    free(dout), free(inp), free(F1), free(F2), free(G), free(Fr);
+}
+
 /* ---- registration: every generic test over every case ------------------------------------ */
 
 typedef struct {
@@ -816,7 +913,7 @@ static const generic_test GENERIC[] = {
     {"determinism", test_determinism, 0},
 };
 #define NGENERIC (sizeof GENERIC / sizeof GENERIC[0])
-#define NDIRECT 4 /* the direct checks registered after the generic ones */
+#define NDIRECT 5 /* the direct checks registered after the generic ones */
 
 int main(void) {
     struct CMUnitTest *tests = xcalloc(NCASES * NGENERIC + NDIRECT, sizeof *tests);
@@ -832,6 +929,7 @@ int main(void) {
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_dropout_exact);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_crossentropy_ignored);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_extremes_and_nan);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_helpers_and_skinny);
     int failed = _cmocka_run_group_tests("kernels", tests, n, NULL, NULL);
     for (size_t i = 0; i < n - NDIRECT; i++) free((char *)tests[i].name);
     free(tests);
