@@ -455,45 +455,58 @@ pb_status pb_precision_parse(const char *s, pb_precision *p) {
 size_t pb_precision_bytes(pb_precision p) { return p == PB_PREC_FP32 ? 4 : 2; }
 const char *pb_precision_name(pb_precision p) { return p == PB_PREC_FP32 ? "fp32" : p == PB_PREC_BF16 ? "bf16" : "fp16"; }
 
-/* model.c's buffer sizes (layer_acts_floats, top_floats, scratch_floats), with q/k/v at their
- * widths and a gated FFN's gate output beside the up output (shape-only). */
-static size_t layer_acts(const pb_flops_env *e) {
-    const pb_model_desc *d = e->d;
-    const pb_dims *x = &e->x;
+/* ---- the model's buffer sizes: model.c allocates by these, pb_mem_estimate predicts by them --- */
+
+size_t pb_buf_layer_acts(const pb_model_desc *d, const pb_dims *x) {
     size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
     size_t C = (size_t)d->d_model, H = (size_t)d->n_head, F = (size_t)d->d_ff, hd = (size_t)pb_desc_head_dim(d);
     size_t qd = H * hd, kvd = (size_t)d->n_kv_head * hd, nF = d->ffn == PB_FFN_GELU ? 2 : 3;
     size_t kv = x->Pk ? 2 * B * Tk * kvd : 0, pg = x->Pg ? B : 0;
-    size_t n = N * C + 2 * N + N * (qd + 2 * kvd) + kv + pg + B * H * Tm * Tk + N * qd + N * C + N * C + 2 * N +
-               nF * N * F + N * C;
-    return n;
+    return N * C + 2 * N /*ln1*/ + N * (qd + 2 * kvd) /*q,k,v*/ + kv /*kf, vf*/ + pg + B * H * Tm * Tk /*att*/ +
+           N * qd /*atty*/ + N * C /*res2*/ + N * C + 2 * N /*ln2*/ + nF * N * F /*fch, gelu (, gate)*/ +
+           N * C /*out*/;
 }
 
-static size_t head_out(const pb_flops_env *e) {
-    return e->head == PB_HEAD_LM ? (size_t)e->x.N * (size_t)e->d->vocab
-           : e->head == PB_HEAD_TOKCLS ? (size_t)e->x.N * (size_t)e->K
-                                       : (size_t)e->x.B * (size_t)e->K;
+static size_t head_rows(pb_head_kind head, const pb_dims *x) {
+    return head == PB_HEAD_LM || head == PB_HEAD_TOKCLS ? (size_t)x->N : (size_t)x->B;
+}
+
+size_t pb_buf_head_out(const pb_model_desc *d, pb_head_kind head, int K, const pb_dims *x) {
+    return head_rows(head, x) * (size_t)(head == PB_HEAD_LM ? d->vocab : K);
+}
+
+/* ints and bytes are stored in float-sized slots, rounded up */
+static size_t bytes_as_floats(size_t n) { return (n + sizeof(float) - 1) / sizeof(float); }
+
+size_t pb_buf_top(const pb_model_desc *d, pb_head_kind head, int K, const pb_dims *x) {
+    size_t N = (size_t)x->N, B = (size_t)x->B, C = (size_t)d->d_model;
+    return N * C /*encoded*/ + N * C + 2 * N /*lnf*/ + B * C /*pooled*/ + 2 * pb_buf_head_out(d, head, K, x) +
+           head_rows(head, x) /*losses*/ + B /*pool_idx*/ + N /*targets_m*/ + bytes_as_floats(N) /*mask_m*/;
+}
+
+size_t pb_buf_scratch(const pb_model_desc *d, pb_head_kind head, int K, const pb_dims *x) {
+    size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
+    size_t C = (size_t)d->d_model, H = (size_t)d->n_head, F = (size_t)d->d_ff;
+    size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
+    return pb_buf_layer_acts(d, x) + N * C /*out2*/ + 8 * N * C /*dres..datty, proj, dsub*/ + N * F /*dfch_gelu*/ +
+           B * H * Tm * Tk /*datt*/ + pb_buf_head_out(d, head, K, x) /*dlogits*/ + B * C /*dpooled*/ +
+           (Pk ? 2 * B * Tk * C : 0) /*dkf, dvf*/ + 2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * C /*pk..dpv*/ +
+           (x->Pg ? B : 0) /*dpgate*/ + bytes_as_floats(B * Tk) /*kmask*/;
 }
 
 void pb_mem_estimate(const pb_flops_env *e, const pb_mem_in *in, pb_precision prec, size_t bytes[PB_MEM_NCAT]) {
     const pb_model_desc *d = e->d;
     const pb_dims *x = &e->x;
-    size_t pb = pb_precision_bytes(prec), N = (size_t)x->N, B = (size_t)x->B, C = (size_t)d->d_model;
-    size_t F = (size_t)d->d_ff, H = (size_t)d->n_head, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
-    size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe, L = (size_t)d->n_layer;
-    size_t rows = e->head == PB_HEAD_LM || e->head == PB_HEAD_TOKCLS ? N : B;
+    size_t pb = pb_precision_bytes(prec), L = (size_t)d->n_layer;
     memset(bytes, 0, sizeof(size_t) * PB_MEM_NCAT);
     bytes[PB_MEM_FROZEN] = in->frozen_params * pb;
     bytes[PB_MEM_TRAINABLE] = in->trainable_params * 4;
     bytes[PB_MEM_GRADS] = in->trainable_params * 4;
     bytes[PB_MEM_OPTIM] = in->trainable_params * 8;
-    size_t top = N * C + N * C + 2 * N + B * C + 2 * head_out(e) + rows + B + N + (N + 3) / 4;
-    size_t la = layer_acts(e);
     size_t floor = (size_t)(e->training ? e->floor : d->n_layer);
-    size_t acts = top + (L - (floor < L ? floor : L)) * la + in->method_acts;
-    size_t work = la + N * C + 8 * N * C + 2 * N * F + B * H * Tm * Tk + head_out(e) + B * C +
-                  (Pk ? 2 * B * Tk * C : 0) + 2 * Pe * C + 4 * Pk * C + (x->Pg ? B : 0) + (B * Tk + 3) / 4 +
-                  in->method_work;
+    size_t acts = pb_buf_top(d, e->head, e->K, x) + (L - (floor < L ? floor : L)) * pb_buf_layer_acts(d, x) +
+                  in->method_acts;
+    size_t work = pb_buf_scratch(d, e->head, e->K, x) + in->method_work;
     bytes[PB_MEM_ACTS] = acts * pb;
     bytes[PB_MEM_WORKSPACE] = work * pb;
 }

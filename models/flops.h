@@ -109,6 +109,16 @@ pb_status pb_precision_parse(const char *s, pb_precision *p);
 size_t pb_precision_bytes(pb_precision p);
 const char *pb_precision_name(pb_precision p); /* "fp32", ... */
 
+/* Floats of the model's buffers for dims x — one layer's saved activations, the top of the model
+ * (embeddings, final norm, head, loss), the workspace (one layer's scratch set, backward
+ * temporaries, prefix/prompt staging) and the head's output: model.c allocates exactly these,
+ * and the estimate below uses them (q at H*hd, k/v at Hkv*hd, a gated FFN's third buffer on
+ * shape-only models). */
+size_t pb_buf_layer_acts(const pb_model_desc *d, const pb_dims *x);
+size_t pb_buf_top(const pb_model_desc *d, pb_head_kind head, int K, const pb_dims *x);
+size_t pb_buf_scratch(const pb_model_desc *d, pb_head_kind head, int K, const pb_dims *x);
+size_t pb_buf_head_out(const pb_model_desc *d, pb_head_kind head, int K, const pb_dims *x);
+
 /* Bytes per pb_mem category of one training step's peak: frozen weights at the precision,
  * trainable tensors, their gradients and AdamW's two states in fp32, saved activations and
  * workspace as model.c sizes them (activations only from the plan's floor up) at the precision

@@ -421,14 +421,6 @@ static pb_dims make_dims(const pb_model *m, int B, int T) {
     return d;
 }
 
-/* Floats of one layer's activations. */
-static size_t layer_acts_floats(const pb_dims *x, size_t C, size_t H, size_t F) {
-    size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
-    size_t kv = x->Pk ? 2 * B * Tk * C : 0, pg = x->Pg ? B : 0;
-    return N * C + 2 * N /*ln1*/ + 3 * N * C /*q,k,v*/ + kv + pg + B * H * Tm * Tk /*att*/ + N * C /*atty*/ +
-           N * C /*res2*/ + N * C + 2 * N /*ln2*/ + 2 * N * F /*fch, gelu*/ + N * C /*out*/;
-}
-
 static float *carve(float **p, size_t n) {
     float *r = *p;
     *p += n;
@@ -457,34 +449,10 @@ static void carve_layer_acts(pb_layer_acts *a, float **p, const pb_dims *x, size
     a->out = carve(p, N * C);
 }
 
-static size_t head_out(const pb_model *m, const pb_dims *x) {
-    return m->head == PB_HEAD_LM ? (size_t)x->N * (size_t)m->d.vocab : (size_t)x->B * (size_t)m->n_labels;
-}
-
-/* Floats that are a whole number of int32/uint8 values rounded up to floats. */
+static size_t head_out(const pb_model *m, const pb_dims *x) { return pb_buf_head_out(&m->d, m->head, m->n_labels, x); }
+/* int32 and uint8 arrays live in float-sized slots (as pb_buf_top counts them) */
 static size_t ints_as_floats(size_t n_int32) { return n_int32; }
 static size_t bytes_as_floats(size_t n_bytes) { return (n_bytes + sizeof(float) - 1) / sizeof(float); }
-
-/* Top-of-model floats (embeddings, final norm, head, loss): saved when training. */
-static size_t top_floats(const pb_model *m, const pb_dims *x) {
-    size_t N = (size_t)x->N, B = (size_t)x->B, C = (size_t)m->d.d_model;
-    size_t rows = m->head == PB_HEAD_LM ? N : B;
-    return N * C /*encoded*/ + N * C + 2 * N /*lnf*/ + B * C /*pooled*/ + 2 * head_out(m, x) /*logits, probs*/ +
-           rows /*losses*/ + ints_as_floats(B) /*pool_idx*/ + ints_as_floats(N) /*targets_m*/ +
-           bytes_as_floats(N) /*mask_m*/;
-}
-
-/* Workspace floats: one layer's scratch activations, its ping-pong partner, backward temps,
- * and the hooks' prefix/prompt staging. */
-static size_t scratch_floats(const pb_model *m, const pb_dims *x) {
-    size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
-    size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff;
-    size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
-    return layer_acts_floats(x, C, H, F) + N * C /*out2*/ + 8 * N * C /*dres..datty, proj, dsub*/ + N * F /*dfch_gelu*/ +
-           B * H * Tm * Tk /*datt*/ + head_out(m, x) /*dlogits*/ + B * C /*dpooled*/ +
-           (Pk ? 2 * B * Tk * C : 0) /*dkf, dvf*/ + 2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * C /*pk..dpv*/ +
-           (x->Pg ? B : 0) /*dpgate*/ + bytes_as_floats(B * Tk) /*kmask*/;
-}
 
 static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     int floor = training ? m->floor : m->d.n_layer;
@@ -495,10 +463,10 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     pb_dims cap = *x; /* buffers are carved for exactly this shape */
     size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff, N = (size_t)x->N;
     size_t B = (size_t)x->B, L = (size_t)m->d.n_layer;
-    size_t nacts = top_floats(m, &cap);
-    for (size_t l = (size_t)floor; l < L; l++) nacts += layer_acts_floats(&cap, C, H, F);
+    size_t nacts = pb_buf_top(&m->d, m->head, m->n_labels, &cap);
+    for (size_t l = (size_t)floor; l < L; l++) nacts += pb_buf_layer_acts(&m->d, &cap);
     m->acts_block = pb_alloc(nacts * sizeof(float), PB_MEM_ACTS);
-    m->scratch_block = pb_alloc(scratch_floats(m, &cap) * sizeof(float), PB_MEM_WORKSPACE);
+    m->scratch_block = pb_alloc(pb_buf_scratch(&m->d, m->head, m->n_labels, &cap) * sizeof(float), PB_MEM_WORKSPACE);
     if (!m->acts_block || !m->scratch_block) {
         free_buffers(m);
         return PB_ENOMEM;
@@ -548,7 +516,7 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->dpv = carve(&s, Pk * C);
     m->dpgate = x->Pg ? carve(&s, B) : NULL;
     m->kmask = (uint8_t *)carve(&s, bytes_as_floats(B * Tk));
-    assert((size_t)(s - m->scratch_block) == scratch_floats(m, &cap));
+    assert((size_t)(s - m->scratch_block) == pb_buf_scratch(&m->d, m->head, m->n_labels, &cap));
     m->cap_B = x->B;
     m->cap_T = x->T;
     m->buf_floor = floor;
