@@ -59,7 +59,7 @@ typedef enum { PB_TOKENIZER_BYTE = 0, PB_TOKENIZER_BPE = 1 } pb_tokenizer_kind;
 /* Most merges accepted (vocabulary 262 + this). */
 #define PB_BPE_MAX_MERGES (1 << 20)
 
-typedef struct {
+typedef struct pb_tokenizer {
     pb_tokenizer_kind kind;
     int vocab;            /* 262 + n_merges */
     int n_merges;
