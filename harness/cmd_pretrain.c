@@ -39,7 +39,7 @@ static void pretrain_usage(FILE *f) {
             "                       (generated, offline) or a text file; documents split on \"\\n\\f\\n\" (%s)\n"
             "  --data-dir DIR       data directory (--data-dir, else $PEFTBENCH_DATA, else\n"
             "                       ${XDG_DATA_HOME:-$HOME/.local/share}/peftbench)\n"
-            "  --tokenizer SPEC     'byte' (%s) or 'bpe:N': N byte-pair merges learned from the training\n"
+            "  --tokenizer SPEC     'byte' or 'bpe:N' (%s): N byte-pair merges learned from the training\n"
             "                       documents, stored in the checkpoint (models/TOKENIZER.md)\n"
             "  --steps N (%ld)  --seed S (%llu)  --batch B (%d)  --seq T (min(%d, max_seq))  --lr X (%g)\n"
             "  --warmup N (steps/20)  --min-lr-frac F (%g)  --weight-decay X (%g)  --clip X (%g)\n"

@@ -68,34 +68,49 @@ static void enc_free(enc_split *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Encodes one split. Classification: specials around text (+ text2), cut to max_len. Generation:
- * <bos> input <sep> target <eos>, the input cut first so the target fits when it can. */
-static pb_status encode_split(enc_split *out, const pb_task *t, pb_split sp, int causal, int max_len,
-                              size_t *n_truncated) {
+/* Encodes one split with the backbone's tokenizer tk. Classification: specials around text
+ * (+ text2), cut to max_len. Generation: <bos> input <sep> target <eos>, the input cut first so
+ * the target fits when it can. Texts are encoded whole and then cut in tokens (for the byte
+ * tokenizer the same as cutting bytes). */
+static pb_status encode_split(enc_split *out, const pb_tokenizer *tk, const pb_task *t, pb_split sp, int causal,
+                              int max_len, size_t *n_truncated) {
     const pb_task_split *s = &t->split[sp];
     memset(out, 0, sizeof *out);
     out->n = s->n;
     out->ex = calloc(s->n ? s->n : 1, sizeof *out->ex);
     out->pool = malloc(sizeof(int32_t) * (s->n ? s->n : 1) * (size_t)max_len);
-    if (!out->ex || !out->pool) return pb_errorf(PB_ENOMEM, "out of memory encoding %zu examples", s->n);
+    size_t cap1 = 0, cap2 = 0;
+    for (size_t i = 0; i < s->n; i++) { /* the longest texts: every token stands for >= 1 byte */
+        size_t a = s->ex[i].text_len, b = t->kind == PB_TASK_GENERATE ? s->ex[i].target_len
+                                                                      : (s->ex[i].text2 ? s->ex[i].text2_len : 0);
+        if (a > cap1) cap1 = a;
+        if (b > cap2) cap2 = b;
+    }
+    int32_t *t1 = malloc(sizeof(int32_t) * (cap1 + 1)), *t2 = malloc(sizeof(int32_t) * (cap2 + 1));
+    if (!out->ex || !out->pool || !t1 || !t2) {
+        free(t1), free(t2);
+        return pb_errorf(PB_ENOMEM, "out of memory encoding %zu examples", s->n);
+    }
     for (size_t i = 0; i < s->n; i++) {
         const pb_example *e = &s->ex[i];
         int32_t *tok = out->pool + i * (size_t)max_len;
         int n = 0, cut = 0;
+        int n1 = (int)pb_tokenizer_encode(tk, t1, cap1 + 1, e->text, e->text_len);
         if (t->kind == PB_TASK_GENERATE) {
-            int tl = (int)e->target_len, il = (int)e->text_len;
+            int tl = (int)pb_tokenizer_encode(tk, t2, cap2 + 1, e->target, e->target_len), il = n1;
             int room = max_len - 3; /* bos, sep, eos */
-            if (tl > room - 1) tl = room - 1, cut = 1; /* keep at least one input byte */
+            if (tl > room - 1) tl = room - 1, cut = 1; /* keep at least one input token */
             if (il > room - tl) il = room - tl, cut = 1;
             tok[n++] = PB_TOK_BOS;
-            n += (int)pb_tok_encode(tok + n, (size_t)il, e->text, (size_t)il) > il ? il : il;
+            memcpy(tok + n, t1, sizeof(int32_t) * (size_t)il);
+            n += il;
             tok[n++] = PB_TOK_SEP;
             out->ex[i].prompt_len = n;
-            pb_tok_encode(tok + n, (size_t)tl, e->target, (size_t)tl);
+            memcpy(tok + n, t2, sizeof(int32_t) * (size_t)tl);
             n += tl;
             tok[n++] = PB_TOK_EOS;
         } else {
-            int l1 = (int)e->text_len, l2 = e->text2 ? (int)e->text2_len : -1;
+            int l1 = n1, l2 = e->text2 ? (int)pb_tokenizer_encode(tk, t2, cap2 + 1, e->text2, e->text2_len) : -1;
             int room = max_len - 2 - (l2 >= 0 ? 1 : 0);
             if (l1 + (l2 > 0 ? l2 : 0) > room) {
                 cut = 1;
@@ -112,11 +127,11 @@ static pb_status encode_split(enc_split *out, const pb_task *t, pb_split sp, int
                 }
             }
             tok[n++] = causal ? PB_TOK_BOS : PB_TOK_CLS;
-            pb_tok_encode(tok + n, (size_t)l1, e->text, (size_t)l1);
+            memcpy(tok + n, t1, sizeof(int32_t) * (size_t)l1);
             n += l1;
             if (l2 >= 0) {
                 tok[n++] = PB_TOK_SEP;
-                pb_tok_encode(tok + n, (size_t)l2, e->text2, (size_t)l2);
+                memcpy(tok + n, t2, sizeof(int32_t) * (size_t)l2);
                 n += l2;
             }
             tok[n++] = causal ? PB_TOK_EOS : PB_TOK_SEP;
@@ -126,6 +141,7 @@ static pb_status encode_split(enc_split *out, const pb_task *t, pb_split sp, int
         out->ex[i].len = n;
         *n_truncated += (size_t)cut;
     }
+    free(t1), free(t2);
     return PB_OK;
 }
 
@@ -179,6 +195,9 @@ typedef struct {
     const pb_task *task;
     batch_buf *bb;
     int batch, gen_max;
+    const pb_tokenizer *tk; /* the backbone's: decodes generated ids */
+    const pb_run_config *cfg; /* its on_generate */
+    pb_split sp;
     long tokens;   /* tokens processed by forwards */
     double seconds;
 } evaluator;
@@ -215,9 +234,11 @@ static pb_status eval_generate(evaluator *ev, const enc_split *s, size_t n, char
     /* virtual tokens (prompt tuning, P-tuning) take positions in front of the sequence */
     int T = ev->m->d.max_seq - (ev->m->hooks && ev->m->hooks->embed.fwd ? ev->m->hooks->embed.P : 0);
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)T), *tg = malloc(sizeof(int32_t) * (size_t)T);
-    char *buf = malloc((size_t)ev->gen_max + 1);
-    if (!ids || !tg || !buf) {
-        free(ids), free(tg), free(buf);
+    int32_t *gen = malloc(sizeof(int32_t) * ((size_t)ev->gen_max + 1));
+    size_t cap = (size_t)ev->gen_max + 1;
+    char *buf = malloc(cap);
+    if (!ids || !tg || !gen || !buf) {
+        free(ids), free(tg), free(gen), free(buf);
         return pb_errorf(PB_ENOMEM, "out of memory");
     }
     double t0 = now_s();
@@ -237,16 +258,30 @@ static pb_status eval_generate(evaluator *ev, const enc_split *s, size_t n, char
             for (int v = 1; v < ev->m->d.vocab; v++)
                 if (row[v] > row[best]) best = v;
             if (best == PB_TOK_EOS) break;
-            if (best < 256) buf[k++] = (char)best;
+            gen[k++] = best;
             ids[len++] = best;
         }
-        buf[k] = '\0';
+        /* the text of the generated ids, through the backbone's tokenizer (specials skipped) */
+        size_t need = pb_tokenizer_decode(ev->tk, buf, cap, gen, (size_t)k);
+        if (need >= cap) {
+            char *nb = realloc(buf, need + 1);
+            if (!nb) {
+                st = pb_errorf(PB_ENOMEM, "out of memory");
+                break;
+            }
+            buf = nb;
+            cap = need + 1;
+            pb_tokenizer_decode(ev->tk, buf, cap, gen, (size_t)k);
+        }
         texts[i] = strdup(buf);
         if (!texts[i]) st = pb_errorf(PB_ENOMEM, "out of memory");
+        else if (ev->cfg && ev->cfg->on_generate)
+            ev->cfg->on_generate(ev->sp, i, gen, (size_t)k, texts[i], ev->cfg->on_generate_ud);
     }
     ev->seconds += now_s() - t0;
     free(ids);
     free(tg);
+    free(gen);
     free(buf);
     return st;
 }
@@ -257,6 +292,7 @@ static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t
     if (ev->task->kind == PB_TASK_GENERATE) {
         char **texts = calloc(n ? n : 1, sizeof *texts);
         if (!texts) return pb_errorf(PB_ENOMEM, "out of memory");
+        ev->sp = sp;
         st = eval_generate(ev, s, n, texts);
         p.texts = (const char *const *)texts;
         if (!st) st = pb_task_score(ev->task, sp, &p, out);
@@ -275,18 +311,27 @@ static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t
 
 /* ---- the backbone --------------------------------------------------------------------------- */
 
-static pb_status load_backbone(pb_model *m, const char *spec, pb_head_kind head, int K, uint64_t seed) {
+/* Loads the backbone and its tokenizer tk (presets: byte; checkpoints: the one they store,
+ * models/TOKENIZER.md). tk is the caller's to free, also on failure. */
+static pb_status load_backbone(pb_model *m, pb_tokenizer *tk, const char *spec, pb_head_kind head, int K,
+                               uint64_t seed) {
+    pb_tokenizer_init_byte(tk);
     const pb_model_desc *d = pb_backbone_find(spec);
     if (d) return pb_model_init(m, d, head, K, seed);
     pb_model lm;
     pb_status st = pb_ckpt_load(spec, &lm, NULL);
     if (st) return pb_error_context(st, "backbone '%s' (not a preset: see `peftbench list backbones`)", spec);
-    if (lm.d.vocab != PB_TOK_VOCAB) { /* tasks are encoded byte-level (models/TOKENIZER.md) */
-        int vocab = lm.d.vocab;
+    if ((st = pb_ckpt_load_tokenizer(spec, tk))) {
         pb_model_free(&lm);
-        return pb_errorf(PB_EINVAL, "backbone '%s' has a vocabulary of %d (a BPE tokenizer); fine-tuning encodes "
-                         "tasks byte-level and needs a byte-level backbone (vocabulary %d; models/TOKENIZER.md)",
-                         spec, vocab, PB_TOK_VOCAB);
+        return pb_error_context(st, "backbone '%s'", spec);
+    }
+    if (lm.d.vocab != tk->vocab) {
+        int vocab = lm.d.vocab;
+        char name[32];
+        pb_tokenizer_name(tk, name, sizeof name);
+        pb_model_free(&lm);
+        return pb_errorf(PB_EINVAL, "backbone '%s': the model's vocabulary (%d) differs from its tokenizer's (%s, %d)",
+                         spec, vocab, name, tk->vocab);
     }
     if (head == PB_HEAD_LM && lm.head == PB_HEAD_LM) {
         *m = lm;
@@ -341,24 +386,49 @@ static double infer_flops_per_token(evaluator *ev, const enc_split *s) {
  * window). Otherwise score a temporary LM-head model that copies m's trunk (the classification
  * layout is the LM layout followed by the head), so m's buffers and the cell's memory counters
  * are left alone. Encoders score masked tokens. */
-static pb_status heldout_bpb(pb_model *m, int direct, const int32_t *tok, size_t n, int P, uint64_t seed,
-                             double *bpb) {
+static pb_status heldout_bpb(pb_model *m, const pb_tokenizer *tk, int direct, const int32_t *tok, size_t n, int P,
+                             uint64_t seed, double *bpb) {
     pb_eval ev;
     pb_status st;
     float mask = m->d.causal ? 0.0f : 0.15f;
     if (direct) {
-        if ((st = pb_eval_stream(m, tok, n, m->d.max_seq - P, 8, mask, 0, &ev, NULL))) return st;
+        if ((st = pb_eval_stream_tok(m, tk, tok, n, m->d.max_seq - P, 8, mask, 0, &ev, NULL))) return st;
     } else {
         pb_model lm;
         if ((st = pb_model_init(&lm, &m->d, PB_HEAD_LM, 0, seed))) return st;
         size_t n_lm;
         pb_model_layout(&lm.d, PB_HEAD_LM, 0, NULL, &n_lm);
         memcpy(lm.params, m->params, sizeof(float) * n_lm);
-        st = pb_eval_stream(&lm, tok, n, lm.d.max_seq, 8, mask, 0, &ev, NULL);
+        st = pb_eval_stream_tok(&lm, tk, tok, n, lm.d.max_seq, 8, mask, 0, &ev, NULL);
         pb_model_free(&lm);
         if (st) return st;
     }
     *bpb = ev.bits_per_byte;
+    return PB_OK;
+}
+
+/* The byte-level held-out stream (cfg->heldout) re-encoded by tk: each run of bytes between
+ * specials is encoded as one text, specials are kept (the corpus streams' <eos> d0 <eos> d1 ...
+ * becomes what pb_corpus_split_docs_tok gives for the same documents). */
+static pb_status retokenize(const pb_tokenizer *tk, const int32_t *in, size_t n, int32_t **out, size_t *n_out) {
+    *out = malloc(sizeof(int32_t) * (n ? n : 1)); /* a token stands for >= 1 byte */
+    char *text = malloc(n ? n : 1);
+    if (!*out || !text) {
+        free(text);
+        return pb_errorf(PB_ENOMEM, "out of memory re-encoding %zu held-out tokens", n);
+    }
+    size_t k = 0, i = 0;
+    while (i < n) {
+        if (in[i] >= 256) {
+            (*out)[k++] = in[i++];
+            continue;
+        }
+        size_t l = 0;
+        while (i < n && in[i] < 256) text[l++] = (char)in[i++];
+        k += pb_tokenizer_encode(tk, *out + k, n - k, text, l);
+    }
+    free(text);
+    *n_out = k;
     return PB_OK;
 }
 
@@ -379,6 +449,11 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     batch_buf bb = {0};
     pb_segment *seg = NULL;
     size_t *order = NULL;
+    pb_tokenizer tk;
+    pb_tokenizer_init_byte(&tk);
+    int32_t *ho_owned = NULL; /* the held-out stream re-encoded by a BPE backbone's tokenizer */
+    const int32_t *ho = c->heldout;
+    size_t n_ho = c->n_heldout;
     pb_status st;
 
     r->heldout_bpb_before = r->heldout_bpb_after = NAN;
@@ -394,13 +469,19 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     int generate = task->kind == PB_TASK_GENERATE;
     pb_head_kind head = generate ? PB_HEAD_LM : PB_HEAD_CLS;
     int K = generate ? 0 : task->n_labels;
-    if ((st = load_backbone(&m, c->backbone, head, K, c->seed))) goto out;
+    if ((st = load_backbone(&m, &tk, c->backbone, head, K, c->seed))) goto out;
+    m.tok = &tk; /* prompt tuning's text initialisation encodes through it */
+    const pb_tokenizer *hot = tk.kind == PB_TOKENIZER_BYTE ? NULL : &tk; /* NULL: byte, as before */
+    if (ho && hot) {
+        if ((st = retokenize(&tk, c->heldout, c->n_heldout, &ho_owned, &n_ho))) goto out;
+        ho = ho_owned;
+    }
     if (generate && !m.d.causal) {
         st = pb_errorf(PB_EINVAL, "generation task '%s' needs a decoder backbone; '%s' is an encoder", task->name,
                        c->backbone);
         goto out;
     }
-    if (c->heldout && (st = heldout_bpb(&m, 0, c->heldout, c->n_heldout, 0, c->seed, &r->heldout_bpb_before)))
+    if (ho && (st = heldout_bpb(&m, hot, 0, ho, n_ho, 0, c->seed, &r->heldout_bpb_before)))
         goto out;
     if ((st = pb_peft_create(&peft, c->method, NULL, head, K, &m, c->seed))) goto out;
     int P = m.hooks && m.hooks->embed.fwd ? m.hooks->embed.P : 0;
@@ -411,7 +492,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
         goto out;
     }
     for (int s = 0; s < PB_NSPLIT; s++)
-        if ((st = encode_split(&sp[s], task, (pb_split)s, m.d.causal, max_len, &r->n_truncated))) goto out;
+        if ((st = encode_split(&sp[s], &tk, task, (pb_split)s, m.d.causal, max_len, &r->n_truncated))) goto out;
     if (sp[PB_SPLIT_TRAIN].n == 0) {
         st = pb_errorf(PB_EDATA, "task '%s' has no training examples", task->name);
         goto out;
@@ -457,7 +538,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     pb_rng rng;
     pb_rng_seed(&rng, c->seed * 1000003u + 7u);
     size_t pos = ntr;
-    evaluator ev = {.m = &m, .task = task, .bb = &bb, .batch = evalB, .gen_max = gen_max};
+    evaluator ev = {.m = &m, .task = task, .bb = &bb, .batch = evalB, .gen_max = gen_max, .tk = &tk, .cfg = c};
     pb_flops f0, f1, fd, ftrain = {0};
     pb_mem_reset_peak();
     double t_train = 0, loss_acc = 0;
@@ -548,8 +629,8 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     }
     /* Forgetting after: an LM-head model as it is (merged or with its hooks); a classification
      * model through an LM head on its trunk, meaningful only when base weights changed. */
-    if (c->heldout && !r->diverged && (head == PB_HEAD_LM || merged) &&
-        (st = heldout_bpb(&m, head == PB_HEAD_LM, c->heldout, c->n_heldout, P, c->seed, &r->heldout_bpb_after)))
+    if (ho && !r->diverged && (head == PB_HEAD_LM || merged) &&
+        (st = heldout_bpb(&m, hot, head == PB_HEAD_LM, ho, n_ho, P, c->seed, &r->heldout_bpb_after)))
         goto out;
     st = PB_OK;
 out:
@@ -561,6 +642,8 @@ out:
     pb_adamw_free(&opt);
     pb_peft_free(&peft);
     pb_model_free(&m);
+    pb_tokenizer_free(&tk);
+    free(ho_owned);
     pb_task_free(owned_task);
     return st;
 }

@@ -4,12 +4,16 @@
  * The same function serves `peftbench run` (one cell, printed) and the sweep (many cells,
  * recorded). Every knob is in pb_run_config; the result says what was measured.
  *
- * Encoding (byte tokenizer, models/tokenizer.h):
+ * Encoding, by the backbone's tokenizer (a checkpoint's, byte or BPE; byte for presets;
+ * models/tokenizer.h, models/TOKENIZER.md), texts encoded whole and then cut in tokens:
  *   classification, decoder:  <bos> text [<sep> text2] <eos>   pooled at the last real token
  *   classification, encoder:  <cls> text [<sep> text2] <sep>   pooled at <cls>
  *   generation (decoders):    <bos> input <sep> target <eos>    loss on target and <eos> only;
  *                             evaluation decodes greedily after <sep> until <eos> or the cap
  * Inputs longer than max_len tokens are cut (text first, then text2), counted in the result.
+ * Generated ids are decoded to text by the same tokenizer before scoring (exact match, chrF...).
+ * gen_max (0: from the data) is 1.5 times the longest target in bytes plus 4, in tokens: a BPE
+ * token stands for at least one byte, so it is never shorter than the byte tokenizer's.
  * Evaluation: every eval_every steps on dev and test; the reported test metric is the one at
  * the evaluation with the best dev metric (ties: the earlier one).
  */
@@ -46,8 +50,15 @@ typedef struct {
     const pb_task *task_obj;  /* a task the caller opened (read-only, shared); NULL: open `task` */
     float *loss_curve;        /* caller-owned room for the training loss of every step, or NULL */
     int loss_curve_cap;       /* its capacity; result->n_loss says how many were written */
-    const int32_t *heldout;   /* held-out corpus tokens for the forgetting metric, or NULL */
+    const int32_t *heldout;   /* held-out corpus tokens for the forgetting metric, encoded
+                                 byte-level (pb_corpus_split_docs), or NULL; a BPE backbone
+                                 re-encodes them with its tokenizer */
     size_t n_heldout;
+    /* Called with every generated answer of every evaluation (generation tasks), or NULL: the
+     * split, the example index, the generated ids (without <eos>) and their text decoded by the
+     * backbone's tokenizer. Tests use it. */
+    void (*on_generate)(pb_split sp, size_t i, const int32_t *ids, size_t n, const char *text, void *ud);
+    void *on_generate_ud;
 } pb_run_config;
 
 #define PB_RUN_MAX_EVALS 256

@@ -16,7 +16,8 @@
  *                 common tokens).
  *   TEXT          rows of wte at the ids of prompt_tuning_init_text, truncated to P or
  *                 repeated (ceil(P / n) times, then truncated) as Hugging Face does. The ids come
- *                 from our byte tokenizer (models/tokenizer.h), without special tokens (GPT-2's
+ *                 from the model's tokenizer (pb_model.tok: the backbone checkpoint's, byte or
+ *                 BPE; byte when unset, models/tokenizer.h), without special tokens (GPT-2's
  *                 tokenizer adds none either). The text is required with TEXT (as in Hugging
  *                 Face), cannot contain ',' (it separates the spec's key=value pairs), and every
  *                 token of it must be in the model's vocabulary (attach refuses otherwise).
@@ -31,6 +32,7 @@
  */
 #include "method.h"
 #include "kernels.h"
+#include "peft.h"
 #include "models/tokenizer.h"
 
 #include <string.h>
@@ -58,7 +60,8 @@ typedef struct {
  * the whole text has. */
 static size_t text_tokens(const pb_method_ctx *c, int32_t *ids, size_t cap) {
     const char *text = pb_hp_text(c, "prompt_tuning_init_text");
-    return pb_tok_encode(ids, cap, text, strlen(text));
+    const pb_tokenizer *tk = c->peft->model ? c->peft->model->tok : NULL; /* shape-only: byte */
+    return tk ? pb_tokenizer_encode(tk, ids, cap, text, strlen(text)) : pb_tok_encode(ids, cap, text, strlen(text));
 }
 
 static pb_status pt_attach(pb_method_ctx *c) {

@@ -115,6 +115,10 @@ typedef struct {
     /* PEFT hooks (NULL: none); set with pb_model_set_hooks */
     const pb_model_hooks *hooks;
 
+    /* The tokenizer its inputs are encoded with (not owned; NULL: byte). Set by whoever loaded
+     * the backbone (harness/finetune.c); read by prompt tuning's text initialisation. */
+    const struct pb_tokenizer *tok;
+
     /* backward plan */
     int input_requires_grad;    /* set by methods that need d(embeddings) (prompt tuning) */
     int plan_ready;

@@ -134,12 +134,14 @@ void pb_pretrain_defaults(pb_pretrain_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->backbone, sizeof cfg->backbone, "%s", PB_DEFAULT_BACKBONE);
     snprintf(cfg->corpus, sizeof cfg->corpus, "fetched");
-    snprintf(cfg->tokenizer, sizeof cfg->tokenizer, "byte");
+    snprintf(cfg->tokenizer, sizeof cfg->tokenizer, "%s", PB_DEFAULT_TOKENIZER);
     cfg->builtin_bytes = 2000000;
     cfg->holdout = 0.05;
-    /* The default backbone's recipe (EXPERIMENTS.md "Pretrained backbones"): the step count fills
-     * about 14 minutes of a quiet 2-core machine with `mini`; batch 8 and lr 2e-3 won at equal
-     * tokens against batch 16 and lr 1e-3 / 4e-3. */
+    /* The default backbone's recipe (EXPERIMENTS.md "Pretrained backbones"): the byte recipe's
+     * 3600 steps filled about 14 minutes of a quiet 2-core machine with `mini`, and
+     * PB_DEFAULT_STEPS scales them by the measured step-time ratio of bpe:4096 to byte (1.313,
+     * pretrain.h) to keep that time; batch 8 and lr 2e-3 won at equal tokens against batch 16
+     * and lr 1e-3 / 4e-3 (measured with the byte tokenizer). */
     cfg->steps = PB_DEFAULT_STEPS;
     cfg->seed = 1;
     cfg->batch = 8;
@@ -623,7 +625,17 @@ pb_status pb_default_backbone_path(const char *data_dir, int threads, char *out,
     if (kn > 0 && strcmp(cfg.tokenizer, "byte") != 0 && (size_t)kn < sizeof key)
         kn += snprintf(key + kn, sizeof key - (size_t)kn, " %s", cfg.tokenizer);
     uint64_t h = pb_fnv1a64(PB_FNV_OFFSET, key, (size_t)(kn > 0 ? kn : 0));
-    int n = snprintf(out, cap, "%s/%s-%lds-seed%llu-%08llx.h5", dir, cfg.backbone, cfg.steps,
+    /* ... and the tokenizer, so a byte default made before BPE was the default is never taken
+     * for the new one even by eye (mini-bpe4096-2742s-... next to mini-3600s-...). */
+    char tkn[40] = "";
+    if (strcmp(cfg.tokenizer, "byte") != 0) {
+        size_t j = 0;
+        tkn[j++] = '-';
+        for (const char *q = cfg.tokenizer; *q && j + 1 < sizeof tkn; q++)
+            if (*q != ':') tkn[j++] = *q;
+        tkn[j] = '\0';
+    }
+    int n = snprintf(out, cap, "%s/%s%s-%lds-seed%llu-%08llx.h5", dir, cfg.backbone, tkn, cfg.steps,
                      (unsigned long long)cfg.seed, (unsigned long long)(h & 0xffffffffull));
     if (n < 0 || (size_t)n >= cap) return pb_errorf(PB_EINVAL, "data directory path too long: %s", data_dir);
     pb_status st = mkdir_p(dir);

@@ -64,7 +64,7 @@ pb_status pb_text_tokens_tok(const pb_tokenizer *tok, const char *text, size_t l
 typedef struct {
     char backbone[64];      /* preset (models/desc.h) */
     char corpus[512];       /* "builtin", "fetched" or a text file */
-    char tokenizer[32];     /* "byte" (default) or "bpe:N": N merges learned from the training documents */
+    char tokenizer[32];     /* "byte" or "bpe:N" (default PB_DEFAULT_TOKENIZER): N merges learned from the training documents */
     char data_dir[1024];    /* where "fetched" looks (DATA_DIR/corpus/) */
     size_t builtin_bytes;   /* size of the built-in corpus */
     double holdout;         /* fraction of documents held out (0.05) */
@@ -81,7 +81,7 @@ typedef struct {
     int threads;            /* recorded in the recipe (the caller sets the thread pool) */
 } pb_pretrain_config;
 
-/* Defaults: the default backbone's recipe (PB_DEFAULT_BACKBONE on the fetched corpus, byte tokenizer,
+/* Defaults: the default backbone's recipe (PB_DEFAULT_BACKBONE on the fetched corpus, PB_DEFAULT_TOKENIZER,
  * PB_DEFAULT_STEPS steps of 8 x 256 tokens, lr 2e-3, seed 1, AdamW betas (0.9, 0.95), eps 1e-8,
  * weight decay 0.1, clip 1.0, cosine to 10% after a 5% warm-up, holdout 0.05, mask 0.15,
  * checkpoint every 500 steps); data_dir empty. */
@@ -142,11 +142,16 @@ void pb_pretrain_result_free(pb_pretrain_result *res);
 
 /* The recipe of the default backbone: pb_pretrain_defaults with data_dir set. */
 #define PB_DEFAULT_BACKBONE "mini"
-#define PB_DEFAULT_STEPS 3600
+/* bpe:4096 won at equal training time (models/TOKENIZER.md "Decision"); its step costs 1.313
+ * times the byte tokenizer's on `mini` (EXPERIMENTS.md "Tokenizer: byte vs BPE at the same
+ * training time"), so 3600 byte steps / 1.313 = 2742 steps keep the recipe's training time. */
+#define PB_DEFAULT_TOKENIZER "bpe:4096"
+#define PB_DEFAULT_STEPS 2742
 void pb_default_recipe(pb_pretrain_config *cfg, const char *data_dir);
 
-/* Path of the cached default backbone (DATA_DIR/backbones/<preset>-<steps>s-seed<seed>-<hash of
- * the recipe>.h5),
+/* Path of the cached default backbone (DATA_DIR/backbones/<preset>[-<tokenizer>]-<steps>s-seed<seed>-
+ * <hash of the recipe>.h5, the tokenizer written without ':' and left out for byte, e.g.
+ * mini-bpe4096-2742s-seed1-XXXXXXXX.h5),
  * pretraining it with pb_default_recipe if it is missing or unfinished (resuming an interrupted
  * run). A lock file (flock) serialises concurrent callers. cb/ud report progress (may be NULL).
  * Needs the fetched corpus; errors say to run `peftbench data fetch --only corpus`. */

@@ -7,10 +7,11 @@
  * tokenizer, the specials have the same ids everywhere, and the vocabulary is 262 + N.
  *
  * Two interfaces:
- *  - pb_tok_encode / pb_tok_decode: the byte tokenizer as plain functions (what fine-tuning,
- *    tasks and the demo use; they need no object);
+ *  - pb_tok_encode / pb_tok_decode: the byte tokenizer as plain functions (the demo and other
+ *    byte-only paths; they need no object);
  *  - pb_tokenizer: an object, byte or BPE, carried by checkpoints (models/checkpoint.h) and used
- *    by pretraining, the corpus streams and scoring.
+ *    by pretraining, the corpus streams, scoring and fine-tuning (task encoding, generation
+ *    decoding, prompt tuning's text initialisation, the forgetting metric).
  *
  * BPE encoding: the text is first cut into pieces (pb_tokenizer_pieces: GPT-2's pre-split on
  * ASCII classes, see there), and merges never cross a piece; within a piece the pair of lowest
@@ -59,7 +60,7 @@ typedef enum { PB_TOKENIZER_BYTE = 0, PB_TOKENIZER_BPE = 1 } pb_tokenizer_kind;
 /* Most merges accepted (vocabulary 262 + this). */
 #define PB_BPE_MAX_MERGES (1 << 20)
 
-typedef struct {
+typedef struct pb_tokenizer {
     pb_tokenizer_kind kind;
     int vocab;            /* 262 + n_merges */
     int n_merges;

@@ -29,6 +29,7 @@ static pb_pretrain_config tiny_config(const char *backbone, long steps) {
     pb_pretrain_defaults(&c);
     snprintf(c.backbone, sizeof c.backbone, "%s", backbone);
     snprintf(c.corpus, sizeof c.corpus, "builtin");
+    snprintf(c.tokenizer, sizeof c.tokenizer, "byte"); /* these tests are about the loop (test_bpe.c: BPE) */
     c.builtin_bytes = 150000;
     c.steps = steps;
     c.seed = 3;
@@ -472,6 +473,12 @@ static void test_bad_input(void **state) {
     char path[1200];
     assert_int_not_equal(pb_default_backbone_path(c.data_dir, 2, path, sizeof path, NULL, NULL), PB_OK);
     assert_non_null(strstr(pb_errmsg(), "peftbench data fetch"));
+    /* The cached default's name carries the recipe's tokenizer and steps (an old byte default,
+     * mini-3600s-seed1-*.h5, is another file). */
+    char want[64];
+    snprintf(want, sizeof want, "/backbones/%s-bpe4096-%ds-seed1-", PB_DEFAULT_BACKBONE, PB_DEFAULT_STEPS);
+    assert_string_equal(PB_DEFAULT_TOKENIZER, "bpe:4096");
+    if (!strstr(path, want)) fail_msg("default backbone path %s lacks %s", path, want);
 
     /* -o a directory. */
     c = tiny_config("tiny", 5);
