@@ -28,7 +28,7 @@ static void survey_usage(FILE *f) {
             "The survey run: fetches the data if it is missing, pretrains the default backbone if it is not\n"
             "cached (or reuses it), runs the preset's sweep into DIR/results.h5 (re-running resumes), and\n"
             "writes DIR/table.md (also .tex, .csv) and DIR/figures/.\n"
-            "  --preset       quick (default: every method, 4 real tasks, 1 seed; ~20 min on 2 cores once\n"
+            "  --preset       quick (default: every method, 4 real tasks, 1 seed; ~11 min on 2 cores once\n"
             "                 the backbone exists), full (3 seeds, lr grids, 6 tasks; a cluster's job: see\n"
             "                 experiments/survey-full.ini), smoke (tiny backbone, built-in task, seconds)\n"
             "  -o DIR         output directory (default survey-PRESET)\n"
