@@ -88,6 +88,24 @@ static int noun_phrase(sbuf *s, pb_rng *r, const topic *t, int capital) {
     return plural;
 }
 
+/* A parenthetical aside, nested up to depth 3: "(near the valley (the muddy farm))". It gives
+ * the corpus bracket structure to track (the `brackets` task tests exactly that skill). */
+static void aside(sbuf *s, pb_rng *r, const topic *t, int depth) {
+    put(s, "(");
+    if (pb_rng_below(r, 2)) {
+        put(s, PICK(r, g_preps));
+        put(s, " ");
+        put(s, PICK(r, t->places));
+    } else {
+        noun_phrase(s, r, t, 0);
+    }
+    if (depth < 3 && pb_rng_below(r, 2)) {
+        put(s, " ");
+        aside(s, r, t, depth + 1);
+    }
+    put(s, ")");
+}
+
 static void sentence(sbuf *s, pb_rng *r) {
     const topic *t = &g_topics[pb_rng_below(r, COUNT(g_topics))];
     int quoted = pb_rng_below(r, 6) == 0;
@@ -102,6 +120,10 @@ static void sentence(sbuf *s, pb_rng *r) {
     if (!plural) put(s, "s");
     put(s, " ");
     noun_phrase(s, r, t, 0);
+    if (pb_rng_below(r, 4) == 0) {
+        put(s, " ");
+        aside(s, r, t, 1);
+    }
     if (pb_rng_below(r, 2)) {
         put(s, " ");
         put(s, PICK(r, g_preps));
