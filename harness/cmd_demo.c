@@ -138,19 +138,13 @@ int pb_cmd_demo(pb_args *a) {
         pb_tensor_set_trainable(&m, m.lnf_b, 1);
         if ((st = pb_model_prepare(&m))) goto fail;
     }
-    int nseg = pb_model_segments(&m, NULL);
-    pb_segment *seg = malloc(sizeof *seg * (size_t)(nseg ? nseg : 1));
-    if (!seg || !ids || !tg) {
-        free(seg);
+    if (!ids || !tg) {
         st = pb_errorf(PB_ENOMEM, "out of memory");
         goto fail;
     }
-    pb_model_segments(&m, seg);
     pb_adamw_config oc = pb_adamw_defaults();
     oc.lr = (float)lr;
-    st = pb_adamw_init(&opt, &oc, seg, nseg);
-    free(seg);
-    if (st) goto fail;
+    if ((st = pb_model_optimizer(&m, &oc, &opt))) goto fail;
     pb_schedule sched = {.lr = (float)lr, .min_lr_frac = 0.1f, .warmup = steps / 10, .total = steps,
                          .decay = PB_DECAY_COSINE};
 

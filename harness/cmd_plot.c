@@ -1,5 +1,6 @@
 /* cmd_plot.c — `peftbench plot RESULTS.h5 -o DIR`: TSV files (results/export.h) and the figures
  * drawn from them by the committed gnuplot scripts (plots/NAME.gp), PNG and SVG side by side. */
+#include "pb_fs.h"
 #include "commands.h"
 #include "plot.h"
 #include "results/export.h"
@@ -31,18 +32,6 @@ static void plot_usage(FILE *f) {
             "  --format    png, svg or png,svg (default)\n"
             "  --scripts   where the .gp scripts are (default: $PEFTBENCH_PLOTS, else %s/plots)\n",
             PB_SOURCE_DIR);
-}
-
-int pb_mkdir_p(const char *path) {
-    char buf[2048];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return 0;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) == 0 || errno == EEXIST;
 }
 
 /* Runs gnuplot -c script args...; returns 0 when it exited 0, printed nothing alarming and
@@ -183,8 +172,8 @@ const char *pb_plot_scripts(const char *flag, char *buf, size_t cap) {
 }
 
 int pb_plot_results(const pb_res *res, const char *dir, const char *backbone, const char *fmts, const char *scripts) {
-    if (!pb_mkdir_p(dir)) {
-        fprintf(stderr, "peftbench plot: cannot create %s: %s\n", dir, strerror(errno));
+    if (pb_mkdir_p(dir)) {
+        fprintf(stderr, "peftbench plot: %s\n", pb_errmsg());
         return 1;
     }
     char names[16][PB_RES_NAME];
@@ -195,8 +184,8 @@ int pb_plot_results(const pb_res *res, const char *dir, const char *backbone, co
         char sub[2048];
         if (!backbone && nb > 1) {
             snprintf(sub, sizeof sub, "%s/%s", dir, names[b]);
-            if (!pb_mkdir_p(sub)) {
-                fprintf(stderr, "peftbench plot: cannot create %s: %s\n", sub, strerror(errno));
+            if (pb_mkdir_p(sub)) {
+                fprintf(stderr, "peftbench plot: %s\n", pb_errmsg());
                 rc = 1;
                 continue;
             }

@@ -1,6 +1,7 @@
 /* cmd_survey.c — `peftbench survey`: the main job. Fetch the data if missing, pretrain or reuse
  * the default backbone, run the preset's sweep (resumable), write the table and every figure,
  * and (with --experiments) regenerate the preset's section of EXPERIMENTS.md. */
+#include "pb_fs.h"
 #include "commands.h"
 #include "experiments.h"
 #include "plot.h"
@@ -62,18 +63,6 @@ static int run_self(const char *const *args) {
     while (waitpid(pid, &ws, 0) < 0)
         if (errno != EINTR) return 1;
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : 1;
-}
-
-static int mkdir_p(const char *path) {
-    char buf[2048];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return 0;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) == 0 || errno == EEXIST;
 }
 
 static int write_tables(const pb_res *res, const char *dir) {
@@ -162,8 +151,8 @@ int pb_cmd_survey(pb_args *a) {
         snprintf(out_buf, sizeof out_buf, "survey-%s", preset);
         out = out_buf;
     }
-    if (!mkdir_p(out)) {
-        fprintf(stderr, "peftbench survey: cannot create %s: %s\n", out, strerror(errno));
+    if (pb_mkdir_p(out)) {
+        fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
         return 1;
     }
     time_t t0 = time(NULL);

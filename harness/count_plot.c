@@ -1,5 +1,6 @@
 /* count_plot.c — `peftbench count --plot DIR`: trainable parameters and training memory against
  * model size for each method (plots/count_scaling.gp), with the TSVs beside the figures. */
+#include "pb_fs.h"
 #include "count.h"
 #include "plot.h"
 
@@ -50,8 +51,8 @@ int pb_count_plot(const char *dir, char *const *models, int nm, char *const *spe
     char sbuf[2048];
     const char *scripts = pb_plot_scripts(scripts_flag, sbuf, sizeof sbuf);
     if (!scripts) return 1;
-    if (!pb_mkdir_p(dir)) {
-        fprintf(stderr, "peftbench count: cannot create %s\n", dir);
+    if (pb_mkdir_p(dir)) {
+        fprintf(stderr, "peftbench count: %s\n", pb_errmsg());
         return 1;
     }
     /* rows sorted by model size */

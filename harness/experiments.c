@@ -1,4 +1,5 @@
 /* experiments.c — EXPERIMENTS.md sections from results (see experiments.h). */
+#include "pb_fs.h"
 #include "experiments.h"
 
 #include <errno.h>
@@ -12,18 +13,6 @@
 #include "results/table.h"
 
 /* ---- small helpers ----------------------------------------------------------------------------- */
-
-static int mkdir_p(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return 0;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) == 0 || errno == EEXIST;
-}
 
 static pb_status copy_file(const char *from, const char *to) {
     FILE *a = fopen(from, "rb");
@@ -284,8 +273,7 @@ static pb_status write_section(FILE *f, const pb_experiment *e, const pb_res *re
         char src[2400], dst_dir[2400], dst[2600], rel[1200];
         snprintf(rel, sizeof rel, "%s%s%s", e->figures_rel, nb > 1 ? "/" : "", nb > 1 ? names[b] : "");
         snprintf(dst_dir, sizeof dst_dir, "%s/%s", md_dir, rel);
-        if (!mkdir_p(dst_dir)) {
-            st = pb_errorf(PB_EIO, "%s: cannot create: %s", dst_dir, strerror(errno));
+        if ((st = pb_mkdir_p(dst_dir))) {
             pb_table_free(&t);
             break;
         }
@@ -347,7 +335,9 @@ pb_status pb_experiment_update(const char *md_path, const pb_experiment *e, cons
     if (b && en) fputs(en + strlen(end), f);
     free(old);
     if (fclose(f) != 0 && !st) st = pb_errorf(PB_EIO, "%s: write failed", tmp);
-    if (!st && rename(tmp, md_path) != 0) st = pb_errorf(PB_EIO, "%s: cannot replace: %s", md_path, strerror(errno));
-    if (st) unlink(tmp);
-    return st;
+    if (st) {
+        unlink(tmp);
+        return st;
+    }
+    return pb_rename_durable(tmp, md_path);
 }

@@ -15,8 +15,6 @@ const char *pb_plot_scripts(const char *flag, char *buf, size_t cap);
  * was drawn, 1 otherwise. */
 int pb_plot_results(const pb_res *res, const char *dir, const char *backbone, const char *fmts, const char *scripts);
 
-/* mkdir -p; 1 on success. */
-int pb_mkdir_p(const char *path);
 /* Runs scripts/gp with gnuplot -c DIR DIR/BASE FMT EXTRA... for each of fmts ("png", "svg"),
  * checking its exit status and output file; prints the files written. 0 when all were drawn. */
 int pb_plot_draw(const char *scripts, const char *gp, const char *dir, const char *base, const char *fmts,

@@ -1,4 +1,5 @@
 /* adapter.c — adapter files (see adapter.h; layout in methods/ADAPTER.md). */
+#include "pb_fs.h"
 #include "adapter.h"
 
 #include <hdf5.h>
@@ -47,11 +48,7 @@ pb_status pb_adapter_save(const char *path, const pb_peft *p, const char *spec) 
         remove(tmp);
         return pb_errorf(PB_EHDF5, "%s: writing the adapter failed (HDF5 error; disk full?)", tmp);
     }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return pb_errorf(PB_EIO, "%s: cannot rename %s into place", path, tmp);
-    }
-    return PB_OK;
+    return pb_rename_durable(tmp, path);
 }
 
 static hid_t open_checked(const char *path) {

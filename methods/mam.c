@@ -94,19 +94,11 @@ static pb_status mam_attach(pb_method_ctx *c) {
     return pb_ctx_compose(c, par, &part);
 }
 
-/* A part's closed form without the head. */
-static size_t part_count(const char *spec, const pb_model_desc *d) {
-    const pb_method *m;
-    pb_hp_values v;
-    if (pb_peft_parse(spec, &m, &v) != PB_OK) return 0;
-    return m->closed_form(&v, d, 0);
-}
-
 static size_t mam_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     char pre[256], par[256];
     part_specs(hp, pre, sizeof pre, par, sizeof par);
     size_t C = (size_t)d->d_model;
-    return part_count(pre, d) + part_count(par, d) + (K ? (size_t)K * C + (size_t)K : 0);
+    return pb_part_closed_form(pre, d) + pb_part_closed_form(par, d) + (K ? (size_t)K * C + (size_t)K : 0);
 }
 
 /* The examples use smooth activations: the registry's finite differences (step 1e-2) are

@@ -202,6 +202,9 @@ pb_status pb_ctx_hook_embed(pb_method_ctx *c, int P);
  * (PB_MEM_WORKSPACE), in floats per row (N) plus a fixed count. Accumulates over calls. */
 void pb_ctx_acts(pb_method_ctx *c, size_t per_row, size_t fixed);
 void pb_ctx_work(pb_method_ctx *c, size_t per_row, size_t fixed);
+/* The closed form of a part's spec without the task head (hybrids' closed_form); 0 if the spec
+ * does not parse. */
+size_t pb_part_closed_form(const char *spec, const pb_model_desc *d);
 /* Attaches another method as a part of this one (hybrids): spec "NAME:key=value,...". */
 pb_status pb_ctx_compose(pb_method_ctx *c, const char *spec, pb_method_ctx **part);
 /* The FLOPs of the parts c composed (each part's own flops function). */

@@ -446,6 +446,13 @@ static pb_status attach_one(pb_peft *p, const char *spec, uint64_t seed, pb_meth
     return PB_OK;
 }
 
+size_t pb_part_closed_form(const char *spec, const pb_model_desc *d) {
+    const pb_method *m;
+    pb_hp_values v;
+    if (pb_peft_parse(spec, &m, &v) != PB_OK) return 0;
+    return m->closed_form(&v, d, 0);
+}
+
 pb_status pb_ctx_compose(pb_method_ctx *c, const char *spec, pb_method_ctx **part) {
     pb_status st = attach_one(c->peft, spec, c->seed * 31u + (uint64_t)c->peft->n_ctx, part);
     if (st) return pb_error_context(st, "%s", c->method->name);

@@ -117,19 +117,11 @@ static pb_status uni_attach(pb_method_ctx *c) {
     return pb_ctx_compose(c, seq, &part);
 }
 
-/* A part's closed form without the head. */
-static size_t part_count(const char *spec, const pb_model_desc *d) {
-    const pb_method *m;
-    pb_hp_values v;
-    if (pb_peft_parse(spec, &m, &v) != PB_OK) return 0;
-    return m->closed_form(&v, d, 0);
-}
-
 static size_t uni_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     char lora[512], pre[512], seq[512];
     part_specs(hp, lora, pre, seq, sizeof lora);
     size_t C = (size_t)d->d_model;
-    return part_count(lora, d) + part_count(pre, d) + part_count(seq, d) + (K ? (size_t)K * C + (size_t)K : 0);
+    return pb_part_closed_form(lora, d) + pb_part_closed_form(pre, d) + pb_part_closed_form(seq, d) + (K ? (size_t)K * C + (size_t)K : 0);
 }
 
 /* Small sizes; smooth adapter activations (the registry's finite differences are unreliable

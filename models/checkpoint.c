@@ -5,6 +5,7 @@
  * Writers create every object with timestamps off (H5Pset_obj_track_times), so the same content
  * gives the same bytes.
  */
+#include "pb_fs.h"
 #include "checkpoint.h"
 #include "tokenizer.h"
 
@@ -186,16 +187,6 @@ static uint64_t params_checksum(const pb_model *m) {
     uint64_t h = PB_FNV_OFFSET;
     for (int i = 0; i < m->n_tensors; i++) h = pb_fnv1a64(h, m->tensors[i].data, m->tensors[i].numel * sizeof(float));
     return h;
-}
-
-static pb_status fsync_path(const char *path, int directory) {
-    int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return pb_errorf(PB_EIO, "%s: cannot open to sync: %s", path, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0 && !directory) return pb_errorf(PB_EIO, "%s: fsync failed: %s", path, strerror(e));
-    return PB_OK;
 }
 
 /* Whole-file integrity. HDF5 1.10 reads some corrupted files out of freed memory (seen under
@@ -413,22 +404,12 @@ pb_status pb_ckpt_save(const char *path, const pb_model *m, const pb_ckpt_info *
     if (!w.st && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) wfail(&w, "file", tmp);
     if (H5Fclose(f) < 0 && !w.st) wfail(&w, "file", tmp);
     if (!w.st) w.st = seal_userblock(tmp);
-    if (!w.st) w.st = fsync_path(tmp, 0);
-    if (!w.st && rename(tmp, path) != 0)
-        w.st = pb_errorf(PB_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    if (!w.st) w.st = pb_fsync_path(tmp, 0);
     if (w.st) {
         unlink(tmp);
         return w.st;
     }
-    /* Make the rename durable: sync the directory that holds path. */
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    fsync_path(dir, 1);
-    return PB_OK;
+    return pb_rename_durable(tmp, path);
 }
 
 /* ---- reading ------------------------------------------------------------------------------- */

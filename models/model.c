@@ -972,3 +972,13 @@ void pb_model_backward(pb_model *m) {
     }
     embed_bwd(m, x);
 }
+
+pb_status pb_model_optimizer(pb_model *m, const pb_adamw_config *oc, pb_adamw *opt) {
+    int nseg = pb_model_segments(m, NULL);
+    pb_segment *seg = malloc(sizeof *seg * (size_t)(nseg ? nseg : 1));
+    if (!seg) return pb_errorf(PB_ENOMEM, "out of memory");
+    pb_model_segments(m, seg);
+    pb_status st = pb_adamw_init(opt, oc, seg, nseg);
+    free(seg);
+    return st;
+}

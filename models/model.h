@@ -202,5 +202,7 @@ void pb_model_zero_grad(pb_model *m);
 /* Writes one optimizer segment per trainable tensor (weight decay on 2-D tensors) into seg (if
  * not NULL) and returns their number. */
 int pb_model_segments(pb_model *m, pb_segment *seg);
+/* Initialises opt (AdamW with oc) over the model's trainable tensors (pb_model_segments). */
+pb_status pb_model_optimizer(pb_model *m, const pb_adamw_config *oc, pb_adamw *opt);
 
 #endif

@@ -7,6 +7,7 @@
  * position). So saving the data stream's state with the step, schedule and AdamW moments is
  * all a resumed run needs to repeat the uninterrupted one bit for bit.
  */
+#include "pb_fs.h"
 #include "pretrain.h"
 #include "bpe.h"
 #include "lm.h"
@@ -138,7 +139,8 @@ void pb_pretrain_defaults(pb_pretrain_config *cfg) {
     cfg->builtin_bytes = 2000000;
     cfg->holdout = 0.05;
     /* The default backbone's recipe (EXPERIMENTS.md "Pretrained backbones"): the byte recipe's
-     * 3600 steps filled about 14 minutes of a quiet 2-core machine with `mini`, and
+     * 3600 steps take about 14 minutes at the planned 120 GFLOP/s (10.1 min measured on a quiet
+     * 2-core machine) with `mini`, and
      * PB_DEFAULT_STEPS scales them by the measured step-time ratio of bpe:4096 to byte (1.313,
      * pretrain.h) to keep that time; batch 8 and lr 2e-3 won at equal tokens against batch 16
      * and lr 1e-3 / 4e-3 (measured with the byte tokenizer). */
@@ -440,16 +442,7 @@ pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus
                            out_path, d->name);
             goto done;
         }
-        int nseg = pb_model_segments(&m, NULL);
-        pb_segment *seg = malloc(sizeof *seg * (size_t)nseg);
-        if (!seg) {
-            st = pb_errorf(PB_ENOMEM, "out of memory");
-            goto done;
-        }
-        pb_model_segments(&m, seg);
-        st = pb_adamw_init(&opt, &oc, seg, nseg);
-        free(seg);
-        if (st) goto done;
+        if ((st = pb_model_optimizer(&m, &oc, &opt))) goto done;
         pb_ckpt_train tr;
         float *old_losses = NULL;
         if ((st = pb_ckpt_load_train(out_path, &m, old.resumable ? &opt : NULL, &tr, &old_losses))) goto done;
@@ -483,16 +476,7 @@ pb_status pb_pretrain_run(const pb_pretrain_config *cfg, const pb_corpus *corpus
         }
     } else {
         if ((st = pb_model_init(&m, d, PB_HEAD_LM, 0, cfg->seed))) goto done;
-        int nseg = pb_model_segments(&m, NULL);
-        pb_segment *seg = malloc(sizeof *seg * (size_t)nseg);
-        if (!seg) {
-            st = pb_errorf(PB_ENOMEM, "out of memory");
-            goto done;
-        }
-        pb_model_segments(&m, seg);
-        st = pb_adamw_init(&opt, &oc, seg, nseg);
-        free(seg);
-        if (st) goto done;
+        if ((st = pb_model_optimizer(&m, &oc, &opt))) goto done;
     }
     res->first_step = first;
 
@@ -593,19 +577,6 @@ void pb_default_recipe(pb_pretrain_config *cfg, const char *data_dir) {
     snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", data_dir ? data_dir : "");
 }
 
-static pb_status mkdir_p(const char *path) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return pb_errorf(PB_EIO, "%s: %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return pb_errorf(PB_EIO, "%s: %s", buf, strerror(errno));
-    return PB_OK;
-}
-
 pb_status pb_default_backbone_path(const char *data_dir, int threads, char *out, size_t cap, pb_pretrain_cb cb,
                                    void *ud) {
     pb_pretrain_config cfg;
@@ -638,7 +609,7 @@ pb_status pb_default_backbone_path(const char *data_dir, int threads, char *out,
     int n = snprintf(out, cap, "%s/%s%s-%lds-seed%llu-%08llx.h5", dir, cfg.backbone, tkn, cfg.steps,
                      (unsigned long long)cfg.seed, (unsigned long long)(h & 0xffffffffull));
     if (n < 0 || (size_t)n >= cap) return pb_errorf(PB_EINVAL, "data directory path too long: %s", data_dir);
-    pb_status st = mkdir_p(dir);
+    pb_status st = pb_mkdir_p(dir);
     if (st) return pb_error_context(st, "creating the backbone cache");
     char lock[1100];
     snprintf(lock, sizeof lock, "%s.lock", out);

@@ -5,6 +5,7 @@
  * from it, so a field cannot be written and forgotten on read. Every HDF5 call is checked;
  * HDF5's own error printing is switched off, failures become one message naming the file.
  */
+#include "pb_fs.h"
 #include "results.h"
 
 #include <errno.h>
@@ -358,24 +359,6 @@ static void put_1d(wctx *w, hid_t loc, const char *name, hid_t ftype, hid_t mtyp
     if (sp >= 0) H5Sclose(sp);
 }
 
-static pb_status fsync_path(const char *path, int directory) {
-    int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return directory ? PB_OK : pb_errorf(PB_EIO, "%s: cannot open to sync: %s", path, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0 && !directory) return pb_errorf(PB_EIO, "%s: fsync failed: %s", path, strerror(e));
-    return PB_OK;
-}
-
-static void parent_dir(char *dir, size_t cap, const char *path) {
-    snprintf(dir, cap, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, cap, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-}
-
 /* ---- writing --------------------------------------------------------------------------------- */
 
 pb_status pb_res_write(const char *path, const pb_res *r) {
@@ -458,17 +441,13 @@ pb_status pb_res_write(const char *path, const pb_res *r) {
     if (!w.st && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) wfail(&w, "the file (flush)");
     if (H5Fclose(f) < 0 && !w.st) wfail(&w, "the file (close)");
     if (!w.st) pb_res_crash_point("tmp-written");
-    if (!w.st) w.st = fsync_path(tmp, 0);
+    if (!w.st) w.st = pb_fsync_path(tmp, 0);
     if (!w.st) pb_res_crash_point("tmp-synced");
-    if (!w.st && rename(tmp, path) != 0)
-        w.st = pb_errorf(PB_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
     if (w.st) {
         unlink(tmp);
         return w.st;
     }
-    char dir[PATH_MAX];
-    parent_dir(dir, sizeof dir, path);
-    fsync_path(dir, 1); /* make the rename durable */
+    if ((w.st = pb_rename_durable(tmp, path))) return w.st;
     pb_res_crash_point("renamed");
     return PB_OK;
 }
