@@ -5,16 +5,15 @@
 #include "commands.h"
 #include "experiments.h"
 #include "plot.h"
+#include "prepare.h"
 #include "results/table.h"
 #include "sweep.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,33 +35,9 @@ static void survey_usage(FILE *f) {
             "  --spec FILE    run this spec instead of experiments/survey-PRESET.ini\n"
             "  --jobs N       cells side by side (default: the number of cores); --threads T per cell\n"
             "                 (default 1)\n"
-            "  --no-fetch     never download; fail if data is missing\n"
+            "  --no-fetch     never download; fail, naming what is missing, if data is missing\n"
             "  --experiments FILE  regenerate this preset's section of FILE (EXPERIMENTS.md), copying the\n"
             "                 PNGs to docs/figures/survey-PRESET/ next to it\n");
-}
-
-/* Runs this binary with args (data fetch); returns its exit status. */
-static int run_self(const char *const *args) {
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return 1;
-    self[n] = '\0';
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) return 1;
-    if (pid == 0) {
-        const char *argv[16];
-        int k = 0;
-        argv[k++] = self;
-        for (int i = 0; args[i] && k < 15; i++) argv[k++] = args[i];
-        argv[k] = NULL;
-        execv(self, (char *const *)argv);
-        _exit(127);
-    }
-    int ws;
-    while (waitpid(pid, &ws, 0) < 0)
-        if (errno != EINTR) return 1;
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 1;
 }
 
 static int write_tables(const pb_res *res, const char *dir) {
@@ -158,25 +133,15 @@ int pb_cmd_survey(pb_args *a) {
     time_t t0 = time(NULL);
     fprintf(stderr, "survey (%s preset): spec %s, output %s/\n", preset, spec, out);
 
-    /* 1. the spec, its data and its backbone (pretrained in a child process if missing) */
+    /* 1. the spec, its data and its backbone: what is missing is fetched (or refused with
+     * --no-fetch), then the spec is loaded, pretraining the default backbone in a child process
+     * if it is not cached */
+    pb_status st = pb_prepare_spec(spec, data_dir, !no_fetch, "survey", stderr);
     pb_sweep_spec s;
-    pb_status st = pb_sweep_load(spec, data_dir, &s);
-    if (st && !no_fetch && strstr(pb_errmsg(), "data fetch")) {
-        fprintf(stderr, "survey: %s\nsurvey: fetching the data (peftbench data fetch)\n", pb_errmsg());
-        char dd[1100];
-        if (data_dir) snprintf(dd, sizeof dd, "%s", data_dir);
-        else if (pb_data_dir(NULL, dd, sizeof dd)) dd[0] = '\0';
-        int rc = dd[0] ? run_self((const char *const[]){"data", "fetch", "--dir", dd, NULL})
-                       : run_self((const char *const[]){"data", "fetch", NULL});
-        if (rc) {
-            fprintf(stderr, "peftbench survey: fetching the data failed (exit %d); see above\n", rc);
-            return 1;
-        }
-        st = pb_sweep_load(spec, data_dir, &s);
-    }
+    if (!st) st = pb_sweep_load(spec, data_dir, &s);
     if (st) {
         fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
-        return st == PB_EINVAL ? 2 : 1;
+        return st == PB_EINVAL || st == PB_ENOTFOUND ? 2 : 1;
     }
 
     /* 2. the sweep (resumes) */

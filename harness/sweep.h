@@ -67,6 +67,21 @@ typedef struct {
 pb_status pb_sweep_load(const char *path, const char *data_dir, pb_sweep_spec *s);
 void pb_sweep_free(pb_sweep_spec *s);
 
+/* What a spec names that may have to be fetched or pretrained first (harness/prepare.h), read
+ * without opening, resolving or pretraining anything. Syntax errors are left to pb_sweep_load
+ * (whatever could be read is returned). data_dir: the data_dir argument, else the spec's
+ * data_dir key, else pb_data_dir. */
+typedef struct {
+    char data_dir[1024];
+    char forgetting[PB_RES_NAME];  /* "" when none */
+    char **backbones;              /* (n_backbones) as written */
+    int n_backbones;
+    char **tasks;                  /* (n_tasks) as written */
+    int n_tasks;
+} pb_sweep_inputs;
+pb_status pb_sweep_read_inputs(const char *path, const char *data_dir, pb_sweep_inputs *in);
+void pb_sweep_inputs_free(pb_sweep_inputs *in);
+
 /* Path of the default backbone (models/pretrain.h), pretraining it in a child process if it is
  * missing (the parent must stay free of OpenMP threads before forking cells). */
 pb_status pb_sweep_default_backbone(const char *data_dir, int threads, char *out, size_t cap);

@@ -7,6 +7,7 @@
  */
 #include "sweep.h"
 #include "cli.h"
+#include "prepare.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -357,17 +358,6 @@ typedef struct {
     pb_model_desc desc;
 } backbone;
 
-/* Progress of a default-backbone pretraining, a line every 5% (it can take minutes). */
-static int pretrain_progress(const pb_pretrain_progress *p, void *ud) {
-    long *last = ud;
-    if (p->event == PB_PT_STEP && p->steps > 0 && (p->step * 20 / p->steps != *last || p->step == p->steps)) {
-        *last = p->step * 20 / p->steps;
-        fprintf(stderr, "pretraining the default backbone: step %ld/%ld, loss %.3f, ETA %.0f s\n", p->step, p->steps,
-                (double)p->loss, p->eta_s);
-    }
-    return 0;
-}
-
 pb_status pb_sweep_default_backbone(const char *data_dir, int threads, char *out, size_t cap) {
     /* Pretraining runs OpenMP code; a sweep forks its cells afterwards, and libgomp does not
      * survive a fork once its thread pool exists. So the (possibly long) pretraining happens in
@@ -383,7 +373,7 @@ pb_status pb_sweep_default_backbone(const char *data_dir, int threads, char *out
         char path[1100];
         long last = -1;
         pb_set_threads(threads);
-        pb_status st = pb_default_backbone_path(data_dir, threads, path, sizeof path, pretrain_progress, &last);
+        pb_status st = pb_default_backbone_path(data_dir, threads, path, sizeof path, pb_pretrain_progress_lines, &last);
         if (st) fprintf(stderr, "peftbench: %s\n", pb_errmsg());
         _exit(st ? 1 : 0);
     }
@@ -493,6 +483,65 @@ static int format_config(char *out, size_t cap, const char *backbone_ident, cons
                      backbone_ident, task_canon, method, (unsigned long long)c->seed, c->steps, c->batch, c->max_len,
                      c->eval_every, c->eval_max, c->gen_max, lr, wd, wf, clip, pb_decay_name(c->decay));
     return n > 0 && (size_t)n < cap;
+}
+
+void pb_sweep_inputs_free(pb_sweep_inputs *in) {
+    for (int i = 0; i < in->n_backbones; i++) free(in->backbones[i]);
+    for (int i = 0; i < in->n_tasks; i++) free(in->tasks[i]);
+    free(in->backbones);
+    free(in->tasks);
+    memset(in, 0, sizeof *in);
+}
+
+/* Appends the whitespace-separated items of value to *v. */
+static int strings_add(char ***v, int *n, const char *value) {
+    char *copy = strdup(value);
+    if (!copy) return 0;
+    int ok = 1;
+    for (char *save = NULL, *t = strtok_r(copy, " \t", &save); t && ok; t = strtok_r(NULL, " \t", &save)) {
+        char **p = realloc(*v, sizeof *p * (size_t)(*n + 1));
+        if (!p || !(p[*n] = strdup(t))) {
+            if (p) *v = p;
+            ok = 0;
+            break;
+        }
+        *v = p;
+        (*n)++;
+    }
+    free(copy);
+    return ok;
+}
+
+pb_status pb_sweep_read_inputs(const char *path, const char *data_dir_flag, pb_sweep_inputs *in) {
+    memset(in, 0, sizeof *in);
+    collector col = {0};
+    col.path = path;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return pb_errorf(PB_ENOTFOUND, "%s: no such spec file", path);
+    if (S_ISDIR(sb.st_mode)) return pb_errorf(PB_EINVAL, "%s: is a directory (expected a sweep spec .ini)", path);
+    col.f = fopen(path, "r");
+    if (!col.f) return pb_errorf(PB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    ini_parse_stream(read_line, &col, on_entry, &col); /* syntax errors: pb_sweep_load reports them */
+    fclose(col.f);
+    pb_status st = col.oom ? pb_errorf(PB_ENOMEM, "%s: out of memory", path) : PB_OK;
+    for (int i = 0; i < col.n && !st; i++) {
+        const entry *e = &col.e[i];
+        if (strcmp(trim_section_name(e->section), "sweep") != 0) continue;
+        if (!strcmp(e->key, "backbones") && !strings_add(&in->backbones, &in->n_backbones, e->value))
+            st = pb_errorf(PB_ENOMEM, "out of memory");
+        else if (!strcmp(e->key, "tasks") && !strings_add(&in->tasks, &in->n_tasks, e->value))
+            st = pb_errorf(PB_ENOMEM, "out of memory");
+        else if (!strcmp(e->key, "forgetting"))
+            snprintf(in->forgetting, sizeof in->forgetting, "%s", strcmp(e->value, "none") ? e->value : "");
+        else if (!strcmp(e->key, "data_dir") && !(data_dir_flag && *data_dir_flag))
+            snprintf(in->data_dir, sizeof in->data_dir, "%s", e->value);
+    }
+    collector_free(&col);
+    if (data_dir_flag && *data_dir_flag) snprintf(in->data_dir, sizeof in->data_dir, "%s", data_dir_flag);
+    if (!st && !in->data_dir[0] && (st = pb_data_dir(NULL, in->data_dir, sizeof in->data_dir)))
+        st = pb_error_context(st, "%s", path);
+    if (st) pb_sweep_inputs_free(in);
+    return st;
 }
 
 pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_spec *s) {
