@@ -108,6 +108,7 @@ int pb_cmd_run(pb_args *a) {
     st = pb_run_cell(&c, &res);
     if (st) {
         fprintf(stderr, "peftbench run: %s\n", res.message);
+        pb_run_result_free(&res);
         return 1;
     }
     char b1[32], b2[32];
@@ -131,8 +132,9 @@ int pb_cmd_run(pb_args *a) {
     if (res.diverged) printf("status: diverged (%s)\n", res.message);
     printf("best dev at step %d:", res.best_step);
     for (int k = 0; k < res.n_metrics; k++) printf("  %s %.4f", pb_metric_key(res.metrics[k]), res.best_dev[k]);
-    printf("\ntest at that point:");
+    printf("\ntest at that point (%zu examples):", res.n_ex);
     for (int k = 0; k < res.n_metrics; k++) printf("  %s %.4f", pb_metric_key(res.metrics[k]), res.test_at_best[k]);
     printf("\n");
+    pb_run_result_free(&res);
     return 0;
 }

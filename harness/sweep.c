@@ -148,6 +148,8 @@ static void row_measured(pb_res_row *w, const pb_run_result *r, pb_status st, do
         }
     }
     w->n_truncated = r->n_truncated;
+    w->ex_width = r->ex ? r->ex_width : 0;
+    w->n_ex = r->ex ? (int64_t)r->n_ex : 0;
     w->heldout_bpb_after = r->heldout_bpb_after;
     w->forgetting = w->heldout_bpb_after - w->heldout_bpb_before;
 }
@@ -193,6 +195,7 @@ static void child_main(const pb_sweep_spec *s, const pb_sweep_cell *x, int threa
         row_measured(&w, r, st, now_s() - t0);
         w.n_evals = st ? 0 : r->n_evals;
         w.n_loss = st ? 0 : r->n_loss;
+        if (st) w.n_ex = 0, w.ex_width = 0;
     }
     /* the row, then its curves (the parent rebuilds the pointers) */
     int ok = write_all(wfd, &w, sizeof w);
@@ -201,6 +204,7 @@ static void child_main(const pb_sweep_spec *s, const pb_sweep_cell *x, int threa
         ok = write_all(wfd, &r->eval_step[i], sizeof(int32_t)) && write_all(wfd, v, sizeof v);
     }
     if (ok && w.n_loss) ok = write_all(wfd, loss, sizeof(float) * (size_t)w.n_loss);
+    if (ok && w.n_ex) ok = write_all(wfd, r->ex, sizeof(float) * (size_t)w.n_ex * (size_t)w.ex_width);
     close(wfd);
     _exit(ok ? 0 : 4); /* no atexit handlers: the parent's HDF5 state and files are not ours */
 }
@@ -225,10 +229,13 @@ static int decode_row(const slot *sl, const pb_sweep_cell *x, pb_res_row *w) {
     memcpy(w, sl->buf, sizeof *w);
     w->eval_step = NULL;
     w->eval_train_loss = w->eval_dev = w->eval_test = w->loss = NULL;
+    w->ex = NULL;
     if (strcmp(w->key, x->key) != 0 || w->n_evals < 0 || w->n_evals > PB_RUN_MAX_EVALS || w->n_loss < 0 ||
-        w->n_loss > x->cfg.steps)
+        w->n_loss > x->cfg.steps || w->n_ex < 0 || w->ex_width < 0 || w->ex_width > 65536 ||
+        w->n_ex > ((int64_t)1 << 32))
         return 0;
-    size_t need = sizeof *w + (size_t)w->n_evals * 16 + (size_t)w->n_loss * 4;
+    size_t n_rec = (size_t)w->n_ex * (size_t)w->ex_width;
+    size_t need = sizeof *w + (size_t)w->n_evals * 16 + (size_t)w->n_loss * 4 + n_rec * 4;
     if (sl->len != need) return 0;
     const char *p = sl->buf + sizeof *w;
     int ne = w->n_evals;
@@ -237,7 +244,8 @@ static int decode_row(const slot *sl, const pb_sweep_cell *x, pb_res_row *w) {
     w->eval_dev = malloc(sizeof(float) * (size_t)(ne ? ne : 1));
     w->eval_test = malloc(sizeof(float) * (size_t)(ne ? ne : 1));
     w->loss = malloc(sizeof(float) * (size_t)(w->n_loss ? w->n_loss : 1));
-    if (!w->eval_step || !w->eval_train_loss || !w->eval_dev || !w->eval_test || !w->loss) {
+    w->ex = malloc(sizeof(float) * (n_rec ? n_rec : 1));
+    if (!w->eval_step || !w->eval_train_loss || !w->eval_dev || !w->eval_test || !w->loss || !w->ex) {
         pb_res_row_free(w);
         return 0;
     }
@@ -251,6 +259,8 @@ static int decode_row(const slot *sl, const pb_sweep_cell *x, pb_res_row *w) {
         p += 16;
     }
     memcpy(w->loss, p, sizeof(float) * (size_t)w->n_loss);
+    p += sizeof(float) * (size_t)w->n_loss;
+    memcpy(w->ex, p, sizeof(float) * n_rec);
     return 1;
 }
 
