@@ -23,14 +23,17 @@
 
 static void survey_usage(FILE *f) {
     fprintf(f,
-            "usage: peftbench survey [--preset quick|full|smoke] [-o DIR] [--spec FILE] [--data-dir DIR]\n"
+            "usage: peftbench survey [--preset quick|standard|full|smoke] [-o DIR] [--spec FILE] [--data-dir DIR]\n"
             "                        [--jobs N] [--threads T] [--no-fetch] [--experiments FILE]\n"
             "The survey run: fetches the data if it is missing, pretrains the default backbone if it is not\n"
             "cached (or reuses it), runs the preset's sweep into DIR/results.h5 (re-running resumes), and\n"
             "writes DIR/table.md (also .tex, .csv) and DIR/figures/.\n"
-            "  --preset       quick (default: every method, 4 real tasks, 1 seed; ~11 min on 2 cores once\n"
-            "                 the backbone exists), full (3 seeds, lr grids, 6 tasks; a cluster's job: see\n"
-            "                 experiments/survey-full.ini), smoke (tiny backbone, built-in task, seconds)\n"
+            "  --preset       quick (default: every method, 4 real tasks, 1 seed, one rate per method; at\n"
+            "                 most 15 min on 2 cores once the backbone exists; intervals over test examples),\n"
+            "                 standard (every method, 4 real tasks, 3 seeds, rates chosen on dev from\n"
+            "                 3-point grids, whole test sets; at most 3 hours on 2 cores), full (6 tasks,\n"
+            "                 longer training; a cluster's job: experiments/survey-full.ini), smoke (tiny\n"
+            "                 backbone, built-in task, seconds)\n"
             "  -o DIR         output directory (default survey-PRESET)\n"
             "  --spec FILE    run this spec instead of experiments/survey-PRESET.ini\n"
             "  --jobs N       cells side by side (default: the number of cores); --threads T per cell\n"
@@ -89,8 +92,8 @@ int pb_cmd_survey(pb_args *a) {
     pb_sweep_opts o = {.jobs = cores > 0 ? (int)cores : 1, .threads = 1, .progress = -1};
     while (a->i < a->argc) {
         if ((r = pb_args_opt(a, "--preset", 1, &v)) > 0) {
-            if (strcmp(v, "quick") && strcmp(v, "full") && strcmp(v, "smoke")) {
-                fprintf(stderr, "peftbench survey: --preset '%s' (accepted: quick, full, smoke)\n", v);
+            if (strcmp(v, "quick") && strcmp(v, "standard") && strcmp(v, "full") && strcmp(v, "smoke")) {
+                fprintf(stderr, "peftbench survey: --preset '%s' (accepted: quick, standard, full, smoke)\n", v);
                 return 2;
             }
             preset = v;
@@ -118,8 +121,9 @@ int pb_cmd_survey(pb_args *a) {
     }
     char spec_buf[2048], out_buf[256], results[2300], figures[2300];
     if (!spec) {
-        snprintf(spec_buf, sizeof spec_buf, "%s/experiments/%s.ini", PB_SOURCE_DIR,
-                 !strcmp(preset, "smoke") ? "smoke" : !strcmp(preset, "full") ? "survey-full" : "survey-quick");
+        char name[64];
+        snprintf(name, sizeof name, !strcmp(preset, "smoke") ? "smoke" : "survey-%s", preset);
+        snprintf(spec_buf, sizeof spec_buf, "%s/experiments/%s.ini", PB_SOURCE_DIR, name);
         spec = spec_buf;
     }
     if (!out) {

@@ -202,29 +202,47 @@ typedef struct {
     double seconds;
 } evaluator;
 
+/* Examples 0..n-1 of s in order of length (ties: index), so that evaluation batches hold
+ * sequences of similar length and pad little (predictions go back to their own index). */
+static const enc_split *g_len_split; /* qsort has no context argument */
+static int cmp_len(const void *a, const void *b) {
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int li = g_len_split->ex[i].len, lj = g_len_split->ex[j].len;
+    return li != lj ? (li > lj) - (li < lj) : (i > j) - (i < j);
+}
+
 static pb_status eval_classify(evaluator *ev, const enc_split *s, size_t n, int *pred) {
     size_t idx[1024];
     int B = ev->batch > 1024 ? 1024 : ev->batch;
+    size_t *order = malloc(sizeof *order * (n ? n : 1));
+    if (!order) return pb_errorf(PB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    g_len_split = s;
+    qsort(order, n, sizeof *order, cmp_len);
     double t0 = now_s();
     for (size_t i = 0; i < n; i += (size_t)B) {
         int nb = (int)(n - i < (size_t)B ? n - i : (size_t)B);
-        for (int b = 0; b < nb; b++) idx[b] = i + (size_t)b;
+        for (int b = 0; b < nb; b++) idx[b] = order[i + (size_t)b];
         pb_batch bt = make_batch(ev->bb, s, idx, nb, 0);
         for (int b = 0; b < nb; b++) ev->bb->targets[b] = 0; /* labels unknown to the forward */
         float loss;
         pb_status st = pb_model_forward(ev->m, &bt, 0, &loss);
-        if (st) return st;
+        if (st) {
+            free(order);
+            return st;
+        }
         int K = ev->m->n_labels;
         for (int b = 0; b < nb; b++) {
             const float *row = ev->m->logits + (size_t)b * K;
             int best = 0;
             for (int k = 1; k < K; k++)
                 if (row[k] > row[best]) best = k;
-            pred[i + (size_t)b] = best;
+            pred[idx[b]] = best;
+            ev->tokens += s->ex[idx[b]].len;
         }
-        for (int b = 0; b < nb; b++) ev->tokens += s->ex[i + (size_t)b].len;
     }
     ev->seconds += now_s() - t0;
+    free(order);
     return PB_OK;
 }
 
@@ -295,13 +313,34 @@ static int record_width(const pb_task *t) {
     return (int)w;
 }
 
+/* The records of examples 0..n-1 of split sp from their predictions (labels or texts). */
+static pb_status make_records(const pb_task *t, pb_split sp, size_t n, const int *labels, const char *const *texts,
+                              float *rec) {
+    const pb_task_split *gold = &t->split[sp];
+    if (t->kind != PB_TASK_GENERATE) {
+        for (size_t i = 0; i < n; i++) {
+            rec[2 * i] = (float)labels[i];
+            rec[2 * i + 1] = (float)gold->ex[i].label;
+        }
+        return PB_OK;
+    }
+    double stats[64];
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < t->n_metrics; k++) {
+            size_t m = pb_metric_n_stats(t->metrics[k], 0);
+            pb_status st = pb_metric_text_stats(t->metrics[k], texts[i], gold->ex[i].target, stats);
+            if (st) return st;
+            for (size_t j = 0; j < m; j++) *rec++ = (float)stats[j];
+        }
+    return PB_OK;
+}
+
 /* Scores examples 0..n-1 of split sp into out (every metric of the task); with rec (n x
  * record_width floats), also each example's record. */
 static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t n, double out[PB_TASK_MAX_METRICS],
                           float *rec) {
     pb_status st;
     pb_predictions p = {.n = n};
-    const pb_task_split *gold = &ev->task->split[sp];
     if (ev->task->kind == PB_TASK_GENERATE) {
         char **texts = calloc(n ? n : 1, sizeof *texts);
         if (!texts) return pb_errorf(PB_ENOMEM, "out of memory");
@@ -309,16 +348,7 @@ static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t
         st = eval_generate(ev, s, n, texts);
         p.texts = (const char *const *)texts;
         if (!st) st = pb_task_score(ev->task, sp, &p, out);
-        int W = record_width(ev->task);
-        double stats[64];
-        for (size_t i = 0; i < n && rec && !st; i++) {
-            float *r = rec + i * (size_t)W;
-            for (int k = 0; k < ev->task->n_metrics && !st; k++) {
-                size_t m = pb_metric_n_stats(ev->task->metrics[k], 0);
-                st = pb_metric_text_stats(ev->task->metrics[k], texts[i], gold->ex[i].target, stats);
-                for (size_t j = 0; j < m; j++) *r++ = (float)stats[j];
-            }
-        }
+        if (!st && rec) st = make_records(ev->task, sp, n, NULL, p.texts, rec);
         for (size_t i = 0; i < n; i++) free(texts[i]);
         free(texts);
     } else {
@@ -327,10 +357,7 @@ static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t
         st = eval_classify(ev, s, n, pred);
         p.labels = pred;
         if (!st) st = pb_task_score(ev->task, sp, &p, out);
-        for (size_t i = 0; i < n && rec && !st; i++) {
-            rec[2 * i] = (float)pred[i];
-            rec[2 * i + 1] = (float)gold->ex[i].label;
-        }
+        if (!st && rec) st = make_records(ev->task, sp, n, pred, NULL, rec);
         free(pred);
     }
     return st;
@@ -718,5 +745,40 @@ out:
     pb_tokenizer_free(&tk);
     free(ho_owned);
     pb_task_free(owned_task);
+    return st;
+}
+
+pb_status pb_run_reference(const pb_run_config *c, pb_ref_kind kind, pb_run_result *r) {
+    memset(r, 0, sizeof *r);
+    r->infer_flops_tok_merged = -1;
+    r->heldout_bpb_before = r->heldout_bpb_after = NAN;
+    const pb_task *task = c->task_obj;
+    pb_task *owned = NULL;
+    pb_ref_pred pred = {0};
+    pb_status st = PB_OK;
+    if (!task) {
+        if ((st = pb_task_open(c->task, c->data_dir, &owned))) goto out;
+        task = owned;
+    }
+    if ((st = pb_ref_predict(kind, task, &pred))) goto out;
+    r->n_metrics = task->n_metrics;
+    memcpy(r->metrics, task->metrics, sizeof r->metrics);
+    r->select = task->select;
+    memcpy(r->best_dev, pred.dev, sizeof r->best_dev);
+    size_t n = eval_count(c, task->split[PB_SPLIT_TEST].n);
+    pb_predictions p = {.n = n, .labels = pred.labels[PB_SPLIT_TEST], .texts = pred.texts[PB_SPLIT_TEST]};
+    if ((st = pb_task_score(task, PB_SPLIT_TEST, &p, r->test_at_best))) goto out;
+    r->ex_width = record_width(task);
+    r->ex = malloc(sizeof(float) * (n ? n : 1) * (size_t)r->ex_width);
+    if (!r->ex) {
+        st = pb_errorf(PB_ENOMEM, "out of memory for %zu test records", n);
+        goto out;
+    }
+    r->n_ex = n;
+    st = make_records(task, PB_SPLIT_TEST, n, p.labels, p.texts, r->ex);
+out:
+    if (st) fail(r, st);
+    pb_ref_pred_free(&pred);
+    pb_task_free(owned);
     return st;
 }

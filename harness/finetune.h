@@ -30,6 +30,7 @@
 #include "pb_error.h"
 #include "pb_flops.h"
 #include "pb_mem.h"
+#include "tasks/reference.h"
 #include "tasks/task.h"
 
 typedef struct {
@@ -113,6 +114,11 @@ void pb_run_defaults(pb_run_config *cfg);
  * trunk, which reflects the fine-tuning only when the method changed base weights (selective
  * methods, or a method merged into them); otherwise after is NaN. */
 pb_status pb_run_cell(const pb_run_config *cfg, pb_run_result *result);
+/* A reference row's cell (tasks/reference.h: majority, ngram_nb, copy_input): no backbone, no
+ * training; fits on the task's training split, scores dev and test like pb_run_cell (test
+ * records included; eval_max caps the test split the same way). Trainable parameters, FLOPs and
+ * memory are 0. */
+pb_status pb_run_reference(const pb_run_config *cfg, pb_ref_kind kind, pb_run_result *result);
 /* Frees what a result holds (its test records); the result can be reused. */
 void pb_run_result_free(pb_run_result *result);
 

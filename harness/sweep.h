@@ -43,6 +43,9 @@ typedef struct {
     char task_name[PB_RES_NAME];
     char task_kind[PB_RES_SHORT];
     int task_index;                    /* into the spec's opened tasks */
+    int ref;                           /* a reference row's cell (pb_ref_kind), or -1 */
+    int deferred;                      /* lr_protocol first_seed: a later seed's cell, run only when
+                                          its rate is the one the first seed's cells choose */
 } pb_sweep_cell;
 
 typedef struct {
@@ -60,6 +63,7 @@ typedef struct {
     size_t n_cells;
     int n_skipped;                     /* combinations left out (method cannot serve the task) */
     char skipped_note[512];
+    int first_seed;                    /* lr_protocol = first_seed (docs/STATISTICS.md) */
 } pb_sweep_spec;
 
 /* Parses and validates a spec and expands its cells. data_dir (may be NULL) overrides the
@@ -104,6 +108,8 @@ typedef struct {
 
 typedef struct {
     size_t total, in_shard, already, run, ok, diverged, failed;
+    size_t left_out;   /* lr_protocol first_seed: later seeds' cells at rates not chosen */
+    size_t undecided;  /* of those, left out because the first seed's cells were incomplete */
     int interrupted;
 } pb_sweep_summary;
 

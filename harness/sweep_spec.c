@@ -31,6 +31,7 @@
 #include "models/corpus_load.h"
 #include "models/desc.h"
 #include "models/pretrain.h"
+#include "tasks/reference.h"
 #include "tasks/task.h"
 
 #define MAX_CELLS 1000000
@@ -307,7 +308,8 @@ static const sweep_key g_sweep_keys[] = {
     {"eval_max", 2, 0, 1e8},    {"gen_max", 2, 0, 100000},  {"weight_decay", 3, 0, 10},
     {"warmup_frac", 3, 0, 1},   {"clip", 3, 0, 1e6},        {"schedule", 0, 0, 0},
     {"forgetting", 0, 0, 0},    {"forgetting_tokens", 2, 64, 1e9}, {"data_dir", 0, 0, 0},
-    {"threads", 2, 0, 1024},    {"methods", 0, 0, 0},
+    {"threads", 2, 0, 1024},    {"methods", 0, 0, 0},       {"references", 1, 0, 0},
+    {"lr_protocol", 0, 0, 0},
 };
 #define N_SWEEP_KEYS (int)(sizeof g_sweep_keys / sizeof g_sweep_keys[0])
 
@@ -551,7 +553,7 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
     col.path = path;
     msection *ms = NULL;
     int n_ms = 0;
-    list backbones = {0}, tasks = {0}, lrs = {0}, seeds = {0};
+    list backbones = {0}, tasks = {0}, lrs = {0}, seeds = {0}, refs = {0};
     backbone *bb = NULL;
     task_info *ti = NULL;
     method_point *mp = NULL;
@@ -656,6 +658,7 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
                       : !strcmp(e->key, "tasks")   ? &tasks
                       : !strcmp(e->key, "lrs")     ? &lrs
                       : !strcmp(e->key, "seeds")   ? &seeds
+                      : !strcmp(e->key, "references") ? &refs
                                                    : NULL;
             if (l) {
                 if (!list_add_value(l, e)) goto oom;
@@ -765,6 +768,12 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
             snprintf(s->forgetting, sizeof s->forgetting, "%s", strcmp(v, "none") ? v : "");
         } else if (!strcmp(sk->key, "data_dir")) {
             snprintf(s->data_dir, sizeof s->data_dir, "%s", v);
+        } else if (!strcmp(sk->key, "lr_protocol")) {
+            if (strcmp(v, "grid") && strcmp(v, "first_seed")) {
+                st = spec_err(&c, e->line, "[sweep]: lr_protocol = '%s' (accepted: grid, first_seed)", v);
+                goto out;
+            }
+            s->first_seed = !strcmp(v, "first_seed");
         }
     }
     if (data_dir_flag && *data_dir_flag) snprintf(s->data_dir, sizeof s->data_dir, "%s", data_dir_flag);
@@ -803,6 +812,23 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
     if (!n_ms) {
         st = spec_err(&c, 0, "no [method NAME] section: nothing to run (see `peftbench list methods`, or methods = all)");
         goto out;
+    }
+
+    /* --- reference rows: which predictors --- */
+    int want_ref[PB_REF_COUNT] = {0};
+    for (int i = 0; i < refs.n; i++) {
+        const char *v = refs.it[i].s;
+        if (!strcmp(v, "all") || !strcmp(v, "none")) {
+            for (int k = 0; k < PB_REF_COUNT; k++) want_ref[k] = !strcmp(v, "all");
+            continue;
+        }
+        pb_ref_kind k = pb_ref_from_name(v);
+        if (k == PB_REF_COUNT) {
+            st = spec_err(&c, refs.it[i].line, "[sweep]: references: '%s' (accepted: all, none, majority, ngram_nb, "
+                                               "copy_input)", v);
+            goto out;
+        }
+        want_ref[k] = 1;
     }
 
     /* --- learning rates and seeds --- */
@@ -1080,6 +1106,11 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
             for (int p = 0; p < n_mp; p++)
                 if (!(mp[p].m->needs_cls_head && ti[t].generate)) total += (size_t)n_lr[mp[p].section + 1];
     total *= (size_t)n_seeds;
+    size_t n_refs = 0;
+    for (int t = 0; t < tasks.n; t++)
+        for (int k = 0; k < PB_REF_COUNT; k++)
+            n_refs += want_ref[k] && pb_ref_applies((pb_ref_kind)k, ti[t].generate ? PB_TASK_GENERATE : PB_TASK_CLASSIFY);
+    total += n_refs;
     if (total > 100000) {
         free(seed_vals), free(n_lr);
         st = spec_err(&c, 0, "the sweep has %zu cells (at most 100000: split it into several specs)", total);
@@ -1101,6 +1132,31 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
                 skipped_pairs++;
             }
     s->n_skipped = (int)(skipped_pairs * (size_t)backbones.n * (size_t)n_seeds);
+    /* reference rows first (cheap): one cell per (task, predictor); no backbone, no seed grid */
+    for (int t = 0; t < tasks.n && !st; t++)
+        for (int k = 0; k < PB_REF_COUNT && !st; k++) {
+            if (!want_ref[k] || !pb_ref_applies((pb_ref_kind)k, ti[t].generate ? PB_TASK_GENERATE : PB_TASK_CLASSIFY))
+                continue;
+            pb_sweep_cell *x = &s->cells[s->n_cells];
+            x->cfg = base;
+            x->cfg.seed = seed_vals[0];
+            x->cfg.lr = 0;
+            x->cfg.verbose = 0;
+            x->ref = k;
+            const char *name = pb_ref_name((pb_ref_kind)k);
+            snprintf(x->method, sizeof x->method, "%s", name);
+            snprintf(x->method_name, sizeof x->method_name, "%s", name);
+            snprintf(x->label, sizeof x->label, "%s", name);
+            snprintf(x->category, sizeof x->category, "reference");
+            snprintf(x->task, sizeof x->task, "%s", ti[t].spec);
+            snprintf(x->task_name, sizeof x->task_name, "%s", ti[t].name);
+            snprintf(x->task_kind, sizeof x->task_kind, "%s", ti[t].kind);
+            x->task_index = t;
+            snprintf(x->config, sizeof x->config, "peftbench-cell 1\nreference=%s\ntask=%s\neval_max=%d\n", name,
+                     ti[t].canon, base.eval_max);
+            pb_res_key(x->config, x->key);
+            s->n_cells++;
+        }
     for (int b = 0; b < backbones.n && !st; b++)
         for (int si = 0; si < n_seeds && !st; si++)
             for (int t = 0; t < tasks.n && !st; t++)
@@ -1110,6 +1166,8 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
                     for (int l = 0; l < n_lr[sec] && !st; l++) {
                         pb_sweep_cell *x = &s->cells[s->n_cells];
                         x->cfg = base;
+                        x->ref = -1;
+                        x->deferred = s->first_seed && si > 0 && n_lr[sec] > 1;
                         x->cfg.seed = seed_vals[si];
                         x->cfg.lr = (float)lr_vals[(size_t)sec * (size_t)max_lrs + (size_t)l];
                         x->cfg.verbose = 0;
@@ -1139,7 +1197,7 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
     /* Keys are unique by construction (distinct backbones, tasks, methods, lrs, seeds); check. */
     for (size_t i = 0; i < s->n_cells; i++) {
         pb_sweep_cell *x = &s->cells[i];
-        x->cfg.backbone = x->backbone_path;
+        x->cfg.backbone = x->ref >= 0 ? "" : x->backbone_path;
         x->cfg.method = x->method;
         x->cfg.task = x->task;
         x->cfg.task_obj = s->tasks[x->task_index];
@@ -1153,7 +1211,7 @@ oom:
 out:
     collector_free(&col);
     free_sections(ms, n_ms);
-    free(backbones.it), free(tasks.it), free(lrs.it), free(seeds.it);
+    free(backbones.it), free(tasks.it), free(lrs.it), free(seeds.it), free(refs.it);
     free(bb);
     free(ti);
     free(mp);
