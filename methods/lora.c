@@ -52,8 +52,6 @@ static size_t lora_closed_form(const pb_hp_values *hp, const pb_model_desc *d, i
 
 static void lora_init(pb_method_ctx *c, pb_rng *rng) { pb_lowrank_init(c, c->state, rng); }
 
-static void lora_begin(pb_method_ctx *c) { pb_lowrank_begin(c, c->state); }
-
 static void lora_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
                      int N) {
     pb_lowrank *s = c->state;
@@ -81,7 +79,7 @@ static void lora_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
 static const char *const lora_examples[] = {
     "lora:r=2", "lora:r=3,alpha=6,targets=all-linear,bias=lora_only",
     "lora:r=2,use_rslora=1,bias=all,targets=k_proj+c_fc", "lora:r=2,alpha=4,gate=1,targets=q_proj+v_proj+c_proj",
-    NULL};
+    "lora:r=2,dropout=0.3,targets=q_proj+c_fc", NULL};
 
 const pb_method pb_method_lora = {
     .version = PB_METHOD_VERSION,
@@ -98,7 +96,6 @@ const pb_method pb_method_lora = {
     .attach = lora_attach,
     .closed_form = lora_closed_form,
     .init = lora_init,
-    .begin = lora_begin,
     .linear_fwd = lora_fwd,
     .linear_bwd = lora_bwd,
     .merge = lora_merge,

@@ -572,9 +572,29 @@ static int peft_begin(void *self, int B, int Tm, int training) {
         c->work = p->work_block ? p->work_block + ow : NULL;
         oa += x->acts_row * N + x->acts_fixed;
         ow += x->work_row * N + x->work_fixed;
-        if (c->method->begin && !c->merged) c->method->begin(c);
+        if (training && !c->hold) c->step++;
+        if (c->method->begin && !c->merged) {
+            pb_status st = c->method->begin(c);
+            if (st) return st;
+        }
     }
     return PB_OK;
+}
+
+uint64_t pb_ctx_dropout_seed(const pb_method_ctx *c, int stream) {
+    return c->seed ^ (c->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)stream << 40);
+}
+
+int pb_peft_setting_up(const pb_peft *p) {
+    for (int i = 0; i < p->n_ctx; i++) {
+        const pb_method_ctx *c = p->ctx[i];
+        if (c->method->setting_up && c->method->setting_up(c)) return 1;
+    }
+    return 0;
+}
+
+void pb_peft_hold(pb_peft *p, int on) {
+    for (int i = 0; i < p->n_ctx; i++) p->ctx[i]->hold = on;
 }
 
 /* ---- create / free -------------------------------------------------------------------------- */

@@ -127,7 +127,7 @@ static size_t uni_closed_form(const pb_hp_values *hp, const pb_model_desc *d, in
 /* Small sizes; smooth adapter activations (the registry's finite differences are unreliable
  * across ReLU kinks, and the adapter's ReLU is seq_bn's code, checked there). */
 static const char *const uni_examples[] = {
-    "unipelt:r=2,num_virtual_tokens=2,encoder_hidden_size=3,adapter_size=2,non_linearity=swish",
+    "unipelt:r=2,lora_dropout=0.2,num_virtual_tokens=2,encoder_hidden_size=3,adapter_size=2,non_linearity=swish",
     "unipelt:r=3,lora_alpha=6,lora_targets=q_proj+v_proj+c_fc,num_virtual_tokens=3,prefix_projection=0,"
     "reduction_factor=4,non_linearity=tanh",
     NULL};
