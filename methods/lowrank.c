@@ -110,7 +110,7 @@ pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
 
 size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K, size_t per_oc) {
     uint32_t sites = hp->sites[PB_LR_HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
-    size_t r = (size_t)hp->num[PB_LR_HP_R], C = (size_t)d->d_model, L = (size_t)d->n_layer;
+    size_t r = (size_t)hp->num[PB_LR_HP_R], L = (size_t)d->n_layer;
     int bias = (int)hp->num[PB_LR_HP_BIAS];
     size_t per_layer = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++) {
@@ -118,7 +118,7 @@ size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, in
         pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
         per_layer += r * (ic + oc) + per_oc * oc;
     }
-    return L * per_layer + (K ? (size_t)K * C + (size_t)K : 0) + pb_lowrank_bias_count(bias, sites, d);
+    return L * per_layer + pb_head_closed_form(d, K) + pb_lowrank_bias_count(bias, sites, d);
 }
 
 size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d) {

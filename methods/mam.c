@@ -97,8 +97,7 @@ static pb_status mam_attach(pb_method_ctx *c) {
 static size_t mam_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     char pre[256], par[256];
     part_specs(hp, pre, sizeof pre, par, sizeof par);
-    size_t C = (size_t)d->d_model;
-    return pb_part_closed_form(pre, d) + pb_part_closed_form(par, d) + (K ? (size_t)K * C + (size_t)K : 0);
+    return pb_part_closed_form(pre, d) + pb_part_closed_form(par, d) + pb_head_closed_form(d, K);
 }
 
 /* The examples use smooth activations: the registry's finite differences (step 1e-2) are

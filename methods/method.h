@@ -199,6 +199,14 @@ int pb_ctx_submodules(const pb_method_ctx *c);
 /* The blocks a prefix attaches to: every block, or an encoder-decoder's encoder blocks (PEFT's
  * num_layers = config.num_layers; the decoder reuses them). */
 int pb_ctx_prefix_layers(const pb_method_ctx *c);
+/* The same two for closed forms, from the descriptor alone (n_labels 0: an LM head). */
+int pb_desc_submodules(const pb_model_desc *d, int n_labels);
+int pb_desc_prefix_layers(const pb_model_desc *d);
+/* For closed forms: trainable floats of the task head the framework trains, 0 with an LM head
+ * (n_labels 0), else d's classification head: K E + K (ours, BERT; E = the embedding width,
+ * C unless OPT-350m's proj_dim), K E without a bias (GPT-2, LLaMA, OPT: PB_CLS_LINEAR_NOBIAS),
+ * or RoBERTa's dense + out_proj, C C + C + K C + K (PB_CLS_DENSE). */
+size_t pb_head_closed_form(const pb_model_desc *d, int n_labels);
 /* Trains base tensor i in place. */
 void pb_ctx_unfreeze(pb_method_ctx *c, int base_index);
 /* Trains base tensor i as Hugging Face PEFT does with a module it copies (modules_to_save, LN

@@ -268,8 +268,20 @@ void pb_ctx_unfreeze(pb_method_ctx *c, int i) {
 int pb_ctx_submodules(const pb_method_ctx *c) {
     return c->d->arch == PB_ARCH_ENCDEC && c->peft->head == PB_HEAD_LM ? 2 : 1;
 }
-int pb_ctx_prefix_layers(const pb_method_ctx *c) {
-    return c->d->arch == PB_ARCH_ENCDEC ? c->d->n_enc_layer : c->d->n_layer;
+int pb_ctx_prefix_layers(const pb_method_ctx *c) { return pb_desc_prefix_layers(c->d); }
+int pb_desc_submodules(const pb_model_desc *d, int n_labels) {
+    return d->arch == PB_ARCH_ENCDEC && n_labels == 0 ? 2 : 1;
+}
+int pb_desc_prefix_layers(const pb_model_desc *d) { return d->arch == PB_ARCH_ENCDEC ? d->n_enc_layer : d->n_layer; }
+size_t pb_head_closed_form(const pb_model_desc *d, int n_labels) {
+    size_t K = (size_t)n_labels, C = (size_t)d->d_model, E = d->proj_dim ? (size_t)d->proj_dim : C;
+    if (!K) return 0;
+    switch (d->cls_head) {
+    case PB_CLS_DENSE: return C * C + C + K * C + K;
+    case PB_CLS_LINEAR_NOBIAS: return K * E;
+    case PB_CLS_LINEAR: break;
+    }
+    return K * E + K;
 }
 void pb_ctx_unfreeze_copy(pb_method_ctx *c, int i) { c->peft->unfrozen[i] = 2; }
 

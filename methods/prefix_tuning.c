@@ -150,14 +150,14 @@ static pb_status pre_attach(pb_method_ctx *c) {
 
 static size_t pre_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     const pb_method *m = pb_method_find("prefix_tuning");
-    size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), L = (size_t)d->n_layer;
+    size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), L = (size_t)pb_desc_prefix_layers(d);
     size_t kv = (size_t)kv_width(d), C = (size_t)d->d_model;
     size_t h = (size_t)hidden_size((int)pb_hpv_num(m, hp, "encoder_hidden_size"), (int)kv);
     size_t n = pb_hpv_num(m, hp, "prefix_projection") != 0
                    ? P * kv + (kv * h + h) + (h * 2 * L * kv + 2 * L * kv)
                    : P * 2 * L * kv;
     if (pb_hpv_num(m, hp, "gate") != 0) n += L * (C + 1);
-    return n + (K ? (size_t)K * C + (size_t)K : 0);
+    return n + pb_head_closed_form(d, K);
 }
 
 static void fill_linear(pb_rng *rng, pb_tensor *w, pb_tensor *b) {

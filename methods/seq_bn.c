@@ -172,7 +172,7 @@ pb_status pb_bn_attach(pb_method_ctx *c, unsigned where, int parallel) {
 size_t pb_bn_closed_form(const pb_method *m, const pb_hp_values *hp, const pb_model_desc *d, int K, int n_sub) {
     size_t C = (size_t)d->d_model, r = (size_t)pb_bn_size(m, hp, d->d_model), L = (size_t)d->n_layer;
     size_t gate = pb_hpv_num(m, hp, "gate") != 0 ? C + 1 : 0;
-    return L * (size_t)n_sub * (2 * r * C + r + C + gate) + (K ? (size_t)K * C + (size_t)K : 0);
+    return L * (size_t)n_sub * (2 * r * C + r + C + gate) + pb_head_closed_form(d, K);
 }
 
 void pb_bn_init(pb_method_ctx *c, pb_rng *rng) {

@@ -134,8 +134,7 @@ static size_t sparse_closed_form(const pb_hp_values *hp, const pb_model_desc *d,
             total += ic * oc;
         }
     total *= (size_t)d->n_layer;
-    size_t C = (size_t)d->d_model;
-    return chosen(hp->num[HP_DENSITY], total) + (K ? (size_t)K * C + (size_t)K : 0);
+    return chosen(hp->num[HP_DENSITY], total) + pb_head_closed_form(d, K);
 }
 
 /* ---- choosing the entries ------------------------------------------------------------------- */

@@ -120,8 +120,7 @@ static pb_status uni_attach(pb_method_ctx *c) {
 static size_t uni_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     char lora[512], pre[512], seq[512];
     part_specs(hp, lora, pre, seq, sizeof lora);
-    size_t C = (size_t)d->d_model;
-    return pb_part_closed_form(lora, d) + pb_part_closed_form(pre, d) + pb_part_closed_form(seq, d) + (K ? (size_t)K * C + (size_t)K : 0);
+    return pb_part_closed_form(lora, d) + pb_part_closed_form(pre, d) + pb_part_closed_form(seq, d) + pb_head_closed_form(d, K);
 }
 
 /* Small sizes; smooth adapter activations (the registry's finite differences are unreliable

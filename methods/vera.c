@@ -113,13 +113,13 @@ static pb_status vera_attach(pb_method_ctx *c) {
 
 static size_t vera_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     uint32_t sites = hp->sites[HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
-    size_t r = (size_t)hp->num[HP_R], C = (size_t)d->d_model, L = (size_t)d->n_layer, per_layer = 0, ic, oc;
+    size_t r = (size_t)hp->num[HP_R], L = (size_t)d->n_layer, per_layer = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++)
         if (sites & (1u << s)) {
             pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
             per_layer += r + oc;
         }
-    return L * per_layer + (K ? (size_t)K * C + (size_t)K : 0) + pb_lowrank_bias_count((int)hp->num[HP_BIAS], sites, d);
+    return L * per_layer + pb_head_closed_form(d, K) + pb_lowrank_bias_count((int)hp->num[HP_BIAS], sites, d);
 }
 
 static void vera_init(pb_method_ctx *c, pb_rng *rng) {
