@@ -27,8 +27,9 @@
  * (torch.mean(gate, dim=1)), which lets later tokens change earlier positions' outputs and breaks
  * causality in a decoder; here it is per token (as seq_bn's gate). (2) Both references let the
  * gate replace the scale alpha/r (hidden * gate, no scaling); here it multiplies s, so alpha = r
- * (s = 1) reproduces them — AdapterHub's UniPELTConfig has r = alpha = 8, and unipelt passes
- * alpha = r by default.
+ * (s = 1) reproduces them, and unipelt passes alpha = r by default. (AdapterHub's UniPELTConfig
+ * sets LoRAConfig(r=8, alpha=2) in adapter-hub/adapters today, r=8 with the default alpha 8 in
+ * older releases; neither matters there, since its gated LoRA ignores the scaling.)
  */
 #include "lowrank.h"
 

@@ -207,6 +207,11 @@ int pb_desc_prefix_layers(const pb_model_desc *d);
  * C unless OPT-350m's proj_dim), K E without a bias (GPT-2, LLaMA, OPT: PB_CLS_LINEAR_NOBIAS),
  * or RoBERTa's dense + out_proj, C C + C + K C + K (PB_CLS_DENSE). */
 size_t pb_head_closed_form(const pb_model_desc *d, int n_labels);
+/* For closed forms: floats of the norms at `sites` (a mask over LN1, LN2, LN_X, LN_F, LN_EMBED)
+ * that d has: 2C each for LayerNorm, C for RMSNorm; LN1 and LN2 in every block, LN_X in an
+ * encoder-decoder's decoder blocks, LN_F once per stack (unless no_final_norm), LN_EMBED when
+ * embed_norm. */
+size_t pb_norms_closed_form(const pb_model_desc *d, uint32_t sites);
 /* Trains base tensor i in place. */
 void pb_ctx_unfreeze(pb_method_ctx *c, int base_index);
 /* Trains base tensor i as Hugging Face PEFT does with a module it copies (modules_to_save, LN

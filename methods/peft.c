@@ -273,6 +273,18 @@ int pb_desc_submodules(const pb_model_desc *d, int n_labels) {
     return d->arch == PB_ARCH_ENCDEC && n_labels == 0 ? 2 : 1;
 }
 int pb_desc_prefix_layers(const pb_model_desc *d) { return d->arch == PB_ARCH_ENCDEC ? d->n_enc_layer : d->n_layer; }
+size_t pb_norms_closed_form(const pb_model_desc *d, uint32_t sites) {
+    size_t L = (size_t)d->n_layer, n = 0;
+    size_t norm = (d->norm == PB_NORM_LAYERNORM ? 2 : 1) * (size_t)d->d_model; /* RMSNorm: a gain only */
+    size_t dec = d->arch == PB_ARCH_ENCDEC ? L - (size_t)d->n_enc_layer : 0;
+    if (sites & (1u << PB_SITE_LN1)) n += L * norm;
+    if (sites & (1u << PB_SITE_LN2)) n += L * norm;
+    if (sites & (1u << PB_SITE_LN_X)) n += dec * norm;
+    if ((sites & (1u << PB_SITE_LN_F)) && !d->no_final_norm) n += (d->arch == PB_ARCH_ENCDEC ? 2 : 1) * norm;
+    if ((sites & (1u << PB_SITE_LN_EMBED)) && d->embed_norm) n += norm;
+    return n;
+}
+
 size_t pb_head_closed_form(const pb_model_desc *d, int n_labels) {
     size_t K = (size_t)n_labels, C = (size_t)d->d_model, E = d->proj_dim ? (size_t)d->proj_dim : C;
     if (!K) return 0;

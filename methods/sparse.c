@@ -21,8 +21,11 @@
  * the other criteria. Deviations from FISH: the Fisher is taken at the model the first training
  * steps see (the head moves during them); FISH computes it in a separate pass before training
  * and budgets keep_num = int(keep_ratio * all parameters) - classifier size over all parameters.
- * (An API that would avoid the warm-up: a `prepare(ctx, batches)` call from the harness before
- * training; the interface has none.)
+ * The warm-up steps are steps of the run's budget: the method reports them (setting_up), and
+ * pb_run_cell records how many in pb_run_result.setup_steps (with the defaults, batch 16 and 128
+ * samples: 8 steps). (An API that would avoid the warm-up: a `prepare(ctx, batches)` call from
+ * the harness before training; the interface has none.) A choice that fails (out of memory)
+ * fails the forward that asked for it.
  * magnitude and random choose at initialisation.
  *
  * Forward: the hook keeps W updated in place, W[idx] = W0[idx] + delta, then runs the frozen

@@ -161,7 +161,8 @@ static void test_closed_forms_on_real_models(void **s) {
     const char *specs[] = {"head", "full", "ln_tuning", "ln_tuning:targets=ln1+ln2", "ln_tuning:targets=ln_f",
                            "ln_tuning:targets=ln_x", "ln_tuning:targets=ln_embed", "prompt_tuning",
                            "p_tuning:encoder_hidden_size=64", "prefix_tuning", "prefix_tuning:prefix_projection=1",
-                           "prefix_tuning:gate=1", "seq_bn", "double_seq_bn:gate=1", "par_bn", "mam"};
+                           "prefix_tuning:gate=1", "seq_bn", "double_seq_bn:gate=1", "double_seq_bn:layer_norms=1", "par_bn",
+                           "mam"};
     int checked = 0;
     for (int i = 0; pb_zoo_at(i); i++) {
         const pb_model_desc *d = pb_zoo_at(i);
