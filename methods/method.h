@@ -85,10 +85,10 @@ struct pb_method_ctx {
     uint64_t step;           /* training forwards so far (the framework counts them before
                                 `begin`); a dropout mask is a function of (seed, step, index):
                                 pb_ctx_dropout_seed */
-    int hold;                /* set by pb_peft_hold (tests): this training forward replays the
-                                last one: step not advanced, and detached quantities (DoRA's
-                                weight norm) kept at their values, so the loss is the surrogate
-                                whose exact gradient the backward computes */
+    int hold;                /* set by pb_peft_hold (tests): forwards replay the last training
+                                forward: the step is not advanced, and detached quantities
+                                (DoRA's weight norm) keep their values, so the loss is the
+                                surrogate whose exact gradient the backward computes */
     float *acts, *work;      /* its saved activations and workspace, as declared */
 };
 
