@@ -128,6 +128,9 @@ int pb_cmd_run(pb_args *a) {
            pb_fmt_bytes(b2, sizeof b2, (double)res.peak_rss));
     printf("time: %.2f s training (%ld tokens, %.0f tok/s), inference %.0f tok/s\n", res.train_seconds,
            res.train_tokens, res.train_tok_per_s, res.infer_tok_per_s);
+    if (res.setup_steps)
+        printf("setup steps: %d of %d (the method chose what trains; only the task head trained in them)\n",
+               res.setup_steps, c.steps);
     if (res.n_truncated) printf("truncated inputs: %zu\n", res.n_truncated);
     if (res.diverged) printf("status: diverged (%s)\n", res.message);
     printf("best dev at step %d:", res.best_step);

@@ -654,6 +654,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
         }
         pb_model_backward(&m);
         pb_adamw_step(&opt, pb_schedule_lr(&sched, step));
+        if (pb_peft_setting_up(&peft)) r->setup_steps++; /* this step's forward ran before the choice */
         pb_flops_get(&f1);
         t_train += now_s() - t0;
         pb_flops_diff(&fd, &f1, &f0);

@@ -80,6 +80,10 @@ typedef struct {
     /* time */
     double train_seconds, train_tok_per_s, infer_tok_per_s;
     long train_tokens;                 /* real (task) tokens, virtual tokens not included */
+    /* optimizer steps of the budget the method spent before its trainable set was final
+     * (sparse's Fisher warm-up: only the task head trained in them; method.h setting_up); 0 for
+     * methods whose trainable set is final from the start */
+    int setup_steps;
     /* quality */
     int n_metrics;
     pb_metric_id metrics[PB_TASK_MAX_METRICS];

@@ -149,6 +149,7 @@ static void row_measured(pb_res_row *w, const pb_run_result *r, pb_status st, do
         }
     }
     w->n_truncated = r->n_truncated;
+    w->setup_steps = r->setup_steps;
     w->ex_width = r->ex ? r->ex_width : 0;
     w->n_ex = r->ex ? (int64_t)r->n_ex : 0;
     w->heldout_bpb_after = r->heldout_bpb_after;
