@@ -313,7 +313,7 @@ static void setup(FILE *f, const pb_res *res) {
     char tasks[1024] = "", backbones[256] = "", host[PB_RES_NAME] = "", commit[PB_RES_NAME] = "";
     char first[40] = "", last[40] = "";
     size_t tk = 0, bk = 0, ok = 0;
-    double wall = 0, lo_lr = INFINITY, hi_lr = 0;
+    double wall = 0, cpu = 0, lo_lr = INFINITY, hi_lr = 0;
     uint64_t seeds[64];
     int n_seeds = 0, steps = 0, batch = 0, max_len = 0, threads = 0, jobs = 0;
     for (size_t i = 0; i < res->n; i++) {
@@ -326,8 +326,9 @@ static void setup(FILE *f, const pb_res *res) {
         for (int s = 0; s < n_seeds; s++) seen |= seeds[s] == w->seed;
         if (!seen && n_seeds < 64) seeds[n_seeds++] = w->seed;
         wall += isfinite(w->wall_seconds) ? w->wall_seconds : 0;
+        cpu += isfinite(w->cpu_seconds) ? w->cpu_seconds : 0;
         ok += !strcmp(w->status, "ok");
-        lo_lr = fmin(lo_lr, w->lr), hi_lr = fmax(hi_lr, w->lr);
+        if (strcmp(w->category, "reference")) lo_lr = fmin(lo_lr, w->lr), hi_lr = fmax(hi_lr, w->lr);
         steps = w->steps, batch = w->batch, max_len = w->max_len, threads = w->threads, jobs = w->jobs;
         snprintf(host, sizeof host, "%s", w->host);
         snprintf(commit, sizeof commit, "%s", w->git_commit);
@@ -339,8 +340,8 @@ static void setup(FILE *f, const pb_res *res) {
     fprintf(f, "| budget | %d steps × %d sequences of at most %d tokens |\n", steps, batch, max_len);
     fprintf(f, "| seeds | %d |\n| learning rates | %.3g to %.3g (per method) |\n", n_seeds, lo_lr, hi_lr);
     fprintf(f, "| cells | %zu (%zu ok) |\n", res->n, ok);
-    fprintf(f, "| compute | %.0f cell-minutes; %d job%s × %d thread%s on `%s` |\n", wall / 60, jobs, jobs == 1 ? "" : "s",
-            threads, threads == 1 ? "" : "s", host);
+    fprintf(f, "| compute | %.0f cell-minutes of wall time, %.0f CPU-minutes; %d job%s × %d thread%s on `%s` |\n",
+            wall / 60, cpu / 60, jobs, jobs == 1 ? "" : "s", threads, threads == 1 ? "" : "s", host);
     fprintf(f, "| commit, dates | `%s`, %s to %s |\n\n", commit, first, last);
 }
 

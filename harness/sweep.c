@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -195,6 +196,10 @@ static void child_main(const pb_sweep_spec *s, const pb_sweep_cell *x, int threa
         pb_res_crash_point("cell-run"); /* test hook: a cell whose process dies */
         pb_status st = x->ref >= 0 ? pb_run_reference(&cfg, (pb_ref_kind)x->ref, r) : pb_run_cell(&cfg, r);
         row_measured(&w, r, st, now_s() - t0);
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            w.cpu_seconds = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                            (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
         w.n_evals = st ? 0 : r->n_evals;
         w.n_loss = st ? 0 : r->n_loss;
         if (st) w.n_ex = 0, w.ex_width = 0;

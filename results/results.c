@@ -43,7 +43,7 @@ void pb_res_row_init(pb_res_row *w) {
     w->trainable_pct = NAN;
     w->flops_fwd = w->flops_bwd_in = w->flops_bwd_w = w->flops_train = NAN;
     w->infer_flops = w->infer_flops_merged = NAN;
-    w->wall_seconds = w->train_seconds = w->train_tok_per_s = w->infer_tok_per_s = NAN;
+    w->wall_seconds = w->train_seconds = w->train_tok_per_s = w->infer_tok_per_s = w->cpu_seconds = NAN;
     w->dev_metric = w->test_metric = NAN;
     for (int i = 0; i < PB_RES_MAX_METRICS; i++) w->dev_all[i] = w->test_all[i] = NAN;
     w->heldout_bpb_before = w->heldout_bpb_after = w->forgetting = NAN;
@@ -230,10 +230,10 @@ void pb_res_crash_point(const char *stage) {
     X(F64, heldout_bpb_after, 1) X(F64, forgetting, 1)                                             \
     X(STR, git_commit, 1) X(STR, compiler, 1) X(STR, blas, 1) X(STR, host, 1) X(STR, date, 1)      \
     X(STR, version, 1) X(I32, threads, 1) X(I32, jobs, 1) X(CURVE, eval, 1) X(CURVE, loss, 1)      \
-    X(I32, setup_steps, 1) X(I32, ex_width, 1) X(CURVE, ex, 1)
+    X(I32, setup_steps, 1) X(I32, ex_width, 1) X(CURVE, ex, 1) X(F64, cpu_seconds, 1)
 
 /* Fields that version 1 files do not have (read as 0). */
-static const char *const g_v2_fields[] = {"setup_steps", "ex_width", "ex_offset", "ex_count", NULL};
+static const char *const g_v2_fields[] = {"setup_steps", "ex_width", "ex_offset", "ex_count", "cpu_seconds", NULL};
 
 /* In memory a row is pb_res_row plus the curve offsets the file stores. */
 typedef struct {

@@ -81,6 +81,8 @@ typedef struct {
     uint64_t mem_peak_total, peak_rss;
     /* time */
     double wall_seconds, train_seconds, train_tok_per_s, infer_tok_per_s;
+    double cpu_seconds;               /* CPU time (user + system) of the cell's process: its cost,
+                                         whatever else the machine ran */
     int64_t train_tokens;
     /* quality: metrics "acc,macro_f1" (the selecting one is select_metric) */
     char metrics[PB_RES_NAME];
