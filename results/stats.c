@@ -47,8 +47,16 @@ pb_status pb_boot_run(pb_boot *b, const pb_boot_task *tasks, int n_tasks, const 
                       int B, uint64_t seed) {
     memset(b, 0, sizeof *b);
     size_t max_ex = 1, max_k = 1;
+    for (int e = 0; e < n_entries; e++)
+        if (entries[e].task < 0 || entries[e].task >= n_tasks || entries[e].n_seeds < 1 ||
+            entries[e].n_seeds > PB_BOOT_MAX_SEEDS)
+            return pb_errorf(PB_EINVAL, "bootstrap: entry %d has task %d and %d seeds", e, entries[e].task,
+                             entries[e].n_seeds);
     for (int k = 0; k < n_tasks; k++) {
         const pb_boot_task *t = &tasks[k];
+        int used = 0; /* tasks no entry refers to (no records) are not checked or resampled */
+        for (int e = 0; e < n_entries && !used; e++) used = entries[e].task == k;
+        if (!used) continue;
         size_t ns = pb_metric_n_stats(t->metric, t->n_classes);
         if (!t->n_ex || !ns)
             return pb_errorf(PB_EINVAL, "bootstrap: task %d has no examples or its metric %s no per-example statistics",
@@ -59,11 +67,6 @@ pb_status pb_boot_run(pb_boot *b, const pb_boot_task *tasks, int n_tasks, const 
         if (t->n_ex > max_ex) max_ex = t->n_ex;
         if (ns > max_k) max_k = ns;
     }
-    for (int e = 0; e < n_entries; e++)
-        if (entries[e].task < 0 || entries[e].task >= n_tasks || entries[e].n_seeds < 1 ||
-            entries[e].n_seeds > PB_BOOT_MAX_SEEDS)
-            return pb_errorf(PB_EINVAL, "bootstrap: entry %d has task %d and %d seeds", e, entries[e].task,
-                             entries[e].n_seeds);
     b->B = B;
     b->n_entries = n_entries;
     b->n_tasks = n_tasks;
@@ -81,6 +84,7 @@ pb_status pb_boot_run(pb_boot *b, const pb_boot_task *tasks, int n_tasks, const 
         for (int j = 0; j < PB_BOOT_MAX_SEEDS; j++) b->u[(size_t)r * PB_BOOT_MAX_SEEDS + j] = pb_rng_uniform(&rng);
         for (int k = 0; k < n_tasks && !st; k++) {
             const pb_boot_task *t = &tasks[k];
+            if (!t->n_ex) continue; /* no entry uses it */
             memset(c, 0, sizeof *c * t->n_ex);
             for (size_t i = 0; i < t->n_ex; i++) c[pb_rng_below(&rng, t->n_ex)]++;
             for (int e = 0; e < n_entries && !st; e++) {

@@ -264,9 +264,17 @@ static void test_intervals_and_significance(void **state) {
         if (s != 3) add_rec(&r, "prompt", "prompt", 1e-2, s, n, 200, 0, 0.5);
     }
     add_rec(&r, "majority", "reference", 0, 1, n, 200, 0, 0.5);
+    /* a task whose rows have no records (a version 1 file merged in): shown without intervals */
+    add(&r, "full", "selective", "old", "acc", 1, 1e-3, 1, 0.5, 0.5, "ok");
+    snprintf(r.rows[r.n - 1].method, sizeof r.rows[r.n - 1].method, "full");
     pb_table t;
     assert_int_equal(pb_table_build(&r, "tiny", NULL, &t), PB_OK);
     assert_int_equal(t.n_rows, 4);
+    assert_int_equal(t.n_tasks, 2);
+    assert_true(isfinite(t.rows[0].cell[1].mean) && isnan(t.rows[0].cell[1].lo));
+    assert_true(isnan(t.rows[0].avg_lo)); /* the average needs every averaged cell's records */
+    pb_table_free(&t);
+    assert_int_equal(pb_table_build(&r, "tiny", "cls", &t), PB_OK); /* the task with records */
     assert_true(t.any_intervals);
     assert_int_equal(t.n_test[0], (size_t)n);
     const pb_table_row *full = &t.rows[0], *prompt = &t.rows[1], *lora = &t.rows[2], *maj = &t.rows[3];
