@@ -82,10 +82,8 @@ pb_status pb_desc_check_runnable(const pb_model_desc *d) {
     else if (d->n_kv_head != d->n_head) why = "grouped-query attention is shape-only for now";
     else if (d->ffn != PB_FFN_GELU) why = "only the GELU MLP runs (SwiGLU/GeGLU are shape-only for now)";
     else if (d->norm != PB_NORM_LAYERNORM) why = "only LayerNorm runs (RMSNorm is shape-only for now)";
-    else if (!d->bias) why = "only linear layers with biases run";
     else if (d->fused_qkv) why = "only separate q/k/v projections run";
     else if (d->pos != PB_POS_LEARNED) why = "only learned positions run";
-    else if (!d->tied_embed) why = "only a tied LM head runs";
     else if (d->n_enc_layer || d->head_dim || d->qkv_bias || d->pos_offset || d->type_vocab || d->rel_buckets ||
              d->embed_norm || d->no_final_norm || d->pooler || d->proj_dim || d->image || d->patch || d->channels ||
              d->cls_head || d->cls_pooler || d->own_head || d->names)

@@ -1,11 +1,11 @@
 /* desc.h — model descriptors and named sites.
  *
  * A descriptor lists everything that decides a transformer's shapes (DESIGN.md "Models"). The
- * same descriptor serves two modes: runnable (weights allocated; models/model.h) and, later,
+ * same descriptor serves two modes: runnable (weights allocated; models/model.h) and
  * shape-only (real foundation-model configs counted by `peftbench count`). Only the subset that
  * pb_desc_check_runnable() accepts can run today: the GPT-style decoder and its bidirectional
- * encoder variant (pre-LN, learned positions, separate q/k/v/o with biases, GELU MLP, LayerNorm,
- * tied LM head).
+ * encoder variant (pre-LN, learned positions, separate q/k/v/o with or without biases, GELU MLP,
+ * LayerNorm, tied or untied LM head).
  *
  * Sites are the places PEFT methods attach to. Every runnable tensor belongs to one site; the
  * site names are ours (`attn.q`), and each has the module names real models use as aliases

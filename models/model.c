@@ -179,7 +179,7 @@ pb_status pb_model_init(pb_model *m, const pb_model_desc *d, pb_head_kind head, 
     m->n_labels = head == PB_HEAD_CLS ? n_labels : 0;
     m->n_tensors = pb_model_layout(d, head, n_labels, NULL, NULL);
     m->tensors = pb_alloc(sizeof(pb_tensor) * (size_t)m->n_tensors, PB_MEM_OTHER);
-    m->layers = pb_alloc(sizeof(pb_layer_params) * (size_t)d->n_layer, PB_MEM_OTHER);
+    m->layers = pb_alloc(sizeof(pb_site_tensors) * (size_t)d->n_layer, PB_MEM_OTHER);
     m->plan = pb_alloc(sizeof(pb_layer_plan) * (size_t)d->n_layer, PB_MEM_OTHER);
     m->acts = pb_alloc(sizeof(pb_layer_acts) * (size_t)d->n_layer, PB_MEM_OTHER);
     if (!m->tensors || !m->layers || !m->plan || !m->acts) goto oom;
@@ -189,20 +189,16 @@ pb_status pb_model_init(pb_model *m, const pb_model_desc *d, pb_head_kind head, 
 
     pb_tensor *t = m->tensors;
     for (int i = 0; i < m->n_tensors; i++) t[i].data = m->params + t[i].offset;
-    int i = 0;
-    m->wte = &t[i++];
-    m->wpe = &t[i++];
-    for (int l = 0; l < d->n_layer; l++) {
-        pb_tensor **p = (pb_tensor **)&m->layers[l];
-        for (size_t k = 0; k < sizeof(pb_layer_params) / sizeof(pb_tensor *); k++) p[k] = &t[i++];
+    /* The site index: each tensor by (layer, site, weight|bias); a slot the table lacks stays NULL. */
+    memset(m->layers, 0, sizeof(pb_site_tensors) * (size_t)d->n_layer);
+    memset(&m->global, 0, sizeof m->global);
+    for (int i = 0; i < m->n_tensors; i++) {
+        pb_site_tensors *ix = t[i].layer >= 0 ? &m->layers[t[i].layer] : &m->global;
+        pb_tensor **slot = t[i].is_bias ? &ix->b[t[i].site] : &ix->w[t[i].site];
+        assert(!*slot && "a runnable layout has one tensor per (layer, site, weight|bias)");
+        *slot = &t[i];
     }
-    m->lnf_w = &t[i++];
-    m->lnf_b = &t[i++];
-    if (head == PB_HEAD_CLS) {
-        m->head_w = &t[i++];
-        m->head_b = &t[i++];
-    }
-    assert(i == m->n_tensors);
+    assert(m->global.w[PB_SITE_EMBED] && m->global.w[PB_SITE_LN_F] && (head != PB_HEAD_CLS || m->global.w[PB_SITE_HEAD]));
 
     /* GPT-2 initialisation. */
     pb_rng rng;
@@ -271,6 +267,11 @@ size_t pb_model_trainable_count(const pb_model *m) {
 }
 
 static int tr(const pb_tensor *t) { return t && t->trainable; }
+
+/* The LM head: its own tensor (V,C) when untied, else the token embedding. */
+static const pb_tensor *lm_head(const pb_model *m) {
+    return m->global.w[PB_SITE_HEAD] ? m->global.w[PB_SITE_HEAD] : m->global.w[PB_SITE_EMBED];
+}
 
 static const pb_linear_hook *linear_hook(const pb_model *m, int layer, pb_site site) {
     if (!m->hooks || !m->hooks->linear) return NULL;
@@ -668,15 +669,29 @@ static void split_prefixed_gated(float *dsrc, float *dp, float *dg, const float 
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * (uint64_t)x->B * PC);
 }
 
+/* The descriptor's norm over (N,C) rows: gain w, bias b (NULL: none). */
+static void norm_fwd(const pb_model *m, float *out, float *mean, float *rstd, const float *inp, const pb_tensor *w,
+                     const pb_tensor *b, int N) {
+    assert(m->d.norm == PB_NORM_LAYERNORM && "pb_desc_check_runnable admits LayerNorm only");
+    pb_layernorm_fwd(out, mean, rstd, inp, w->data, b ? b->data : NULL, N, m->d.d_model);
+}
+
+/* Its backward: dinp (N,C) += (NULL: not needed); the gain's and bias's gradients where they train. */
+static void norm_bwd(const pb_model *m, float *dinp, const float *dout, const float *inp, const float *mean,
+                     const float *rstd, const pb_tensor *w, const pb_tensor *b, int N) {
+    pb_layernorm_bwd(dinp, tr(w) ? w->grad : NULL, tr(b) ? b->grad : NULL, dout, inp, w->data, mean, rstd, N,
+                     m->d.d_model);
+}
+
 static void layer_fwd(pb_model *m, int l, pb_layer_acts *a, const float *inp, const pb_dims *x) {
     const pb_model_desc *d = &m->d;
-    const pb_layer_params *w = &m->layers[l];
+    const pb_site_tensors *w = &m->layers[l];
     int N = x->N, C = d->d_model, F = d->d_ff, H = d->n_head;
     a->inp = inp;
-    pb_layernorm_fwd(a->ln1, a->ln1_mean, a->ln1_rstd, inp, w->ln1_w->data, w->ln1_b->data, N, C);
-    site_fwd(m, l, PB_SITE_Q, a->q, a->ln1, w->q_w, w->q_b, N);
-    site_fwd(m, l, PB_SITE_K, a->k, a->ln1, w->k_w, w->k_b, N);
-    site_fwd(m, l, PB_SITE_V, a->v, a->ln1, w->v_w, w->v_b, N);
+    norm_fwd(m, a->ln1, a->ln1_mean, a->ln1_rstd, inp, w->w[PB_SITE_LN1], w->b[PB_SITE_LN1], N);
+    site_fwd(m, l, PB_SITE_Q, a->q, a->ln1, w->w[PB_SITE_Q], w->b[PB_SITE_Q], N);
+    site_fwd(m, l, PB_SITE_K, a->k, a->ln1, w->w[PB_SITE_K], w->b[PB_SITE_K], N);
+    site_fwd(m, l, PB_SITE_V, a->v, a->ln1, w->w[PB_SITE_V], w->b[PB_SITE_V], N);
     const pb_prefix_hook *ph = prefix_hook(m, l);
     if (x->Pk) {
         /* every layer gets Pk keys in front; a layer without its own prefix gets none
@@ -699,14 +714,14 @@ static void layer_fwd(pb_model *m, int l, pb_layer_acts *a, const float *inp, co
     pb_attention_fwd(a->atty, a->att, a->q, a->kf, a->vf, x->Pk ? m->kmask : m->mask_m, x->B, x->Tm, x->Tk, C, H, H,
                      d->causal);
     float *proj = m->proj;
-    site_fwd(m, l, PB_SITE_O, proj, a->atty, w->o_w, w->o_b, N);
+    site_fwd(m, l, PB_SITE_O, proj, a->atty, w->w[PB_SITE_O], w->b[PB_SITE_O], N);
     const pb_sublayer_hook *sh = sublayer_hook(m, l, PB_SUB_ATTN);
     if (sh) sh->fwd(sh->self, proj, a->ln1, N); /* the hook saves what its backward needs */
     pb_add_fwd(a->res2, inp, proj, (size_t)N * C);
-    pb_layernorm_fwd(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w->ln2_w->data, w->ln2_b->data, N, C);
-    site_fwd(m, l, PB_SITE_UP, a->fch, a->ln2, w->up_w, w->up_b, N);
+    norm_fwd(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w->w[PB_SITE_LN2], w->b[PB_SITE_LN2], N);
+    site_fwd(m, l, PB_SITE_UP, a->fch, a->ln2, w->w[PB_SITE_UP], w->b[PB_SITE_UP], N);
     pb_gelu_fwd(a->fch_gelu, a->fch, (size_t)N * F);
-    site_fwd(m, l, PB_SITE_DOWN, proj, a->fch_gelu, w->down_w, w->down_b, N);
+    site_fwd(m, l, PB_SITE_DOWN, proj, a->fch_gelu, w->w[PB_SITE_DOWN], w->b[PB_SITE_DOWN], N);
     sh = sublayer_hook(m, l, PB_SUB_FFN);
     if (sh) sh->fwd(sh->self, proj, a->ln2, N);
     pb_add_fwd(a->out, a->res2, proj, (size_t)N * C);
@@ -716,17 +731,20 @@ static void layer_fwd(pb_model *m, int l, pb_layer_acts *a, const float *inp, co
  * virtual tokens (from the embed hook) at rows [0, Pe) with positions 0... */
 static void embed_fwd(pb_model *m, const pb_batch *b, const pb_dims *x) {
     int C = m->d.d_model;
+    const float *wte = m->global.w[PB_SITE_EMBED]->data;                           /* (V,C) */
+    const float *wpe = m->global.w[PB_SITE_POS] ? m->global.w[PB_SITE_POS]->data : NULL; /* (max_seq,C) or none */
     if (!x->Pe) {
-        pb_embedding_fwd(m->encoded, b->ids, m->wte->data, m->wpe->data, x->B, x->T, C);
+        pb_embedding_fwd(m->encoded, b->ids, wte, wpe, x->B, x->T, C);
         return;
     }
     const pb_embed_hook *eh = embed_hook(m);
     eh->fwd(eh->self, m->prompt);
     for (int i = 0; i < x->B; i++) {
         float *seq = m->encoded + (size_t)i * x->Tm * C;
-        pb_add_fwd(seq, m->prompt, m->wpe->data, (size_t)x->Pe * C);
-        pb_embedding_fwd(seq + (size_t)x->Pe * C, b->ids + (size_t)i * x->T, m->wte->data,
-                         m->wpe->data + (size_t)x->Pe * C, 1, x->T, C);
+        if (wpe) pb_add_fwd(seq, m->prompt, wpe, (size_t)x->Pe * C);
+        else pb_copy(seq, m->prompt, (size_t)x->Pe * C);
+        pb_embedding_fwd(seq + (size_t)x->Pe * C, b->ids + (size_t)i * x->T, wte, wpe ? wpe + (size_t)x->Pe * C : NULL,
+                         1, x->T, C);
     }
 }
 
@@ -765,12 +783,12 @@ pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *
         h = a->out;
     }
     m->lnf_in = h;
-    pb_layernorm_fwd(m->lnf, m->lnf_mean, m->lnf_rstd, h, m->lnf_w->data, m->lnf_b->data, N, C);
+    norm_fwd(m, m->lnf, m->lnf_mean, m->lnf_rstd, h, m->global.w[PB_SITE_LN_F], m->global.b[PB_SITE_LN_F], N);
 
     int rows, classes;
     const int32_t *targets;
     if (m->head == PB_HEAD_LM) {
-        pb_linear_fwd(m->logits, m->lnf, m->wte->data, NULL, N, C, d->vocab);
+        pb_linear_fwd(m->logits, m->lnf, lm_head(m)->data, NULL, N, C, d->vocab);
         rows = N;
         classes = d->vocab;
         targets = m->targets_m;
@@ -785,7 +803,7 @@ pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *
             m->pool_idx[i] = x.Pe + idx;
             memcpy(m->pooled + (size_t)i * C, m->lnf + ((size_t)i * x.Tm + x.Pe + idx) * C, sizeof(float) * (size_t)C);
         }
-        site_fwd(m, -1, PB_SITE_HEAD, m->logits, m->pooled, m->head_w, m->head_b, B);
+        site_fwd(m, -1, PB_SITE_HEAD, m->logits, m->pooled, m->global.w[PB_SITE_HEAD], m->global.b[PB_SITE_HEAD], B);
         rows = B;
         classes = m->n_labels;
         targets = b->targets;
@@ -810,7 +828,7 @@ pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *
 /* dres (N,C) holds d(out) on entry and d(inp) on exit (when p->in). */
 static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, const pb_dims *x) {
     const pb_model_desc *d = &m->d;
-    const pb_layer_params *w = &m->layers[l];
+    const pb_site_tensors *w = &m->layers[l];
     const pb_layer_plan *p = &m->plan[l];
     int N = x->N, C = d->d_model, F = d->d_ff, H = d->n_head;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
@@ -820,30 +838,29 @@ static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, c
     const pb_sublayer_hook *sh = sublayer_hook(m, l, PB_SUB_FFN);
     if (sh) {
         pb_copy(m->dsub, dres, NC);
-        sh->bwd(sh->self, m->dsub, p->ln2 ? m->dln : NULL, a->ln2, N, p->up || tr(w->down_w) || tr(w->down_b) ||
+        sh->bwd(sh->self, m->dsub, p->ln2 ? m->dln : NULL, a->ln2, N, p->up || tr(w->w[PB_SITE_DOWN]) || tr(w->b[PB_SITE_DOWN]) ||
                                                                           hook_trains(m, l, PB_SITE_DOWN));
         dproj = m->dsub;
     }
-    if (p->up || tr(w->down_w) || tr(w->down_b) || hook_trains(m, l, PB_SITE_DOWN)) {
+    if (p->up || tr(w->w[PB_SITE_DOWN]) || tr(w->b[PB_SITE_DOWN]) || hook_trains(m, l, PB_SITE_DOWN)) {
         if (p->up) pb_zero(m->dfch_gelu, NF);
-        site_bwd(m, l, PB_SITE_DOWN, p->up ? m->dfch_gelu : NULL, dproj, a->fch_gelu, w->down_w, w->down_b, N);
+        site_bwd(m, l, PB_SITE_DOWN, p->up ? m->dfch_gelu : NULL, dproj, a->fch_gelu, w->w[PB_SITE_DOWN], w->b[PB_SITE_DOWN], N);
     }
     if (p->up) {
         /* d(gelu output) becomes d(fch) in place */
         pb_gelu_bwd_inplace(m->dfch_gelu, a->fch, NF);
-        site_bwd(m, l, PB_SITE_UP, p->ln2 ? m->dln : NULL, m->dfch_gelu, a->ln2, w->up_w, w->up_b, N);
+        site_bwd(m, l, PB_SITE_UP, p->ln2 ? m->dln : NULL, m->dfch_gelu, a->ln2, w->w[PB_SITE_UP], w->b[PB_SITE_UP], N);
     }
     if (p->ln2) {
-        float *dw = tr(w->ln2_w) ? w->ln2_w->grad : NULL, *db = tr(w->ln2_b) ? w->ln2_b->grad : NULL;
-        pb_layernorm_bwd(p->res2 ? dres : NULL, dw, db, m->dln, a->res2, w->ln2_w->data, a->ln2_mean, a->ln2_rstd,
-                         N, C);
+        norm_bwd(m, p->res2 ? dres : NULL, m->dln, a->res2, a->ln2_mean, a->ln2_rstd, w->w[PB_SITE_LN2],
+                 w->b[PB_SITE_LN2], N);
     }
     if (!p->res2) return;
     /* Attention: res2 = inp + hook(o(attn(q(ln1), k(ln1), v(ln1)))); dres is now d(res2). */
     if (p->ln1) pb_zero(m->dln, NC);
     dproj = dres;
     sh = sublayer_hook(m, l, PB_SUB_ATTN);
-    int need_o = p->att || tr(w->o_w) || tr(w->o_b) || hook_trains(m, l, PB_SITE_O);
+    int need_o = p->att || tr(w->w[PB_SITE_O]) || tr(w->b[PB_SITE_O]) || hook_trains(m, l, PB_SITE_O);
     if (sh) {
         pb_copy(m->dsub, dres, NC);
         sh->bwd(sh->self, m->dsub, p->ln1 ? m->dln : NULL, a->ln1, N, need_o);
@@ -851,7 +868,7 @@ static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, c
     }
     if (need_o) {
         if (p->att) pb_zero(m->datty, NC);
-        site_bwd(m, l, PB_SITE_O, p->att ? m->datty : NULL, dproj, a->atty, w->o_w, w->o_b, N);
+        site_bwd(m, l, PB_SITE_O, p->att ? m->datty : NULL, dproj, a->atty, w->w[PB_SITE_O], w->b[PB_SITE_O], N);
     }
     if (p->att) {
         const pb_prefix_hook *ph = prefix_hook(m, l);
@@ -889,14 +906,13 @@ static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, c
                              a->att, a->q, a->k, a->v, x->B, x->Tm, x->Tk, C, H, H);
         }
         float *dln = p->ln1 ? m->dln : NULL;
-        if (p->q) site_bwd(m, l, PB_SITE_Q, dln, m->dq, a->ln1, w->q_w, w->q_b, N);
-        if (p->k) site_bwd(m, l, PB_SITE_K, dln, m->dk, a->ln1, w->k_w, w->k_b, N);
-        if (p->v) site_bwd(m, l, PB_SITE_V, dln, m->dv, a->ln1, w->v_w, w->v_b, N);
+        if (p->q) site_bwd(m, l, PB_SITE_Q, dln, m->dq, a->ln1, w->w[PB_SITE_Q], w->b[PB_SITE_Q], N);
+        if (p->k) site_bwd(m, l, PB_SITE_K, dln, m->dk, a->ln1, w->w[PB_SITE_K], w->b[PB_SITE_K], N);
+        if (p->v) site_bwd(m, l, PB_SITE_V, dln, m->dv, a->ln1, w->w[PB_SITE_V], w->b[PB_SITE_V], N);
     }
     if (p->ln1) {
-        float *dw = tr(w->ln1_w) ? w->ln1_w->grad : NULL, *db = tr(w->ln1_b) ? w->ln1_b->grad : NULL;
-        pb_layernorm_bwd(p->in ? dres : NULL, dw, db, m->dln, a->inp, w->ln1_w->data, a->ln1_mean, a->ln1_rstd, N,
-                         C);
+        norm_bwd(m, p->in ? dres : NULL, m->dln, a->inp, a->ln1_mean, a->ln1_rstd, w->w[PB_SITE_LN1],
+                 w->b[PB_SITE_LN1], N);
     }
 }
 
@@ -904,7 +920,8 @@ static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, c
 static void embed_bwd(pb_model *m, const pb_dims *x) {
     const pb_batch *b = &m->last;
     int C = m->d.d_model;
-    float *dwte = tr(m->wte) ? m->wte->grad : NULL, *dwpe = tr(m->wpe) ? m->wpe->grad : NULL;
+    const pb_tensor *wte = m->global.w[PB_SITE_EMBED], *wpe = m->global.w[PB_SITE_POS];
+    float *dwte = tr(wte) ? wte->grad : NULL, *dwpe = tr(wpe) ? wpe->grad : NULL;
     const pb_embed_hook *eh = embed_hook(m);
     if (!x->Pe) {
         if (dwte || dwpe) pb_embedding_bwd(dwte, dwpe, m->dres, b->ids, x->B, x->T, C);
@@ -936,19 +953,21 @@ void pb_model_backward(pb_model *m) {
     /* Head and loss. */
     if (gl) pb_zero(m->dln, (size_t)N * C);
     if (m->head == PB_HEAD_LM) {
-        if (gl || tr(m->wte)) {
+        const pb_tensor *lm = lm_head(m);
+        if (gl || tr(lm)) {
             pb_zero(m->dlogits, (size_t)N * d->vocab);
             pb_crossentropy_bwd(m->dlogits, m->probs, m->targets_m, scale, N, d->vocab);
-            pb_linear_bwd(gl ? m->dln : NULL, tr(m->wte) ? m->wte->grad : NULL, NULL, m->dlogits, m->lnf,
-                          m->wte->data, N, C, d->vocab);
+            pb_linear_bwd(gl ? m->dln : NULL, tr(lm) ? lm->grad : NULL, NULL, m->dlogits, m->lnf, lm->data, N, C,
+                          d->vocab);
         }
     } else {
         int K = m->n_labels;
-        if (gl || tr(m->head_w) || tr(m->head_b)) {
+        const pb_tensor *hw = m->global.w[PB_SITE_HEAD], *hb = m->global.b[PB_SITE_HEAD];
+        if (gl || tr(hw) || tr(hb)) {
             memset(m->dlogits, 0, (size_t)B * K * sizeof(float));
             pb_crossentropy_bwd(m->dlogits, m->probs, m->last.targets, scale, B, K);
             if (gl) memset(m->dpooled, 0, (size_t)B * C * sizeof(float));
-            site_bwd(m, -1, PB_SITE_HEAD, gl ? m->dpooled : NULL, m->dlogits, m->pooled, m->head_w, m->head_b, B);
+            site_bwd(m, -1, PB_SITE_HEAD, gl ? m->dpooled : NULL, m->dlogits, m->pooled, hw, hb, B);
             if (gl)
                 for (int i = 0; i < B; i++) {
                     float *dst = m->dln + ((size_t)i * x->Tm + m->pool_idx[i]) * C;
@@ -962,9 +981,8 @@ void pb_model_backward(pb_model *m) {
     /* Final norm, then the blocks from the top down to the floor. */
     pb_zero(m->dres, (size_t)N * C);
     int need_top = m->plan[L - 1].out;
-    pb_layernorm_bwd(need_top ? m->dres : NULL, tr(m->lnf_w) ? m->lnf_w->grad : NULL,
-                     tr(m->lnf_b) ? m->lnf_b->grad : NULL, m->dln, m->lnf_in, m->lnf_w->data, m->lnf_mean,
-                     m->lnf_rstd, N, C);
+    norm_bwd(m, need_top ? m->dres : NULL, m->dln, m->lnf_in, m->lnf_mean, m->lnf_rstd, m->global.w[PB_SITE_LN_F],
+             m->global.b[PB_SITE_LN_F], N);
     for (int l = L - 1; l >= 0; l--) {
         if (!m->plan[l].out) return;
         layer_bwd(m, l, &m->acts[l], m->dres, x);

@@ -48,17 +48,13 @@ typedef struct pb_tensor_s {
     int trainable;
 } pb_tensor;
 
-/* The tensors of one block, in forward order. */
+/* The tensors of one block, or the global ones, by site: w[s] is site s's weight (matrix, norm
+ * gain or table), b[s] its bias; NULL where the descriptor has none (no biases when bias = 0, no
+ * norm bias with RMSNorm, no position table with rotary positions, no head tensor for a tied LM
+ * head). Filled from the layout table by (layer, site, is_bias), never by position. */
 typedef struct {
-    pb_tensor *ln1_w, *ln1_b;   /* (C) (C) */
-    pb_tensor *q_w, *q_b;       /* (C,C) (C) */
-    pb_tensor *k_w, *k_b;       /* (C,C) (C) */
-    pb_tensor *v_w, *v_b;       /* (C,C) (C) */
-    pb_tensor *o_w, *o_b;       /* (C,C) (C) */
-    pb_tensor *ln2_w, *ln2_b;   /* (C) (C) */
-    pb_tensor *up_w, *up_b;     /* (F,C) (F) */
-    pb_tensor *down_w, *down_b; /* (C,F) (C) */
-} pb_layer_params;
+    pb_tensor *w[PB_NSITE], *b[PB_NSITE];
+} pb_site_tensors;
 
 /* Activations of one block, saved for backward. */
 typedef struct {
@@ -107,10 +103,9 @@ typedef struct {
     float *grads;               /* one block for the trainable tensors, n_grads floats */
     size_t n_grads;
 
-    pb_tensor *wte, *wpe;       /* (V,C) (max_seq,C) */
-    pb_layer_params *layers;    /* (L) */
-    pb_tensor *lnf_w, *lnf_b;   /* (C) (C) */
-    pb_tensor *head_w, *head_b; /* (K,C) (K), classification only */
+    pb_site_tensors *layers;    /* (L) each layer's tensors by site */
+    pb_site_tensors global;     /* embed (V,C), pos (max_seq,C), ln_f (C) (C), head: the classifier
+                                   (K,C) (K), or an untied LM head (V,C); NULL when tied */
 
     /* PEFT hooks (NULL: none); set with pb_model_set_hooks */
     const pb_model_hooks *hooks;

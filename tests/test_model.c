@@ -110,8 +110,8 @@ static void gradcheck(pb_model *m, const pb_batch *b) {
     assert_true(checked > 0);
 }
 
-static void run_gradcheck(int causal, pb_head_kind head, int use_mask) {
-    pb_model_desc d = tiny_desc(causal, 2, 8, 2, 11, 6);
+static void run_gradcheck_desc(const pb_model_desc *dp, pb_head_kind head, int use_mask) {
+    pb_model_desc d = *dp;
     pb_model m;
     assert_int_equal(pb_model_init(&m, &d, head, 3, 42), PB_OK);
     randomize(&m, 7);
@@ -120,6 +120,28 @@ static void run_gradcheck(int causal, pb_head_kind head, int use_mask) {
     pb_batch b = as_batch(&tb, use_mask);
     gradcheck(&m, &b);
     pb_model_free(&m);
+}
+
+static void run_gradcheck(int causal, pb_head_kind head, int use_mask) {
+    pb_model_desc d = tiny_desc(causal, 2, 8, 2, 11, 6);
+    run_gradcheck_desc(&d, head, use_mask);
+}
+
+/* Optional tensors: no linear biases and an untied LM head (lm_head.weight). */
+static void test_grad_untied_nobias(void **s) {
+    (void)s;
+    pb_model_desc d = tiny_desc(1, 2, 8, 2, 11, 6);
+    d.bias = 0;
+    d.tied_embed = 0;
+    pb_model m;
+    assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 1), PB_OK);
+    assert_null(m.layers[0].b[PB_SITE_Q]);
+    assert_non_null(m.layers[0].b[PB_SITE_LN1]); /* LayerNorm keeps its bias */
+    assert_non_null(m.global.w[PB_SITE_HEAD]);
+    assert_string_equal(m.global.w[PB_SITE_HEAD]->name, "lm_head.weight");
+    pb_model_free(&m);
+    run_gradcheck_desc(&d, PB_HEAD_LM, 1);
+    run_gradcheck_desc(&d, PB_HEAD_CLS, 1);
 }
 
 static void test_grad_decoder_lm(void **s) { (void)s; run_gradcheck(1, PB_HEAD_LM, 0); }
@@ -238,8 +260,8 @@ static void test_flops_and_bytes_closed_form(void **s) {
     /* Frozen trunk, trainable classification head: no backward into the trunk at all. */
     assert_int_equal(pb_model_init(&m, &d, PB_HEAD_CLS, (int)K, 1), PB_OK);
     pb_model_set_trainable_all(&m, 0);
-    pb_tensor_set_trainable(&m, m.head_w, 1);
-    pb_tensor_set_trainable(&m, m.head_b, 1);
+    pb_tensor_set_trainable(&m, m.global.w[PB_SITE_HEAD], 1);
+    pb_tensor_set_trainable(&m, m.global.b[PB_SITE_HEAD], 1);
     assert_int_equal(pb_model_prepare(&m), PB_OK);
     c = measure_step(&m, &cls_b);
     assert_int_equal(c.fwd_mm, L * (lin + 2 * att) + 2 * B * C * K);
@@ -364,6 +386,7 @@ int main(void) {
         cmocka_unit_test(test_grad_decoder_cls_padded),
         cmocka_unit_test(test_grad_encoder_lm_padded),
         cmocka_unit_test(test_grad_encoder_cls),
+        cmocka_unit_test(test_grad_untied_nobias),
         cmocka_unit_test(test_partial_freeze_same_grads),
         cmocka_unit_test(test_flops_and_bytes_closed_form),
         cmocka_unit_test(test_determinism),

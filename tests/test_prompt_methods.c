@@ -68,7 +68,7 @@ static void check_text_rows(int P) {
     const pb_tensor *e = added(&p, "prompt_encoder.embedding.weight");
     int C = d.d_model;
     for (int i = 0; i < P; i++) /* truncated to P, or repeated as often as needed */
-        tu_assert_same(e->data + (size_t)i * C, m.wte->data + (size_t)ids[(size_t)i % n] * C, (size_t)C, "TEXT row");
+        tu_assert_same(e->data + (size_t)i * C, m.global.w[PB_SITE_EMBED]->data + (size_t)ids[(size_t)i % n] * C, (size_t)C, "TEXT row");
     pb_peft_free(&p);
     pb_model_free(&m);
 }
@@ -106,7 +106,7 @@ static void test_prompt_init_sample_and_random(void **state) {
     for (int i = 0; i < 12; i++) {
         int found = 0;
         for (int v = 0; v < d.vocab && !found; v++)
-            found = !memcmp(e->data + (size_t)i * C, m.wte->data + (size_t)v * C, sizeof(float) * (size_t)C);
+            found = !memcmp(e->data + (size_t)i * C, m.global.w[PB_SITE_EMBED]->data + (size_t)v * C, sizeof(float) * (size_t)C);
         if (!found) fail_msg("SAMPLE_VOCAB row %d is no row of wte", i);
     }
     pb_peft_free(&p);
