@@ -1,5 +1,6 @@
 /* desc.c — site names and aliases, runnable check, backbone presets (see desc.h). */
 #include "desc.h"
+#include "block.h"
 #include "tokenizer.h"
 
 #include <stdio.h>
@@ -73,22 +74,23 @@ void pb_site_describe_names(char *buf, int cap) {
 }
 
 pb_status pb_desc_check_runnable(const pb_model_desc *d) {
+    /* what the trunk (models/model.c) needs; the family's block file checks the rest */
     const char *why = NULL;
-    if (d->n_layer < 1 || d->d_model < 1 || d->n_head < 1 || d->d_ff < 1 || d->vocab < 1 || d->max_seq < 1)
-        why = "every size (n_layer, d_model, n_head, d_ff, vocab, max_seq) must be positive";
+    if (d->n_layer < 1 || d->d_model < 1 || d->n_head < 1 || d->n_kv_head < 1 || d->d_ff < 1 || d->vocab < 1 ||
+        d->max_seq < 1)
+        why = "every size (n_layer, d_model, n_head, n_kv_head, d_ff, vocab, max_seq) must be positive";
     else if (d->d_model % d->n_head) why = "d_model must be a multiple of n_head";
+    else if (d->n_head % d->n_kv_head) why = "n_head must be a multiple of n_kv_head";
     else if (d->arch != PB_ARCH_DECODER && d->arch != PB_ARCH_ENCODER)
         why = "only decoder and encoder architectures run (encoder-decoder and vision are shape-only)";
-    else if (d->n_kv_head != d->n_head) why = "grouped-query attention is shape-only for now";
-    else if (d->ffn != PB_FFN_GELU) why = "only the GELU MLP runs (SwiGLU/GeGLU are shape-only for now)";
-    else if (d->norm != PB_NORM_LAYERNORM) why = "only LayerNorm runs (RMSNorm is shape-only for now)";
-    else if (d->fused_qkv) why = "only separate q/k/v projections run";
-    else if (d->pos != PB_POS_LEARNED) why = "only learned positions run";
     else if (d->n_enc_layer || d->head_dim || d->qkv_bias || d->pos_offset || d->type_vocab || d->rel_buckets ||
              d->embed_norm || d->no_final_norm || d->pooler || d->proj_dim || d->image || d->patch || d->channels ||
              d->cls_head || d->cls_pooler || d->own_head || d->names)
         why = "it is a real model's shape-only descriptor (peftbench count reads it; nothing runs it)";
     if (why) return pb_errorf(PB_EINVAL, "backbone '%s' cannot run: %s", d->name, why);
+    char blocks[512];
+    if (!pb_block_select(d, blocks, sizeof blocks))
+        return pb_errorf(PB_EINVAL, "backbone '%s' cannot run: no block file runs it (%s)", d->name, blocks);
     return PB_OK;
 }
 

@@ -1,23 +1,27 @@
 /* model.h — the runnable transformer: parameters, forward, backward.
  *
- * One GPT-style block stack (pre-LN, learned positions, q/k/v/o with biases, GELU MLP, final
- * LayerNorm) with two heads: the LM head tied to the token embedding, and a sequence-
- * classification head (`head.weight` (K,C), `head.bias` (K)) on a pooled position:
+ * A stack of blocks of one family (today the GPT-style block, models/block_gpt.c: pre-LN,
+ * learned positions, q/k/v/o with or without biases, GELU MLP) between the family-neutral trunk
+ * (models/model.c: embeddings, final norm, heads, loss, plan, buffers, hook dispatch; the split is
+ * in docs/ARCHITECTURE.md "Model families"). Two heads: the LM head (tied to the token embedding,
+ * or its own `lm_head.weight` (V,C)), and a sequence-classification head (`score.weight` (K,C),
+ * `score.bias` (K)) on a pooled position:
  *   causal models pool the last non-padding token (as GPT2ForSequenceClassification does);
  *   bidirectional models pool position 0, where the tokenizer puts <cls> (as BERT does,
  *   without BERT's extra dense+tanh pooler).
  *
- * Parameters are one block (sizes from pb_model_layout), each tensor a pointer into it. Any
- * tensor can be frozen or trainable; pb_model_prepare() then allocates ONE gradient block for
- * exactly the trainable tensors (so gradient bytes = 4 x trainable parameters), and computes the
- * backward plan: which points of the forward graph need a gradient ("requires grad"
- * propagation). Backward skips every weight-gradient product of a frozen tensor and every
- * input-gradient product whose input needs no gradient, and stops below the lowest layer that
- * needs one. Activations are saved (PB_MEM_ACTS) only for layers backward will run through;
- * lower layers run in a shared scratch set (PB_MEM_WORKSPACE).
+ * Parameters are one block (sizes from pb_model_layout), each tensor a pointer into it, indexed
+ * by (layer, site, weight|bias) in m->layers[l] and m->global. Any tensor can be frozen or
+ * trainable; pb_model_prepare() then allocates ONE gradient block for exactly the trainable
+ * tensors (so gradient bytes = 4 x trainable parameters), and computes the backward plan: which
+ * points of the forward graph need a gradient ("requires grad" propagation) and, per site,
+ * whether its backward runs and passes an input gradient. Backward skips every weight-gradient
+ * product of a frozen tensor and every input-gradient product whose input needs no gradient, and
+ * stops below the lowest layer that needs one. Activations are saved (PB_MEM_ACTS) only for
+ * layers backward will run through; lower layers run in a shared scratch set (PB_MEM_WORKSPACE).
  *
- * Shapes: B batch, T sequence, C d_model, H heads, hs = C/H, F d_ff, V vocab, K labels,
- * N = B*T, L layers.
+ * Shapes: B batch, T sequence, C d_model, H heads, Hkv key/value heads, hs head size, qd = H*hs,
+ * kvd = Hkv*hs, F d_ff, V vocab, K labels, N = B*T, L layers.
  */
 #ifndef PB_MODEL_H
 #define PB_MODEL_H
@@ -56,25 +60,31 @@ typedef struct {
     pb_tensor *w[PB_NSITE], *b[PB_NSITE];
 } pb_site_tensors;
 
-/* Activations of one block, saved for backward. */
+/* Activations of one block, saved for backward: one struct for every family, fields named by
+ * graph points; a block file carves the fields it uses (models/block.h) and leaves the rest NULL. */
 typedef struct {
     const float *inp;                   /* (N,C) residual stream in (not owned) */
     float *ln1, *ln1_mean, *ln1_rstd;   /* (N,C) (N) (N) */
-    float *q, *k, *v;                   /* (N,C) each */
-    float *kf, *vf;                     /* (B,Tk,C) keys/values with the prefix in front; == k, v
+    float *q, *k, *v;                   /* (N,qd) (N,kvd) (N,kvd) */
+    float *kf, *vf;                     /* (B,Tk,kvd) keys/values with the prefix in front; == k, v
                                            when there is no prefix */
     float *pgate;                       /* (B) per-sequence prefix gate (gated prefix only) */
     float *att;                         /* (B,H,T,Tk) attention probabilities */
-    float *atty;                        /* (N,C) heads concatenated, before attn.o */
+    float *atty;                        /* (N,qd) heads concatenated, before attn.o */
     float *res2;                        /* (N,C) residual after attention */
     float *ln2, *ln2_mean, *ln2_rstd;   /* (N,C) (N) (N) */
-    float *fch, *fch_gelu;              /* (N,F) (N,F) */
+    float *fch;                         /* (N,F) mlp.up output */
+    float *fch_gate;                    /* (N,F) mlp.gate output (gated FFN only) */
+    float *fch_act;                     /* (N,F) the FFN's hidden activation, mlp.down's input */
     float *out;                         /* (N,C) residual out */
 } pb_layer_acts;
 
-/* "Requires grad" at each point of a block's graph (computed by pb_model_prepare). */
+/* "Requires grad" at each point of a block's graph, and per site what its backward does
+ * (computed by pb_model_prepare through pb_plan_compute, models/flops.h). */
 typedef struct {
     int in, ln1, q, k, v, att, o, res2, ln2, up, down, out;
+    uint32_t run;  /* mask over pb_site: sites (linear layers, norms) whose backward runs */
+    uint32_t dinp; /* of those, the ones that pass a gradient to their input */
 } pb_layer_plan;
 
 /* Sizes of the current forward. T is the caller's sequence length; with P_e virtual tokens
@@ -91,8 +101,11 @@ typedef struct {
     const int32_t *targets; /* LM: (B,T) next-token ids, -1 = ignored; CLS: (B) label index */
 } pb_batch;
 
+struct pb_block_ops;
+
 typedef struct {
     pb_model_desc d;
+    const struct pb_block_ops *block; /* the family's block (models/block.h), chosen from d */
     pb_head_kind head;
     int n_labels;               /* K (classification) */
 
@@ -137,15 +150,16 @@ typedef struct {
     float *losses;              /* (N) or (B) */
     int32_t *pool_idx;          /* (B) */
     /* backward workspace */
-    float *dres, *dln, *dq, *dk, *dv, *datty; /* (N,C) each */
+    float *dres, *dln;          /* (N,C) d(residual stream), d(a norm's output) */
+    float *dq, *dk, *dv, *datty; /* (N,qd) (N,kvd) (N,kvd) (N,qd) */
     float *proj;                /* (N,C) attn.o / mlp.down output before the residual add */
-    float *dfch_gelu;           /* (N,F): d(gelu output), then d(fch) in place */
+    float *dfch;                /* (N,F): d(the FFN's hidden activation), then d(mlp.up output) in place */
     float *datt;                /* (B,H,T,T) */
     float *dlogits, *dpooled;   /* (N,V)|(B,K), (B,C) */
-    float *dkf, *dvf;           /* (B,Tk,C) with a prefix */
+    float *dkf, *dvf;           /* (B,Tk,kvd) with a prefix */
     float *dsub;                /* (N,C) gradient through a sublayer hook */
     float *prompt, *dprompt;    /* (Pe,C) virtual token embeddings and their gradient */
-    float *pk, *pv, *dpk, *dpv; /* (Pk,C) one layer's prefix and its gradient */
+    float *pk, *pv, *dpk, *dpv; /* (Pk,kvd) one layer's prefix and its gradient */
     float *dpgate;              /* (B) gradient of one layer's prefix gate (gated prefix only) */
     uint8_t *mask_m;            /* (B,Tm) token mask with virtual tokens */
     uint8_t *kmask;             /* (B,Tk) key mask with the prefix */
