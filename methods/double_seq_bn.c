@@ -14,8 +14,8 @@
  * ("mam_adapter"), biases 0; up weight and bias zero, so both adapters start as the identity
  * (Houlsby et al.'s near-identity initialisation, exactly).
  *
- * Closed form (GPT-style backbone, L layers, width C, K labels):
- *   trainable = 2 L (2 r C + r + C [+ C + 1 with the gate]) + (K C + K on classification).
+ * Closed form (L layers, width C; the task head is the framework's to count):
+ *   trainable = 2 L (2 r C + r + C [+ C + 1 with the gate]).
  * Saved per adapter and row: h (C), u (r), a (r) [+ y (C), g (1)]; workspace per row C + r [+ 1].
  * Merge: none (non-linear).
  *
@@ -31,8 +31,9 @@ static pb_status double_seq_bn_attach(pb_method_ctx *c) {
     return pb_bn_attach(c, (1u << PB_SUB_ATTN) | (1u << PB_SUB_FFN), 0);
 }
 
-static size_t double_seq_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    return pb_bn_closed_form(pb_method_find("double_seq_bn"), hp, d, K, 2);
+static size_t double_seq_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    (void)head;
+    return pb_bn_closed_form(pb_method_find("double_seq_bn"), hp, d, 2);
 }
 
 static const char *const double_seq_bn_examples[] = {

@@ -6,8 +6,10 @@
  * (post_attention_layernorm), ln_f (norm, final_layer_norm).
  * The parameters are trained in place (select hook); nothing is added, nothing to merge, and the
  * model starts exactly at the base model.
- * Closed form (GPT-style backbone, L layers, width C, K labels), all three targeted:
- *   trainable = L (2C [ln_1] + 2C [ln_2]) + 2C [ln_f] + (K C + K).
+ * Closed form: the sum over targeted norms (each occurrence) of their gain and bias (C + C for
+ * LayerNorm, C for RMSNorm); the task head is the framework's to count. GPT-style backbone, L
+ * layers, width C, all three targeted:
+ *   trainable = L (2C [ln_1] + 2C [ln_2]) + 2C [ln_f].
  * Counting: PEFT's LNTuningLayer trains a deep copy of each targeted LayerNorm, so its "all
  * params" includes the copies (2C per norm). Here the norms train in place, and are counted as
  * PEFT counts them (pb_ctx_unfreeze_copy): trainable the same, "all" = base + the copies.
@@ -32,13 +34,12 @@ static pb_status ln_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t ln_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    uint32_t sites = hp->sites[0] & pb_desc_sites(d) & LN_SITES;
-    size_t L = (size_t)d->n_layer, C = (size_t)d->d_model, n = 0;
-    if (sites & (1u << PB_SITE_LN1)) n += L * 2 * C;
-    if (sites & (1u << PB_SITE_LN2)) n += L * 2 * C;
-    if (sites & (1u << PB_SITE_LN_F)) n += 2 * C;
-    return n + (K ? (size_t)K * C + (size_t)K : 0);
+static size_t ln_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    uint32_t sites = pb_hpv_sites_on(hp, 0, d, LN_SITES);
+    size_t n = 0;
+    for (int s = 0; s < PB_NSITE; s++)
+        if ((sites >> s) & 1u) n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * pb_desc_site_params(d, (pb_site)s);
+    return n;
 }
 
 static const char *const ln_examples[] = {"ln_tuning", "ln_tuning:targets=ln_2+norm", "ln_tuning:targets=ln_1", NULL};

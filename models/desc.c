@@ -140,6 +140,82 @@ uint32_t pb_desc_sites(const pb_model_desc *d) {
 
 int pb_desc_head_dim(const pb_model_desc *d) { return d->head_dim ? d->head_dim : d->d_model / d->n_head; }
 
+int pb_desc_site_shape(const pb_model_desc *d, pb_site s, int *in, int *out, int *bias) {
+    const int C = d->d_model, F = d->d_ff, hd = pb_desc_head_dim(d), qd = d->n_head * hd;
+    const int kvd = d->n_kv_head * hd, E = d->proj_dim ? d->proj_dim : C;
+    const int b = d->bias, qkvb = d->bias || d->qkv_bias, ln = d->norm == PB_NORM_LAYERNORM;
+    int i = 0, o = 0, hb = 0;
+    if (s != PB_SITE_HEAD && ((pb_desc_sites(d) >> s) & 1u)) switch (s) {
+        case PB_SITE_EMBED: o = d->vocab, i = E; break;
+        case PB_SITE_POS:
+            o = d->patch ? (d->image / d->patch) * (d->image / d->patch) + 1 : d->max_seq + d->pos_offset, i = C;
+            break;
+        case PB_SITE_TYPE: o = d->type_vocab, i = C; break;
+        case PB_SITE_CLS_TOK: o = 1, i = C; break;
+        case PB_SITE_PATCH: o = C, i = d->channels * d->patch * d->patch, hb = 1; break;
+        case PB_SITE_LN1: case PB_SITE_LN2: case PB_SITE_LN_X: case PB_SITE_LN_F: case PB_SITE_LN_EMBED:
+            o = C, hb = ln;
+            break;
+        case PB_SITE_Q: case PB_SITE_XQ: o = qd, i = C, hb = qkvb; break;
+        case PB_SITE_K: case PB_SITE_V: case PB_SITE_XK: case PB_SITE_XV: o = kvd, i = C, hb = qkvb; break;
+        case PB_SITE_QKV: o = qd + 2 * kvd, i = C, hb = qkvb; break;
+        case PB_SITE_O: case PB_SITE_XO: o = C, i = qd, hb = b; break;
+        case PB_SITE_UP: case PB_SITE_GATE: o = F, i = C, hb = b; break;
+        case PB_SITE_DOWN: o = C, i = F, hb = b; break;
+        case PB_SITE_REL: o = d->rel_buckets, i = d->n_head; break;
+        case PB_SITE_PROJ_IN: o = C, i = E; break;
+        case PB_SITE_PROJ_OUT: o = E, i = C; break;
+        case PB_SITE_POOLER: o = C, i = C, hb = 1; break;
+        default: break;
+        }
+    if (in) *in = i;
+    if (out) *out = o;
+    if (bias) *bias = hb;
+    return o > 0;
+}
+
+size_t pb_desc_site_params(const pb_model_desc *d, pb_site s) {
+    int in, out, bias;
+    if (!pb_desc_site_shape(d, s, &in, &out, &bias)) return 0;
+    return (size_t)out * (size_t)(in ? in : 1) + (bias ? (size_t)out : 0);
+}
+
+int pb_desc_layer_has(const pb_model_desc *d, int l, pb_site s) {
+    if (!pb_site_per_layer(s) || !((pb_desc_sites(d) >> s) & 1u)) return 0;
+    switch (s) {
+    case PB_SITE_LN_X: case PB_SITE_XQ: case PB_SITE_XK: case PB_SITE_XV: case PB_SITE_XO:
+        return pb_desc_is_dec_block(d, l);
+    case PB_SITE_REL: return l == 0 || l == d->n_enc_layer;
+    default: return 1;
+    }
+}
+
+int pb_desc_has_pooler(const pb_model_desc *d, pb_head_kind head) {
+    return d->pooler && (head == PB_HEAD_NONE || (head == PB_HEAD_CLS && d->cls_pooler));
+}
+
+int pb_desc_site_count(const pb_model_desc *d, pb_head_kind head, pb_site s) {
+    if (pb_site_per_layer(s)) {
+        int n = 0;
+        for (int l = 0; l < d->n_layer; l++) n += pb_desc_layer_has(d, l, s);
+        return n;
+    }
+    if (s == PB_SITE_HEAD || !((pb_desc_sites(d) >> s) & 1u)) return 0;
+    if (s == PB_SITE_POOLER) return pb_desc_has_pooler(d, head);
+    if (s == PB_SITE_LN_F) return d->arch == PB_ARCH_ENCDEC ? 2 : 1;
+    return 1;
+}
+
+size_t pb_desc_bias_params(const pb_model_desc *d, pb_head_kind head) {
+    size_t n = 0;
+    for (int s = 0; s < PB_NSITE; s++) {
+        int in, out, bias;
+        if (pb_desc_site_shape(d, (pb_site)s, &in, &out, &bias) && bias)
+            n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * (size_t)out;
+    }
+    return n;
+}
+
 int pb_desc_is_dec_block(const pb_model_desc *d, int l) { return d->arch == PB_ARCH_ENCDEC && l >= d->n_enc_layer; }
 
 /* Our checkpoint names for the runnable family (GPT-2's where it has the tensor). */

@@ -149,18 +149,9 @@ typedef struct {
 } site_shape;
 
 static site_shape shape_of(const pb_model_desc *d, pb_site s) {
-    uint64_t C = (uint64_t)d->d_model, F = (uint64_t)d->d_ff, hd = (uint64_t)pb_desc_head_dim(d);
-    uint64_t qd = (uint64_t)d->n_head * hd, kvd = (uint64_t)d->n_kv_head * hd;
-    int qkvb = d->bias || d->qkv_bias, b = d->bias;
-    switch (s) {
-    case PB_SITE_Q: case PB_SITE_XQ: return (site_shape){C, qd, qkvb};
-    case PB_SITE_K: case PB_SITE_V: case PB_SITE_XK: case PB_SITE_XV: return (site_shape){C, kvd, qkvb};
-    case PB_SITE_QKV: return (site_shape){C, qd + 2 * kvd, qkvb};
-    case PB_SITE_O: case PB_SITE_XO: return (site_shape){qd, C, b};
-    case PB_SITE_UP: case PB_SITE_GATE: return (site_shape){C, F, b};
-    case PB_SITE_DOWN: return (site_shape){F, C, b};
-    default: return (site_shape){C, C, b};
-    }
+    int in, out, bias;
+    pb_desc_site_shape(d, s, &in, &out, &bias);
+    return (site_shape){(uint64_t)in, (uint64_t)out, bias};
 }
 
 int pb_flops_site_tr(const pb_flops_env *e, int layer, pb_site site, int bias) {

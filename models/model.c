@@ -68,102 +68,98 @@ static int lay_linear(lay_ctx *x, int i, pb_site s, int out, int in, int bias) {
     return i;
 }
 
-static int lay_norm(lay_ctx *x, int i, pb_site s, int C) {
-    return lay_linear(x, i, s, C, 0, x->d->norm == PB_NORM_LAYERNORM);
+/* Site s with the shape pb_desc_site_shape gives (nothing when the descriptor lacks it). */
+static int lay_site(lay_ctx *x, int i, pb_site s) {
+    int in, out, bias;
+    if (!pb_desc_site_shape(x->d, s, &in, &out, &bias)) return i;
+    return lay_linear(x, i, s, out, in, bias);
 }
 
+/* The head's tensors (site head, layer -1): an untied LM head, a classifier (a linear layer, or
+ * dense + out_proj), a token classifier; none for a tied LM head or the bare model. */
+static int lay_head(lay_ctx *x, int i, pb_head_kind head, int K) {
+    const pb_model_desc *d = x->d;
+    const int C = d->d_model, E = d->proj_dim ? d->proj_dim : C;
+    const char *lm = d->names ? d->names->lm_head : "lm_head", *tok = d->names ? d->names->tok_head : "score";
+    char path[64];
+    switch (head) {
+    case PB_HEAD_LM:
+        if (!d->tied_embed) i = add_named(x->t, i, x->off, "", lm, "weight", PB_SITE_HEAD, -1, 0, d->vocab, E);
+        break;
+    case PB_HEAD_CLS:
+        if (d->cls_head == PB_CLS_DENSE) {
+            snprintf(path, sizeof path, "%s.dense", pb_desc_site_path(d, PB_SITE_HEAD, 0));
+            i = add_named(x->t, i, x->off, "", path, "weight", PB_SITE_HEAD, -1, 0, C, C);
+            i = add_named(x->t, i, x->off, "", path, "bias", PB_SITE_HEAD, -1, 1, C, 0);
+            snprintf(path, sizeof path, "%s.out_proj", pb_desc_site_path(d, PB_SITE_HEAD, 0));
+            i = add_named(x->t, i, x->off, "", path, "weight", PB_SITE_HEAD, -1, 0, K, C);
+            i = add_named(x->t, i, x->off, "", path, "bias", PB_SITE_HEAD, -1, 1, K, 0);
+        } else {
+            i = lay_linear(x, i, PB_SITE_HEAD, K, E, d->cls_head == PB_CLS_LINEAR);
+        }
+        break;
+    case PB_HEAD_TOKCLS:
+        i = add_named(x->t, i, x->off, "", tok, "weight", PB_SITE_HEAD, -1, 0, K, C);
+        i = add_named(x->t, i, x->off, "", tok, "bias", PB_SITE_HEAD, -1, 1, K, 0);
+        break;
+    case PB_HEAD_NONE: break;
+    }
+    return i;
+}
+
+/* A block's sites in forward order; block l has those pb_desc_layer_has says. */
+static const pb_site g_block_sites[] = {
+    PB_SITE_LN1, PB_SITE_Q,  PB_SITE_K,  PB_SITE_V,  PB_SITE_QKV,  PB_SITE_REL, PB_SITE_O,  PB_SITE_LN_X,
+    PB_SITE_XQ,  PB_SITE_XK, PB_SITE_XV, PB_SITE_XO, PB_SITE_LN2, PB_SITE_GATE, PB_SITE_UP, PB_SITE_DOWN,
+};
+
 int pb_model_layout(const pb_model_desc *d, pb_head_kind head, int n_labels, pb_tensor *t, size_t *n_params) {
-    const int C = d->d_model, F = d->d_ff, V = d->vocab, H = d->n_head, hd = pb_desc_head_dim(d);
-    const int qd = H * hd, kvd = d->n_kv_head * hd, E = d->proj_dim ? d->proj_dim : C;
-    const int b = d->bias, qkvb = d->bias || d->qkv_bias, K = n_labels;
     size_t off = 0;
     int i = 0;
     lay_ctx x = {.t = t, .off = &off, .d = d, .layer = -1};
 
-    /* embeddings */
-    if (d->patch) {
-        int np = (d->image / d->patch) * (d->image / d->patch);
-        i = lay_linear(&x, i, PB_SITE_CLS_TOK, 1, C, 0);
-        i = lay_linear(&x, i, PB_SITE_POS, np + 1, C, 0);
-        i = lay_linear(&x, i, PB_SITE_PATCH, C, d->channels * d->patch * d->patch, 1);
-    } else {
-        i = lay_linear(&x, i, PB_SITE_EMBED, V, E, 0);
-        if (d->pos == PB_POS_LEARNED) i = lay_linear(&x, i, PB_SITE_POS, d->max_seq + d->pos_offset, C, 0);
-        if (d->type_vocab) i = lay_linear(&x, i, PB_SITE_TYPE, d->type_vocab, C, 0);
-    }
-    if (d->embed_norm) i = lay_norm(&x, i, PB_SITE_LN_EMBED, C);
-    if (d->proj_dim) i = lay_linear(&x, i, PB_SITE_PROJ_IN, C, E, 0);
+    /* embeddings (each only when the descriptor has it) */
+    static const pb_site patch_sites[] = {PB_SITE_CLS_TOK, PB_SITE_POS, PB_SITE_PATCH};
+    static const pb_site token_sites[] = {PB_SITE_EMBED, PB_SITE_POS, PB_SITE_TYPE};
+    for (int k = 0; k < 3; k++) i = lay_site(&x, i, d->patch ? patch_sites[k] : token_sites[k]);
+    i = lay_site(&x, i, PB_SITE_LN_EMBED);
+    i = lay_site(&x, i, PB_SITE_PROJ_IN);
 
     /* blocks */
     const pb_names *nm = d->names;
     for (int l = 0; l < d->n_layer; l++) {
         x.dec = pb_desc_is_dec_block(d, l);
-        int first = l == 0 || l == d->n_enc_layer, in_stack = x.dec ? l - d->n_enc_layer : l;
-        if (x.dec && first && !d->no_final_norm) { /* the encoder's final norm */
+        int in_stack = x.dec ? l - d->n_enc_layer : l;
+        if (x.dec && l == d->n_enc_layer) { /* the encoder's final norm, before the decoder */
             x.layer = -1;
             x.prefix[0] = '\0';
-            i = lay_norm(&x, i, PB_SITE_LN_F, C);
+            i = lay_site(&x, i, PB_SITE_LN_F);
         }
         x.layer = l;
         snprintf(x.prefix, sizeof x.prefix, (x.dec && nm && nm->dec_block) ? nm->dec_block
                                             : (nm ? nm->block : "h.%d."), in_stack);
-        i = lay_norm(&x, i, PB_SITE_LN1, C);
-        if (d->fused_qkv) {
-            i = lay_linear(&x, i, PB_SITE_QKV, qd + 2 * kvd, C, qkvb);
-        } else {
-            i = lay_linear(&x, i, PB_SITE_Q, qd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_K, kvd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_V, kvd, C, qkvb);
-        }
-        if (d->rel_buckets && first) i = lay_linear(&x, i, PB_SITE_REL, d->rel_buckets, H, 0);
-        i = lay_linear(&x, i, PB_SITE_O, C, qd, b);
-        if (x.dec) {
-            i = lay_norm(&x, i, PB_SITE_LN_X, C);
-            i = lay_linear(&x, i, PB_SITE_XQ, qd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_XK, kvd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_XV, kvd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_XO, C, qd, b);
-        }
-        i = lay_norm(&x, i, PB_SITE_LN2, C);
-        if (d->ffn != PB_FFN_GELU) i = lay_linear(&x, i, PB_SITE_GATE, F, C, b);
-        i = lay_linear(&x, i, PB_SITE_UP, F, C, b);
-        i = lay_linear(&x, i, PB_SITE_DOWN, C, F, b);
+        for (size_t k = 0; k < sizeof g_block_sites / sizeof g_block_sites[0]; k++)
+            if (pb_desc_layer_has(d, l, g_block_sites[k])) i = lay_site(&x, i, g_block_sites[k]);
     }
 
     /* after the blocks */
     x.layer = -1;
     x.prefix[0] = '\0';
     x.dec = d->arch == PB_ARCH_ENCDEC;
-    if (!d->no_final_norm) i = lay_norm(&x, i, PB_SITE_LN_F, C);
-    if (d->proj_dim) i = lay_linear(&x, i, PB_SITE_PROJ_OUT, E, C, 0);
-    int pooler = d->pooler && (head == PB_HEAD_NONE || (head == PB_HEAD_CLS && d->cls_pooler));
-    if (pooler) i = lay_linear(&x, i, PB_SITE_POOLER, C, C, 1);
-    const char *lm = nm ? nm->lm_head : "lm_head", *tok = nm ? nm->tok_head : "score";
-    switch (head) {
-    case PB_HEAD_LM:
-        if (!d->tied_embed) i = add_named(t, i, &off, "", lm, "weight", PB_SITE_HEAD, -1, 0, V, E);
-        break;
-    case PB_HEAD_CLS:
-        if (d->cls_head == PB_CLS_DENSE) {
-            char path[64];
-            snprintf(path, sizeof path, "%s.dense", pb_desc_site_path(d, PB_SITE_HEAD, 0));
-            i = add_named(t, i, &off, "", path, "weight", PB_SITE_HEAD, -1, 0, C, C);
-            i = add_named(t, i, &off, "", path, "bias", PB_SITE_HEAD, -1, 1, C, 0);
-            snprintf(path, sizeof path, "%s.out_proj", pb_desc_site_path(d, PB_SITE_HEAD, 0));
-            i = add_named(t, i, &off, "", path, "weight", PB_SITE_HEAD, -1, 0, K, C);
-            i = add_named(t, i, &off, "", path, "bias", PB_SITE_HEAD, -1, 1, K, 0);
-        } else {
-            i = lay_linear(&x, i, PB_SITE_HEAD, K, d->proj_dim ? E : C, d->cls_head == PB_CLS_LINEAR);
-        }
-        break;
-    case PB_HEAD_TOKCLS:
-        i = add_named(t, i, &off, "", tok, "weight", PB_SITE_HEAD, -1, 0, K, C);
-        i = add_named(t, i, &off, "", tok, "bias", PB_SITE_HEAD, -1, 1, K, 0);
-        break;
-    case PB_HEAD_NONE: break;
-    }
+    i = lay_site(&x, i, PB_SITE_LN_F);
+    i = lay_site(&x, i, PB_SITE_PROJ_OUT);
+    if (pb_desc_has_pooler(d, head)) i = lay_site(&x, i, PB_SITE_POOLER);
+    i = lay_head(&x, i, head, n_labels);
     if (n_params) *n_params = off;
     return i;
+}
+
+size_t pb_model_task_head_params(const pb_model_desc *d, pb_head_kind head, int n_labels) {
+    if (head != PB_HEAD_CLS && head != PB_HEAD_TOKCLS) return 0;
+    size_t off = 0;
+    lay_ctx x = {.t = NULL, .off = &off, .d = d, .layer = -1, .dec = d->arch == PB_ARCH_ENCDEC};
+    lay_head(&x, 0, head, n_labels);
+    return off;
 }
 
 static void free_buffers(pb_model *m);

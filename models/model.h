@@ -34,9 +34,6 @@
 #include "optim.h"
 #include "pb_error.h"
 
-/* LM: language-model head (tied: no tensor); CLS: sequence classification; NONE: the bare
- * model (BERT's AutoModel); TOKCLS: token classification (shape-only). Only LM and CLS run. */
-typedef enum { PB_HEAD_LM, PB_HEAD_CLS, PB_HEAD_NONE, PB_HEAD_TOKCLS } pb_head_kind;
 
 typedef struct pb_tensor_s {
     char name[96];  /* checkpoint name, GPT-2 style: "h.3.attn.q_proj.weight" */
@@ -175,6 +172,10 @@ typedef struct {
  * NULL, capacity from a first call with tensors == NULL) and returns the tensor count; *n_params
  * receives the total float count. The one place where parameter sizes are computed. */
 int pb_model_layout(const pb_model_desc *d, pb_head_kind head, int n_labels, pb_tensor *tensors, size_t *n_params);
+/* Parameters of the task head that fine-tuning trains with every method (the tensors of site
+ * head for a sequence or token classifier: the linear layer, or dense + out_proj); 0 for the LM
+ * head and the bare model. From the layout's own head code. */
+size_t pb_model_task_head_params(const pb_model_desc *d, pb_head_kind head, int n_labels);
 
 /* Allocates and initialises (GPT-2 init: N(0, 0.02), residual projections attn.o and mlp.down
  * scaled by 1/sqrt(2L), norms 1, biases 0, seeded). All tensors start TRAINABLE (full
