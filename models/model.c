@@ -262,6 +262,36 @@ pb_tensor *pb_model_tensor(pb_model *m, const char *name) {
     return NULL;
 }
 
+static const pb_tensor *find_tensor(const pb_model *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    return NULL;
+}
+
+static void shape_str(char *buf, size_t cap, const pb_tensor *t) {
+    if (t->ndim == 2) snprintf(buf, cap, "(%d, %d)", t->shape[0], t->shape[1]);
+    else snprintf(buf, cap, "(%d)", t->shape[0]);
+}
+
+pb_status pb_model_copy_by_name(pb_model *dst, const pb_model *src, uint32_t keep) {
+    for (int i = 0; i < dst->n_tensors; i++) {
+        pb_tensor *t = &dst->tensors[i];
+        if (t->layer < 0 && ((keep >> t->site) & 1u)) continue;
+        const pb_tensor *s = find_tensor(src, t->name);
+        char want[32], got[32];
+        shape_str(want, sizeof want, t);
+        if (!s)
+            return pb_errorf(PB_EINVAL, "tensor '%s' %s of '%s' is missing from '%s'", t->name, want, dst->d.name,
+                             src->d.name);
+        shape_str(got, sizeof got, s);
+        if (s->ndim != t->ndim || s->numel != t->numel || s->shape[0] != t->shape[0] || s->shape[1] != t->shape[1])
+            return pb_errorf(PB_EINVAL, "tensor '%s' has shape %s in '%s'; '%s' needs %s", t->name, got, src->d.name,
+                             dst->d.name, want);
+        memcpy(t->data, s->data, sizeof(float) * t->numel);
+    }
+    return PB_OK;
+}
+
 size_t pb_model_trainable_count(const pb_model *m) {
     size_t n = 0;
     for (int i = 0; i < m->n_tensors; i++)

@@ -196,6 +196,12 @@ void pb_model_set_trainable_all(pb_model *m, int on);
 void pb_tensor_set_trainable(pb_model *m, pb_tensor *t, int on);
 /* Finds a tensor by checkpoint name; NULL if none. */
 pb_tensor *pb_model_tensor(pb_model *m, const char *name);
+/* Copies every tensor of dst from the tensor of the same name in src (a checkpoint's model into
+ * a fine-tuning one, whatever either head is), except dst's global tensors at the sites in `keep`
+ * (a mask over pb_site: the new task head), which stay as initialised. Tensors only src has are
+ * ignored (an LM head a classifier drops). PB_EINVAL naming the tensor when src lacks one that
+ * dst needs or holds it with another shape; dst may then be partly copied. */
+pb_status pb_model_copy_by_name(pb_model *dst, const pb_model *src, uint32_t keep);
 /* Allocates the gradient block for the trainable tensors, books parameter bytes as trainable or
  * frozen, and computes the backward plan. */
 pb_status pb_model_prepare(pb_model *m);

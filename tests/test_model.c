@@ -350,6 +350,50 @@ static void test_determinism(void **s) {
     }
 }
 
+/* ---- copying a backbone by name -------------------------------------------------------------- */
+
+/* An untied LM model (lm_head.weight (V,C)) into a classifier: every trunk tensor copied, the
+ * LM head dropped, the new head left as initialised; a source that lacks a tensor or holds it
+ * with another shape is an error naming it. */
+static void test_copy_by_name(void **s) {
+    (void)s;
+    pb_model_desc d = tiny_desc(1, 2, 8, 2, 11, 6);
+    d.tied_embed = 0;
+    pb_model lm, cls, fresh;
+    assert_int_equal(pb_model_init(&lm, &d, PB_HEAD_LM, 0, 1), PB_OK);
+    randomize(&lm, 5);
+    assert_int_equal(pb_model_init(&cls, &d, PB_HEAD_CLS, 3, 2), PB_OK);
+    assert_int_equal(pb_model_init(&fresh, &d, PB_HEAD_CLS, 3, 2), PB_OK);
+    assert_true(lm.n_params > cls.n_params); /* the untied LM head (V,C) is larger than the (K,C) one */
+    assert_int_equal(pb_model_copy_by_name(&cls, &lm, 1u << PB_SITE_HEAD), PB_OK);
+    for (int i = 0; i < cls.n_tensors; i++) {
+        const pb_tensor *t = &cls.tensors[i];
+        const pb_tensor *want = t->site == PB_SITE_HEAD ? &fresh.tensors[i] : pb_model_tensor(&lm, t->name);
+        assert_non_null(want);
+        tu_assert_same(t->data, want->data, t->numel, t->name);
+    }
+    /* missing: a source without linear biases */
+    pb_model_desc nb = d;
+    nb.bias = 0;
+    pb_model src;
+    assert_int_equal(pb_model_init(&src, &nb, PB_HEAD_LM, 0, 1), PB_OK);
+    assert_int_equal(pb_model_copy_by_name(&cls, &src, 1u << PB_SITE_HEAD), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "h.0.attn.q_proj.bias"));
+    assert_non_null(strstr(pb_errmsg(), "missing"));
+    pb_model_free(&src);
+    /* another shape: a wider MLP */
+    pb_model_desc wide = d;
+    wide.d_ff = 40;
+    assert_int_equal(pb_model_init(&src, &wide, PB_HEAD_LM, 0, 1), PB_OK);
+    assert_int_equal(pb_model_copy_by_name(&cls, &src, 1u << PB_SITE_HEAD), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "h.0.mlp.c_fc.weight"));
+    assert_non_null(strstr(pb_errmsg(), "(40, 8)"));
+    pb_model_free(&src);
+    pb_model_free(&fresh);
+    pb_model_free(&cls);
+    pb_model_free(&lm);
+}
+
 /* ---- bad input ------------------------------------------------------------------------------ */
 
 static void test_bad_input(void **s) {
@@ -390,6 +434,7 @@ int main(void) {
         cmocka_unit_test(test_partial_freeze_same_grads),
         cmocka_unit_test(test_flops_and_bytes_closed_form),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_copy_by_name),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
