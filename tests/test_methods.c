@@ -1,7 +1,7 @@
 /* test_methods.c — the checks every registered method must pass, generated from the registry:
  * no test names a method. For each method, its default spec (counting, parsing) and each of its
- * `examples` (everything), on a tiny decoder and a tiny encoder, with LM and classification
- * heads:
+ * `examples` (everything), on every test family (tests/families.h: decoder, encoder, no biases
+ * with an untied LM head), with LM and classification heads:
  *  - gradient of every trainable tensor (added and unfrozen) vs central finite differences
  *    (every element of small tensors, a seeded sample of larger ones);
  *  - trainable count == the method's closed form; gradient bytes == 4 x trainable;
@@ -21,17 +21,13 @@
 #include "pb_flops.h"
 #include "pb_mem.h"
 #include "pb_rng.h"
+#include "families.h"
 
 #define K_LABELS 3
 
-static pb_model_desc test_desc(int causal) {
-    pb_model_desc d = {.arch = causal ? PB_ARCH_DECODER : PB_ARCH_ENCODER, .causal = causal, .n_layer = 2,
-                       .d_model = 8, .n_head = 2, .n_kv_head = 2, .d_ff = 32, .ffn = PB_FFN_GELU,
-                       .norm = PB_NORM_LAYERNORM, .bias = 1, .pos = PB_POS_LEARNED, .vocab = 11, .max_seq = 32,
-                       .tied_embed = 1};
-    snprintf(d.name, sizeof d.name, "test-%s", causal ? "dec" : "enc");
-    return d;
-}
+/* A test family (tests/families.h) at the methods' test size: 2 layers, d_model 8, d_ff 32, 32
+ * positions, 11 tokens. */
+static pb_model_desc test_desc(const tf_family *f) { return tf_desc(f, 2, 8, 2, 11, 32); }
 
 typedef struct {
     int32_t ids[16], targets[16];
@@ -143,8 +139,8 @@ static void real_logits(const pb_model *m, float *out) {
                sizeof(float) * (size_t)m->dim.T * V);
 }
 
-static void run_spec(const char *spec, int causal, pb_head_kind head) {
-    pb_model_desc d = test_desc(causal);
+static void run_spec(const char *spec, const tf_family *f, pb_head_kind head) {
+    pb_model_desc d = test_desc(f);
     int K = head == PB_HEAD_CLS ? K_LABELS : 0;
     pb_model m;
     assert_int_equal(pb_model_init(&m, &d, head, K, 3), PB_OK);
@@ -246,12 +242,12 @@ static void test_every_method(void **state) {
         const char *def_only[] = {meth->name, NULL};
         const char *const *specs = meth->examples ? meth->examples : def_only;
         for (int k = 0; specs[k]; k++)
-            for (int causal = 0; causal <= 1; causal++) {
-                run_spec(specs[k], causal, PB_HEAD_CLS);
-                if (!meth->needs_cls_head) run_spec(specs[k], causal, PB_HEAD_LM);
+            for (int fi = 0; fi < TF_NFAMILY; fi++) {
+                run_spec(specs[k], &tf_families[fi], PB_HEAD_CLS);
+                if (!meth->needs_cls_head) run_spec(specs[k], &tf_families[fi], PB_HEAD_LM);
                 else {
                     pb_peft p;
-                    pb_model_desc d = test_desc(causal);
+                    pb_model_desc d = test_desc(&tf_families[fi]);
                     assert_int_equal(pb_peft_create(&p, specs[k], &d, PB_HEAD_LM, 0, NULL, 1), PB_EINVAL);
                 }
                 ran++;
@@ -271,8 +267,7 @@ static void test_shape_only_counts(void **state) {
     enum { MAXS = 64 };
     pb_model_desc shapes[MAXS];
     int ns = 0, nzoo = 0;
-    shapes[ns++] = test_desc(1);
-    shapes[ns++] = test_desc(0);
+    for (int i = 0; i < TF_NFAMILY; i++) shapes[ns++] = test_desc(&tf_families[i]);
     for (int i = 0; pb_backbone_at(i) && ns < MAXS; i++) shapes[ns++] = *pb_backbone_at(i);
     int first_zoo = ns;
     for (int i = 0; pb_zoo_at(i) && ns < MAXS; i++, nzoo++) shapes[ns++] = *pb_zoo_at(i);
@@ -316,7 +311,7 @@ static void test_shape_only_counts(void **state) {
 /* Unique names, hyperparameter tables well formed, and bad values rejected with a message. */
 static void test_registry_and_bad_values(void **state) {
     (void)state;
-    pb_model_desc d = test_desc(1);
+    pb_model_desc d = test_desc(tf_first(1));
     char spec[256];
     for (int i = 0; i < pb_method_count(); i++) {
         const pb_method *a = pb_method_at(i);
