@@ -15,10 +15,8 @@
  * Dimension letters as model.h (hs = C / H, so qd = kvd = C).
  */
 #include "block.h"
-#include "flops.h"
 #include "kernels.h"
 
-#include <assert.h>
 
 static const char *gpt_refuses(const pb_model_desc *d) {
     if (d->norm != PB_NORM_LAYERNORM) return "only LayerNorm runs (RMSNorm is shape-only for now)";
