@@ -99,7 +99,7 @@ pb_status pb_desc_check_runnable(const pb_model_desc *d) {
      .d_ff = 4 * (C), .ffn = PB_FFN_GELU, .norm = PB_NORM_LAYERNORM, .bias = 1, .fused_qkv = 0,                 \
      .pos = PB_POS_LEARNED, .vocab = PB_TOK_VOCAB, .max_seq = ctx, .tied_embed = 1}
 
-/* Runnable presets. "tiny" serves the tests (seconds on one core); "small" is the default
+/* Runnable presets. "tiny" serves the tests (seconds on one core); "mini" is the default
  * backbone sized for a 2-core machine (docs/ARCHITECTURE.md "Sizing"). */
 static const pb_model_desc g_backbones[] = {
     GPT("tiny", PB_ARCH_DECODER, 1, 2, 32, 4, 64),
