@@ -637,6 +637,8 @@ const float *pb_blk_sublayer_bwd(pb_model *m, int l, pb_sublayer which, const fl
     return m->dsub;
 }
 
+/* The prefix helpers below work on rows of width C, which is the key/value width (kvd) here. */
+
 /* Copies rows [P, P+Tm) of each sequence's (Tk) block from src (B,Tm,C), and the prefix p (P,C)
  * into rows [0, P): dst (B,Tk,C). */
 static void assemble_prefixed(float *dst, const float *p, const float *src, const pb_dims *x, int C) {
