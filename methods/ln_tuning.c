@@ -7,8 +7,10 @@
  * The parameters are trained in place (select hook); nothing is added, nothing to merge, and the
  * model starts exactly at the base model.
  * Closed form: the sum over targeted norms (each occurrence) of their gain and bias (C + C for
- * LayerNorm, C for RMSNorm); the task head is the framework's to count. GPT-style backbone, L
- * layers, width C, all three targeted:
+ * LayerNorm, C for RMSNorm; pb_norms_closed_form: an encoder-decoder's decoder blocks add the
+ * cross-attention norm and each stack has its final norm, BERT-style embeddings have a norm); the
+ * task head is the framework's to count. GPT-style backbone, L layers, width C, all three
+ * targeted:
  *   trainable = L (2C [ln_1] + 2C [ln_2]) + 2C [ln_f].
  * Counting: PEFT's LNTuningLayer trains a deep copy of each targeted LayerNorm, so its "all
  * params" includes the copies (2C per norm). Here the norms train in place, and are counted as
@@ -35,11 +37,7 @@ static pb_status ln_attach(pb_method_ctx *c) {
 }
 
 static size_t ln_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
-    uint32_t sites = pb_hpv_sites_on(hp, 0, d, LN_SITES);
-    size_t n = 0;
-    for (int s = 0; s < PB_NSITE; s++)
-        if ((sites >> s) & 1u) n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * pb_desc_site_params(d, (pb_site)s);
-    return n;
+    return pb_norms_closed_form(d, head, pb_hpv_sites_on(hp, 0, d, LN_SITES));
 }
 
 static const char *const ln_examples[] = {"ln_tuning", "ln_tuning:targets=ln_2+norm", "ln_tuning:targets=ln_1", NULL};

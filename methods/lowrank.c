@@ -59,8 +59,6 @@ size_t pb_lowrank_bias_count(int bias, uint32_t sites, const pb_model_desc *d, p
 
 /* ---- 2. the LoRA adapter set ---------------------------------------------------------------- */
 
-const pb_hparam pb_lowrank_hparams[PB_LR_NHP] = {PB_LOWRANK_HPARAM_ROWS};
-
 pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
     const char *me = c->method->name;
     uint32_t sites;
@@ -144,21 +142,13 @@ void pb_lowrank_init(pb_method_ctx *c, pb_lowrank *s, pb_rng *rng) {
     }
 }
 
-void pb_lowrank_begin(pb_method_ctx *c, pb_lowrank *s) {
-    if (c->training) s->step++;
-}
-
-static uint64_t drop_seed(const pb_method_ctx *c, const pb_lowrank *s, int i) {
-    return c->seed ^ (s->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 40);
-}
-
 static int dropping(const pb_method_ctx *c, const pb_lowrank *s) { return s->dropout > 0 && c->training; }
 
 /* The dropout output (or x itself when dropout is off) into the workspace. */
 static const float *branch_input(pb_method_ctx *c, const pb_lowrank *s, int i, const float *x, int N) {
     if (!dropping(c, s)) return x;
     float *xd = c->work + (size_t)N * s->r; /* (N, IC) */
-    pb_dropout_fwd(xd, x, s->dropout, drop_seed(c, s, i), (size_t)N * s->ic[i]);
+    pb_dropout_fwd(xd, x, s->dropout, pb_ctx_dropout_seed(c, i), (size_t)N * s->ic[i]);
     return xd;
 }
 
@@ -203,7 +193,7 @@ static void branch_input_bwd(pb_method_ctx *c, pb_lowrank *s, int i, float *dinp
     if (dropping(c, s)) {
         float *dxd = c->work + (size_t)N * r; /* reuse: xd is no longer needed */
         pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 0.0f, dxd, ic);
-        pb_dropout_bwd(dinp, dxd, s->dropout, drop_seed(c, s, i), (size_t)N * ic);
+        pb_dropout_bwd(dinp, dxd, s->dropout, pb_ctx_dropout_seed(c, i), (size_t)N * ic);
     } else {
         pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 1.0f, dinp, ic);
     }

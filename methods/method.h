@@ -82,6 +82,13 @@ struct pb_method_ctx {
     uint64_t seed;
     /* the current batch (valid in hooks) */
     int B, Tm, N, training;
+    uint64_t step;           /* training forwards so far (the framework counts them before
+                                `begin`); a dropout mask is a function of (seed, step, index):
+                                pb_ctx_dropout_seed */
+    int hold;                /* set by pb_peft_hold (tests): forwards replay the last training
+                                forward: the step is not advanced, and detached quantities
+                                (DoRA's weight norm) keep their values, so the loss is the
+                                surrogate whose exact gradient the backward computes */
     float *acts, *work;      /* its saved activations and workspace, as declared */
 };
 
@@ -116,8 +123,9 @@ struct pb_method {
     size_t (*closed_form)(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head);
     /* Initialises the method's tensors; NULL leaves them zero. */
     void (*init)(pb_method_ctx *c, pb_rng *rng);
-    /* Start of every forward (c->B, c->Tm, c->N, c->acts, c->work are set). */
-    void (*begin)(pb_method_ctx *c);
+    /* Start of every forward (c->B, c->Tm, c->N, c->training, c->step, c->acts, c->work are set).
+     * A failure (PB_ENOMEM, ...) with its message fails the forward. */
+    pb_status (*begin)(pb_method_ctx *c);
 
     /* Hooks (models/hooks.h); slot = the number the method gave pb_ctx_hook_*. */
     void (*linear_fwd)(pb_method_ctx *c, int slot, float *out, const float *inp, const pb_tensor *w,
@@ -138,6 +146,10 @@ struct pb_method {
 
     /* Folds the method into the base weights (c->peft->model is runnable). NULL: cannot. */
     pb_status (*merge)(pb_method_ctx *c);
+    /* Nonzero while the method is still choosing what trains, spending training steps on it
+     * (sparse's Fisher warm-up: its trainable set is final only after them). NULL: the trainable
+     * set is final from the first step. pb_run_cell counts those steps (setup_steps). */
+    int (*setting_up)(const pb_method_ctx *c);
 
     /* Required. Adds to `add` the FLOPs its hooks execute in one forward (e->training: and the
      * backward of one training step) at e's dims and plan, by the kernels' rules (models/flops.h
@@ -147,6 +159,10 @@ struct pb_method {
      * their parts' (pb_ctx_parts_flops). tests/test_count_flops.c holds it equal to a measured step. */
     void (*flops)(pb_method_ctx *c, const pb_flops_env *e, pb_flops *add);
 };
+
+/* The seed of dropout mask `stream` (the method's own number: a target, a layer) of the current
+ * training forward: c->seed, c->step and stream mixed, for pb_dropout_fwd/bwd. */
+uint64_t pb_ctx_dropout_seed(const pb_method_ctx *c, int stream);
 
 /* ---- hyperparameters (valid from attach on) ------------------------------------------------- */
 
@@ -193,6 +209,11 @@ int pb_hf_submodules(const pb_model_desc *d, pb_head_kind head);
  * num_layers = config.num_layers; the decoder reuses them). pb_hf_prefix_layers: for closed_form. */
 int pb_ctx_prefix_layers(const pb_method_ctx *c);
 int pb_hf_prefix_layers(const pb_model_desc *d);
+/* For closed forms: the parameters of every norm of d at `sites` (a mask; each occurrence: every
+ * block that has it, both final norms of an encoder-decoder, the embedding norm), gain and bias
+ * from pb_desc_site_shape (2C for LayerNorm, C for RMSNorm). ln_tuning and double_seq_bn's
+ * layer_norms. */
+size_t pb_norms_closed_form(const pb_model_desc *d, pb_head_kind head, uint32_t sites);
 /* Trains base tensor i in place. */
 void pb_ctx_unfreeze(pb_method_ctx *c, int base_index);
 /* Trains base tensor i as Hugging Face PEFT does with a module it copies (modules_to_save, LN

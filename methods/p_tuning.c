@@ -72,7 +72,6 @@ static const pb_hparam ptu_hparams[] = {
 typedef struct {
     int P, C, h, lstm, nl;
     float dropout;
-    uint64_t step;                            /* training forwards so far: varies the dropout mask */
     int emb;                                  /* (P, C) */
     int lin_w[3], lin_b[3];                   /* MLP: 3 linears; LSTM: the 2 linears of its head */
     int wih[MAX_LAYERS][2], whh[MAX_LAYERS][2], bih[MAX_LAYERS][2], bhh[MAX_LAYERS][2]; /* [layer][dir] */
@@ -259,10 +258,6 @@ static void lin_bwd(pb_method_ctx *c, int i, float *dinp, const float *dout, con
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-static uint64_t drop_seed(const pb_method_ctx *c, const ptu_state *s, int k) {
-    return c->seed ^ (s->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)(k + 1) << 40);
-}
-
 /* ---- LSTM ----------------------------------------------------------------------------------- */
 
 /* One direction of one layer: x (P, in); gates (P, 4h) and cs (P, h) saved; y (P, 2h) receives
@@ -337,7 +332,7 @@ static void lstm_dir_bwd(pb_method_ctx *c, int k, int dir, float *dx, const floa
 
 /* ---- forward and backward of the encoder ---------------------------------------------------- */
 
-static void ptu_begin(pb_method_ctx *c) {
+static pb_status ptu_begin(pb_method_ctx *c) {
     ptu_state *s = c->state;
     const float *e = pb_ctx_tensor(c, s->emb)->data;
     size_t P = (size_t)s->P, h = (size_t)s->h;
@@ -348,10 +343,9 @@ static void ptu_begin(pb_method_ctx *c) {
         lin_fwd(c, 1, a2, a1);
         relu_fwd(a2, P * h);
         lin_fwd(c, 2, prompt_out(c), a2);
-        return;
+        return PB_OK;
     }
     int drop = c->training && s->dropout > 0;
-    if (c->training) s->step++;
     const float *x = e;
     int in = s->C;
     for (int k = 0; k < s->nl; k++) {
@@ -359,7 +353,7 @@ static void ptu_begin(pb_method_ctx *c) {
         if (k) {
             /* dropout on the previous layer's output (torch.nn.LSTM: between layers, training only) */
             const float *yprev = lstm_layer(c, k - 1).y;
-            if (drop) pb_dropout_fwd(b.in, yprev, s->dropout, drop_seed(c, s, k), 2 * P * h);
+            if (drop) pb_dropout_fwd(b.in, yprev, s->dropout, pb_ctx_dropout_seed(c, k + 1), 2 * P * h);
             else memcpy(b.in, yprev, sizeof(float) * 2 * P * h);
             x = b.in;
             in = 2 * s->h;
@@ -370,6 +364,7 @@ static void ptu_begin(pb_method_ctx *c) {
     lin_fwd(c, 0, r, lstm_layer(c, s->nl - 1).y);
     relu_fwd(r, 2 * P * h);
     lin_fwd(c, 1, prompt_out(c), r);
+    return PB_OK;
 }
 
 static void ptu_embed_fwd(pb_method_ctx *c, float *prompt) {
@@ -412,14 +407,15 @@ static void ptu_embed_bwd(pb_method_ctx *c, const float *dprompt) {
         if (!k) break;
         /* d(previous layer's output) through the dropout between the layers */
         memset(dy, 0, sizeof(float) * P2h);
-        pb_dropout_bwd(dy, din, drop ? s->dropout : 0.0f, drop_seed(c, s, k), P2h);
+        pb_dropout_bwd(dy, din, drop ? s->dropout : 0.0f, pb_ctx_dropout_seed(c, k + 1), P2h);
     }
 }
 
 static const char *const ptu_examples[] = {
     "p_tuning:num_virtual_tokens=3,encoder_hidden_size=5",
     "p_tuning:num_virtual_tokens=3,encoder_reparameterization_type=LSTM,encoder_hidden_size=3",
-    "p_tuning:num_virtual_tokens=1,encoder_reparameterization_type=LSTM,encoder_hidden_size=2,encoder_num_layers=1",
+    "p_tuning:num_virtual_tokens=2,encoder_reparameterization_type=LSTM,encoder_hidden_size=2,encoder_num_layers=1",
+    "p_tuning:num_virtual_tokens=3,encoder_reparameterization_type=LSTM,encoder_hidden_size=3,encoder_dropout=0.4",
     NULL};
 
 static void ptu_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);

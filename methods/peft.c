@@ -278,6 +278,12 @@ int pb_hf_submodules(const pb_model_desc *d, pb_head_kind head) {
     return d->arch == PB_ARCH_ENCDEC && head == PB_HEAD_LM ? 2 : 1;
 }
 int pb_hf_prefix_layers(const pb_model_desc *d) { return d->arch == PB_ARCH_ENCDEC ? d->n_enc_layer : d->n_layer; }
+size_t pb_norms_closed_form(const pb_model_desc *d, pb_head_kind head, uint32_t sites) {
+    size_t n = 0;
+    for (int s = 0; s < PB_NSITE; s++)
+        if ((sites >> s) & 1u) n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * pb_desc_site_params(d, (pb_site)s);
+    return n;
+}
 int pb_ctx_submodules(const pb_method_ctx *c) { return pb_hf_submodules(c->d, c->peft->head); }
 int pb_ctx_prefix_layers(const pb_method_ctx *c) { return pb_hf_prefix_layers(c->d); }
 void pb_ctx_unfreeze_copy(pb_method_ctx *c, int i) { c->peft->unfrozen[i] = 2; }
@@ -581,9 +587,29 @@ static int peft_begin(void *self, int B, int Tm, int training) {
         c->work = p->work_block ? p->work_block + ow : NULL;
         oa += x->acts_row * N + x->acts_fixed;
         ow += x->work_row * N + x->work_fixed;
-        if (c->method->begin && !c->merged) c->method->begin(c);
+        if (training && !c->hold) c->step++;
+        if (c->method->begin && !c->merged) {
+            pb_status st = c->method->begin(c);
+            if (st) return st;
+        }
     }
     return PB_OK;
+}
+
+uint64_t pb_ctx_dropout_seed(const pb_method_ctx *c, int stream) {
+    return c->seed ^ (c->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)stream << 40);
+}
+
+int pb_peft_setting_up(const pb_peft *p) {
+    for (int i = 0; i < p->n_ctx; i++) {
+        const pb_method_ctx *c = p->ctx[i];
+        if (c->method->setting_up && c->method->setting_up(c)) return 1;
+    }
+    return 0;
+}
+
+void pb_peft_hold(pb_peft *p, int on) {
+    for (int i = 0; i < p->n_ctx; i++) p->ctx[i]->hold = on;
 }
 
 /* ---- create / free -------------------------------------------------------------------------- */

@@ -198,10 +198,10 @@ static float *saved_prefix(pb_method_ctx *c) {
     return c->acts + (size_t)s->P * s->h;
 }
 
-static void pre_begin(pb_method_ctx *c) {
+static pb_status pre_begin(pb_method_ctx *c) {
     pre_state *s = c->state;
     s->pending = s->L;
-    if (!s->proj) return;
+    if (!s->proj) return PB_OK;
     int out = 2 * s->L * s->kv;
     float *a = saved_a(c);
     size_t Ph = (size_t)s->P * s->h;
@@ -211,6 +211,7 @@ static void pre_begin(pb_method_ctx *c) {
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)Ph);
     pb_linear_fwd(saved_prefix(c), a, pb_ctx_tensor(c, s->w2)->data, pb_ctx_tensor(c, s->b2)->data, s->P, s->h, out);
     if (c->training) memset(c->work, 0, sizeof(float) * (size_t)s->P * out); /* d(prefixes) */
+    return PB_OK;
 }
 
 static void pre_fwd(pb_method_ctx *c, int layer, float *pk, float *pv) {

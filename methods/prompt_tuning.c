@@ -27,8 +27,9 @@
  *
  * Not identity at initialisation: the virtual tokens change every real token's context.
  * Merge: not possible (NULL).
- * Closed form: trainable = P C, doubled for an encoder-decoder with its LM head (the task head is
- * the framework's to count).
+ * Closed form: trainable = P C, doubled for an encoder-decoder with its LM head (Hugging Face's
+ * num_transformer_submodules = 2: the decoder gets its own virtual tokens; the task head is the
+ * framework's to count).
  * Saved activations and workspace: none (the prompt is copied into the model's own buffer).
  */
 #include "method.h"

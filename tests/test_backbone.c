@@ -65,6 +65,7 @@ static void check_family(const tf_family *f) {
                  r.heldout_bpb_before, want.bits_per_byte);
     assert_false(isnan(r.heldout_bpb_after)); /* full fine-tuning merges: scored after too */
     assert_true(r.heldout_bpb_after != r.heldout_bpb_before);
+    pb_run_result_free(&r);
     free(ho);
     pb_model_free(&lm);
     remove(path);
