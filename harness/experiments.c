@@ -105,6 +105,61 @@ static int avg_diff_text(const pb_table *t, int a, int b, char *buf, size_t cap,
     return 1;
 }
 
+/* Is the budget enough? The dev metric of every chosen cell (each method at its chosen rate,
+ * every seed) between its last two evaluations: a method whose dev metric still rises there
+ * would gain from more steps, and the comparison is then one of speed as much as of quality. */
+static void budget(FILE *f, const pb_table *t, const pb_res *res) {
+    enum { CAP = 4096 };
+    double gain[CAP];
+    int n_gain = 0, n_methods = 0, n_rising = 0, step_a = 0, step_b = 0;
+    char rising[1024] = "";
+    size_t rk = 0;
+    for (int i = 0; i < t->n_rows; i++) {
+        const pb_table_row *x = &t->rows[i];
+        if (x->reference) continue;
+        double sum = 0;
+        int cnt = 0;
+        for (int k = 0; k < t->n_tasks; k++) {
+            const pb_table_cell *c = &x->cell[k];
+            if (!isfinite(c->mean)) continue;
+            for (size_t j = 0; j < res->n; j++) {
+                const pb_res_row *w = &res->rows[j];
+                if (strcmp(w->backbone_name, t->backbone) || strcmp(w->method, x->method) || w->lr != c->lr ||
+                    strcmp(w->status, "ok") || w->n_evals < 2 || !w->eval_dev || !w->eval_step)
+                    continue;
+                if (strcmp(w->task_name, t->task[k]) && strcmp(w->task, t->task[k])) continue;
+                double g = ((double)w->eval_dev[w->n_evals - 1] - (double)w->eval_dev[w->n_evals - 2]) * t->scale[k];
+                if (!t->higher[k]) g = -g;
+                if (!isfinite(g)) continue;
+                if (n_gain < CAP) gain[n_gain++] = g;
+                sum += g, cnt++;
+                step_a = w->eval_step[w->n_evals - 2], step_b = w->eval_step[w->n_evals - 1];
+            }
+        }
+        if (!cnt) continue;
+        n_methods++;
+        if (sum / cnt > 1.0) {
+            n_rising++;
+            if (rk < sizeof rising - 64)
+                rk += (size_t)snprintf(rising + rk, sizeof rising - rk, "%s%s (%+.1f)", rk ? ", " : "", x->label, sum / cnt);
+        }
+    }
+    if (!n_gain) return;
+    qsort(gain, (size_t)n_gain, sizeof gain[0], cmp_real);
+    int up = 0;
+    for (int k = 0; k < n_gain; k++) up += gain[k] > 1.0;
+    fprintf(f,
+            "- **Is the budget enough?** Between the last two dev evaluations (steps %d and %d) the dev metric of "
+            "the %d chosen cells (each method at its chosen rate, every seed) changed by a median of %+.1f points "
+            "(%+.1f to %+.1f; %d cells gained more than 1 point). %d of %d methods still gained more than 1 point "
+            "on average over their cells%s%s%s\n",
+            step_a, step_b, n_gain, gain[n_gain / 2], gain[0], gain[n_gain - 1], up, n_rising, n_methods,
+            n_rising ? ": " : "", rising,
+            n_rising ? ". Those methods had not converged at this budget: their rows compare speed of learning as "
+                       "much as what they can reach (the curves figures show where)."
+                     : ": the dev curves are flat at the end, and more steps would not change the comparison much.");
+}
+
 static void findings(FILE *f, const pb_table *t, const pb_res *res) {
     int order[256], n = 0;
     for (int i = 0; i < t->n_rows && n < 256; i++)
@@ -272,6 +327,7 @@ static void findings(FILE *f, const pb_table *t, const pb_res *res) {
     } else if (t->n_seeds_max <= 1) {
         fprintf(f, "- **Caveat: one seed, no test records.** No interval can be given for these results.\n");
     }
+    budget(f, t, res);
     /* learning rates */
     int edge = 0, chosen = 0, single = 1;
     char edges[1024] = "";

@@ -89,6 +89,7 @@ static void test_survey_end_to_end(void **state) {
     assert_non_null(strstr(text, "**Prompt tuning behind LoRA and full fine-tuning at small scale**"));
     assert_non_null(strstr(text, "**Ranking by average test metric, in groups**"));
     assert_non_null(strstr(text, "**Resolution.**"));
+    assert_non_null(strstr(text, "**Is the budget enough?** Between the last two dev evaluations"));
     assert_non_null(strstr(text, "| full | 100 |"));
     assert_non_null(strstr(text, "](docs/figures/survey-smoke/accuracy_vs_params.png)"));
     free(text);
