@@ -108,5 +108,10 @@ size_t pb_tokenizer_token_bytes(const pb_tokenizer *t, int32_t id, const unsigne
  * contraction rule). Pieces longer than PB_BPE_MAX_PIECE are cut. fn returns nonzero to stop. */
 typedef int (*pb_piece_fn)(const unsigned char *piece, size_t len, void *ud);
 void pb_tokenizer_pieces(const char *text, size_t len, pb_piece_fn fn, void *ud);
+/* GPT-2's pre-split, exactly (models/pretok_gpt2.c; models/TOKENIZER.md "GPT-2-exact pre-split"):
+ * the pieces of 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ on
+ * UTF-8 with Unicode's classes (models/unicode.h). Bytes that are not well-formed UTF-8 count as
+ * characters of class other. Pieces are never cut. Same callback contract as above. */
+void pb_pretok_gpt2(const char *text, size_t len, pb_piece_fn fn, void *ud);
 
 #endif
