@@ -262,6 +262,11 @@ static pb_status check_seal(const char *path) {
 }
 
 pb_status pb_ckpt_save(const char *path, const pb_model *m, const pb_ckpt_info *info, const pb_ckpt_train *train) {
+    if (info && info->tok && info->tok->kind == PB_TOKENIZER_GPT2)
+        return pb_errorf(PB_EINVAL,
+                         "%s: a gpt2 tokenizer (an imported vocabulary) cannot be stored in a checkpoint yet; "
+                         "checkpoints hold the byte and bpe:N tokenizers (models/CHECKPOINT.md)",
+                         path);
     quiet_hdf5();
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))

@@ -11,6 +11,7 @@ PKGS=(
   libcsv-dev                             # CSV/TSV parsing
   libcmocka-dev                          # unit tests
   libinih-dev                            # sweep spec (INI) parsing
+  libjson-c-dev                          # GPT-2 vocabularies (encoder.json)
   gnuplot-nox                            # figures
   ca-certificates xz-utils               # data fetch (Debian and npm packages)
   python3                                # data conversion scripts (standard library only)
