@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "models/checkpoint.h"
+#include "models/desc.h"
 #include "models/tokenizer.h"
 #include "pb_error.h"
 #include "pb_rng.h"
@@ -229,6 +231,28 @@ static void test_small_vocab_round_trip(void **state) {
     pb_tokenizer_free(&t);
 }
 
+/* A checkpoint cannot hold this kind yet: saving says so instead of writing "byte". */
+static void test_checkpoint_refuses(void **state) {
+    (void)state;
+    pb_tokenizer t;
+    small_vocab v;
+    build_small(&t, &v);
+    pb_model_desc d = *pb_backbone_find("tiny");
+    d.vocab = t.vocab;
+    pb_model m;
+    assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 3), PB_OK);
+    pb_ckpt_info info;
+    memset(&info, 0, sizeof info);
+    info.tok = &t;
+    const char *path = tu_tmp_path("gpt2_ckpt.h5");
+    assert_int_equal(pb_ckpt_save(path, &m, &info, NULL), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "gpt2 tokenizer"));
+    struct stat sb;
+    assert_int_not_equal(stat(path, &sb), 0);
+    pb_model_free(&m);
+    pb_tokenizer_free(&t);
+}
+
 /* ---- bad input ------------------------------------------------------------------------------ */
 
 static void write_file(const char *path, const char *text) {
@@ -432,6 +456,7 @@ static void test_real_gpt2(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_byte_map),   cmocka_unit_test(test_small_vocab), cmocka_unit_test(test_small_vocab_round_trip),
+        cmocka_unit_test(test_checkpoint_refuses),
         cmocka_unit_test(test_bad_files), cmocka_unit_test(test_real_gpt2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
