@@ -285,25 +285,29 @@ static pb_status parse_vocab(const char *path, json_object **obj) {
         free(buf);
         return pb_errorf(PB_ENOMEM, "%s: out of memory for the JSON parser", path);
     }
-    json_object *o = len > INT32_MAX ? NULL : json_tokener_parse_ex(tok, buf, (int)len);
+    /* Parsing the terminating NUL too tells json-c that the text ends there (a top-level literal
+     * such as null or 12 is otherwise still "continuing"). */
+    json_object *o = len >= INT32_MAX ? NULL : json_tokener_parse_ex(tok, buf, (int)len + 1);
     enum json_tokener_error je = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
     int line, col;
-    if (len > INT32_MAX) {
+    if (len >= INT32_MAX) {
         st = pb_errorf(PB_EFORMAT, "%s: larger than 2 GiB", path);
-    } else if (je == json_tokener_continue || (!o && je == json_tokener_success)) {
+    } else if (je == json_tokener_continue || je == json_tokener_error_parse_eof) {
         st = pb_errorf(PB_EFORMAT, "%s: the JSON ends early (at byte %zu); " VOCAB_ACCEPTED, path, len);
     } else if (je != json_tokener_success) {
         line_col(buf, end, &line, &col);
         st = pb_errorf(PB_EFORMAT, "%s:%d:%d: invalid JSON (%s); " VOCAB_ACCEPTED, path, line, col,
                        json_tokener_error_desc(je));
     } else {
-        size_t k = end;
+        size_t k = end < len ? end : len;
         while (k < len && strchr(" \t\r\n", buf[k])) k++;
         if (k < len) {
             line_col(buf, k, &line, &col);
             st = pb_errorf(PB_EFORMAT, "%s:%d:%d: text after the JSON value; " VOCAB_ACCEPTED, path, line, col);
+        } else if (!o) {
+            st = pb_errorf(PB_EFORMAT, "%s: the JSON value is null; " VOCAB_ACCEPTED, path);
         } else if (!json_object_is_type(o, json_type_object)) {
             st = pb_errorf(PB_EFORMAT, "%s: the JSON value is a%s %s; " VOCAB_ACCEPTED, path,
                            json_object_is_type(o, json_type_array) || json_object_is_type(o, json_type_int) ? "n" : "",

@@ -337,6 +337,8 @@ static void test_bad_files(void **state) {
     LOAD_ERROR("{\"a\": 0", "", "@V:", "ends early", "expected a JSON object");
     LOAD_ERROR("{\"a\": 0} x", "", "@V:1:10:", "text after the JSON value");
     LOAD_ERROR("[1, 2]", "", "@V:", "is an array", "expected a JSON object");
+    LOAD_ERROR("null", "", "@V:", "is null", "expected a JSON object");
+    LOAD_ERROR("", "", "@V:", "ends early", "expected a JSON object");
     LOAD_ERROR("{\"a\": \"0\"}", "", "@V:", "token \"a\" has the id \"0\"", "integer in [0,");
     LOAD_ERROR("{\"a\": -1}", "", "@V:", "token \"a\" has the id -1");
     LOAD_ERROR("{\"a\": 0, \"b\": 0}", "", "@V:", "both have the id 0");
