@@ -6,7 +6,7 @@
 #   scripts/install-deps.sh                   # what the build, the tests and the plots need
 #   scripts/install-deps.sh --with slurm,h5py # also optional test-only groups:
 #     slurm  slurm-wlm + munge      (scripts/test-slurm.sh: a one-node cluster on localhost)
-#     fuzz   clang + libFuzzer      (scripts/fuzz.sh, tests/fuzz/README.md)
+#     fuzz   clang + libFuzzer + libomp (scripts/fuzz.sh, tests/fuzz/README.md)
 #     h5py   python3-h5py           (tests/interop: the results file read from Python)
 #     tex    pdflatex + booktabs    (tests/interop: `table --format tex` compiles)
 # Exits non-zero when a group cannot be installed, so a test script can skip with a reason.
@@ -37,7 +37,7 @@ IFS=, read -r -a groups <<<"$with"
 for g in "${groups[@]}"; do
   case "$g" in
     slurm) PKGS+=(slurm-wlm munge) ;;
-    fuzz) PKGS+=(clang libclang-rt-dev) ;;
+    fuzz) PKGS+=(clang libclang-rt-dev libomp-dev) ;;
     h5py) PKGS+=(python3-h5py python3-numpy) ;;
     tex) PKGS+=(texlive-latex-base texlive-latex-recommended) ;;
     "") ;;
