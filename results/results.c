@@ -6,6 +6,7 @@
  * HDF5's own error printing is switched off, failures become one message naming the file.
  */
 #include "pb_fs.h"
+#include "pb_h5.h"
 #include "results.h"
 
 #include <errno.h>
@@ -404,12 +405,10 @@ pb_status pb_res_write(const char *path, const pb_res *r) {
 
     wctx w = {path, PB_OK};
     run_types ty = {-1, -1, {0}, 0};
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = pb_h5_create_mem(H5P_DEFAULT); /* written to tmp by us at the end (core/pb_h5.h) */
     if (f < 0) {
-        int e = errno;
         free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss);
-        return pb_errorf(PB_EIO, "%s: cannot create %s (%s); does the directory exist and is it writable?", path, tmp,
-                         e ? strerror(e) : "HDF5 error");
+        return pb_errorf(PB_EHDF5, "%s: HDF5 cannot create a file in memory", path);
     }
     pb_res_crash_point("tmp-created");
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -438,8 +437,8 @@ pb_status pb_res_write(const char *path, const pb_res *r) {
     if (gcpl >= 0) H5Pclose(gcpl);
     if (dcpl >= 0) H5Pclose(dcpl);
     free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss);
-    if (!w.st && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) wfail(&w, "the file (flush)");
-    if (H5Fclose(f) < 0 && !w.st) wfail(&w, "the file (close)");
+    if (w.st) H5Fclose(f);
+    else w.st = pb_h5_close_to_file(f, tmp);
     if (!w.st) pb_res_crash_point("tmp-written");
     if (!w.st) w.st = pb_fsync_path(tmp, 0);
     if (!w.st) pb_res_crash_point("tmp-synced");
