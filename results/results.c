@@ -463,6 +463,15 @@ static pb_status bad(const char *path, const char *fmt, ...) {
     return pb_errorf(PB_EFORMAT, "%s: %s", path, msg);
 }
 
+/* 1 if attribute a holds exactly one value: H5Aread copies every element, so an array where
+ * one value belongs would overflow the buffer (found by tests/fuzz/fuzz_results.c). */
+static int one_value(hid_t a) {
+    hid_t sp = H5Aget_space(a);
+    int ok = sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1;
+    if (sp >= 0) H5Sclose(sp);
+    return ok;
+}
+
 /* Reads a string attribute (fixed or variable length) into buf; 0 if absent or not a string. */
 static int get_str_attr(hid_t loc, const char *name, char *buf, size_t cap) {
     buf[0] = '\0';
@@ -471,7 +480,7 @@ static int get_str_attr(hid_t loc, const char *name, char *buf, size_t cap) {
     if (a < 0) return 0;
     hid_t t = H5Aget_type(a);
     int ok = 0;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING && one_value(a)) {
         if (H5Tis_variable_str(t) > 0) {
             char *s = NULL;
             hid_t mt = H5Tcopy(H5T_C_S1);
@@ -503,7 +512,7 @@ static int get_i64_attr(hid_t loc, const char *name, long long *v) {
     if (a < 0) return 0;
     hid_t t = H5Aget_type(a);
     int64_t x = 0;
-    int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_INT64, &x) >= 0;
+    int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && one_value(a) && H5Aread(a, H5T_NATIVE_INT64, &x) >= 0;
     if (t >= 0) H5Tclose(t);
     H5Aclose(a);
     *v = x;
