@@ -18,6 +18,9 @@ typedef struct {
 #define MEM_MAGIC 0x70626d6du /* "pbmm" */
 
 static _Thread_local pb_mem_stats g_mem;
+static _Thread_local long g_fail_in; /* pb_mem_fail_at: allocations until one fails (0: none) */
+
+void pb_mem_fail_at(long n) { g_fail_in = n > 0 ? n : 0; }
 
 static void book(pb_mem_cat cat, size_t add, size_t sub) {
     g_mem.cur[cat] += add;
@@ -37,7 +40,7 @@ void *pb_alloc(size_t bytes, pb_mem_cat cat) {
         return NULL;
     }
     void *raw = NULL;
-    if (posix_memalign(&raw, PB_ALIGN, PB_ALIGN + body) != 0) {
+    if ((g_fail_in > 0 && --g_fail_in == 0) || posix_memalign(&raw, PB_ALIGN, PB_ALIGN + body) != 0) {
         pb_errorf(PB_ENOMEM, "out of memory allocating %zu bytes (%s)", bytes, pb_mem_cat_key(cat));
         return NULL;
     }

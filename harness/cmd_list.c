@@ -4,21 +4,25 @@
 #include "methods/peft.h"
 #include "models/desc.h"
 #include "models/model.h"
+#include "models/pretrain.h"
 #include "report.h"
 #include "tasks/task.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#define PB_XSTR(x) #x
+#define PB_STR(x) PB_XSTR(x)
+
 static void list_usage(FILE *f) {
-    fprintf(f, "usage: peftbench list backbones\n"
+    fprintf(f, "usage: peftbench list backbones [--data-dir DIR]   presets, and the cached default backbone\n"
                "       peftbench list models [--tsv]      real foundation models (shape-only, for peftbench count)\n"
                "       peftbench list methods [--tsv]     one line per method: name, category, summary\n"
                "       peftbench list methods NAME        its hyperparameters, defaults and examples\n"
                "       peftbench list tasks [--data-dir DIR] [--tsv]   name, kind, sizes, metric, data present\n");
 }
 
-static int list_backbones(void) {
+static int list_backbones(const char *data_dir_flag) {
     printf("%-10s %-8s %6s %6s %6s %6s %8s %14s\n", "name", "arch", "layers", "d", "heads", "d_ff", "max_seq",
            "params (LM)");
     for (int i = 0; pb_backbone_at(i); i++) {
@@ -29,6 +33,14 @@ static int list_backbones(void) {
         printf("%-10s %-8s %6d %6d %6d %6d %8d %14s\n", d->name, d->causal ? "decoder" : "encoder", d->n_layer,
                d->d_model, d->n_head, d->d_ff, d->max_seq, pb_fmt_count(buf, sizeof buf, n));
     }
+    /* `default`: a name that run, sweep specs and score accept, for a pretrained checkpoint */
+    char dd[1024], path[1100];
+    static const char *const state[] = {"cached", "interrupted: resumed when first used",
+                                        "not cached: pretrained when first used", "unreadable: delete it"};
+    if (pb_data_dir(data_dir_flag, dd, sizeof dd) == PB_OK && pb_default_backbone_file(dd, path, sizeof path) == PB_OK)
+        printf("\ndefault    the pretrained default backbone: %s (%s steps, %s), %s\n           %s\n",
+               PB_DEFAULT_BACKBONE, PB_STR(PB_DEFAULT_STEPS), PB_DEFAULT_TOKENIZER,
+               state[pb_default_backbone_state(path)], path);
     return 0;
 }
 
@@ -146,7 +158,11 @@ int pb_cmd_list(pb_args *a) {
         list_usage(stdout);
         return 0;
     }
-    if (!strcmp(what, "backbones")) return list_backbones();
+    if (!strcmp(what, "backbones")) {
+        const char *dd = NULL;
+        if (a->i + 1 < a->argc && !strcmp(a->argv[a->i], "--data-dir")) dd = a->argv[a->i + 1];
+        return list_backbones(dd);
+    }
     if (!strcmp(what, "tasks")) return list_tasks(a);
     if (!strcmp(what, "models")) return list_models(a->i < a->argc && !strcmp(a->argv[a->i], "--tsv"));
     if (!strcmp(what, "methods")) {

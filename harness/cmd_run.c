@@ -1,6 +1,8 @@
 /* cmd_run.c — `peftbench run`: one cell end to end (backbone x method x task x seed), printed. */
 #include "commands.h"
 #include "finetune.h"
+#include "prepare.h"
+#include "tasks/task.h"
 #include "report.h"
 
 #include <stdio.h>
@@ -12,13 +14,15 @@ static void run_usage(FILE *f) {
             "                     [--steps N] [--batch B] [--lr X] [--weight-decay X] [--warmup-frac X]\n"
             "                     [--schedule linear|cosine|constant] [--max-len T] [--eval-every N]\n"
             "                     [--eval-max N] [--gen-max N] [--threads N] [--data-dir DIR] [--quiet]\n"
-            "                     [--save-adapter FILE.h5]\n"
+            "                     [--save-adapter FILE.h5] [--no-fetch]\n"
             "Fine-tunes the backbone with the method on the task and prints parameters, FLOPs per\n"
             "token, memory by category, time and the dev/test metrics.\n"
             "  --backbone  a preset (randomly initialised; see `peftbench list backbones`) or a\n"
-            "              checkpoint from `peftbench pretrain` (default: tiny)\n"
+            "              checkpoint from `peftbench pretrain`, or default (the cached default\n"
+            "              backbone, pretrained once if missing, as in sweep specs) (default: tiny)\n"
             "  --method    e.g. lora:r=8,alpha=16,targets=q_proj+v_proj (see `peftbench list methods`)\n"
-            "  --task      e.g. sentiment, spam:max_train=2000, csv:dir=DIR (docs/TASKS.md)\n");
+            "  --task      e.g. sentiment, spam:max_train=2000, csv:dir=DIR (docs/TASKS.md)\n"
+            "  --no-fetch  never download: fail, naming it, when fetched data the run needs is missing\n");
 }
 
 int pb_cmd_run(pb_args *a) {
@@ -26,7 +30,7 @@ int pb_cmd_run(pb_args *a) {
     pb_run_defaults(&c);
     c.verbose = 1;
     const char *v;
-    int r;
+    int r, no_fetch = 0;
     long n;
     double x;
     while (a->i < a->argc) {
@@ -74,6 +78,7 @@ int pb_cmd_run(pb_args *a) {
                 return 2;
             }
         } else if (r == 0 && (r = pb_args_opt(a, "--quiet", 0, NULL)) > 0) c.verbose = 0;
+        else if (r == 0 && (r = pb_args_opt(a, "--no-fetch", 0, NULL)) > 0) no_fetch = 1;
         else if (r == 0 && (r = pb_args_opt(a, "--help", 0, NULL)) > 0) {
             run_usage(stdout);
             return 0;
@@ -84,12 +89,26 @@ int pb_cmd_run(pb_args *a) {
         }
         if (r < 0) return 2;
     }
+    /* what the run needs: the task's fetched data, the default backbone (and its corpus) */
+    char data_dir[1024], backbone[1100];
+    pb_status st = pb_data_dir(c.data_dir, data_dir, sizeof data_dir);
+    const char *bb[] = {c.backbone}, *tasks[] = {c.task};
+    pb_inputs in = {.backbones = bb, .n_backbones = 1, .tasks = tasks, .n_tasks = 1, .data_dir = data_dir};
+    if (!st) st = pb_prepare(&in, !no_fetch, "run", stderr, NULL);
+    if (!st && !strcmp(c.backbone, "default") &&
+        !(st = pb_prepare_default_backbone(data_dir, c.threads, !no_fetch, "run", backbone, sizeof backbone)))
+        c.backbone = backbone;
+    if (st) {
+        fprintf(stderr, "peftbench run: %s\n", pb_errmsg());
+        return st == PB_EINVAL || st == PB_ENOTFOUND ? 2 : 1;
+    }
     pb_run_result res;
     fprintf(stderr, "run: backbone %s, method %s, task %s, seed %llu, %d steps x %d\n", c.backbone, c.method, c.task,
             (unsigned long long)c.seed, c.steps, c.batch);
-    pb_status st = pb_run_cell(&c, &res);
+    st = pb_run_cell(&c, &res);
     if (st) {
         fprintf(stderr, "peftbench run: %s\n", res.message);
+        pb_run_result_free(&res);
         return 1;
     }
     char b1[32], b2[32];
@@ -109,12 +128,16 @@ int pb_cmd_run(pb_args *a) {
            pb_fmt_bytes(b2, sizeof b2, (double)res.peak_rss));
     printf("time: %.2f s training (%ld tokens, %.0f tok/s), inference %.0f tok/s\n", res.train_seconds,
            res.train_tokens, res.train_tok_per_s, res.infer_tok_per_s);
+    if (res.setup_steps)
+        printf("setup steps: %d of %d (the method chose what trains; only the task head trained in them)\n",
+               res.setup_steps, c.steps);
     if (res.n_truncated) printf("truncated inputs: %zu\n", res.n_truncated);
     if (res.diverged) printf("status: diverged (%s)\n", res.message);
     printf("best dev at step %d:", res.best_step);
     for (int k = 0; k < res.n_metrics; k++) printf("  %s %.4f", pb_metric_key(res.metrics[k]), res.best_dev[k]);
-    printf("\ntest at that point:");
+    printf("\ntest at that point (%zu examples):", res.n_ex);
     for (int k = 0; k < res.n_metrics; k++) printf("  %s %.4f", pb_metric_key(res.metrics[k]), res.test_at_best[k]);
     printf("\n");
+    pb_run_result_free(&res);
     return 0;
 }

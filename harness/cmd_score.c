@@ -12,6 +12,7 @@
 #include "methods/adapter.h"
 #include "models/checkpoint.h"
 #include "models/pretrain.h"
+#include "prepare.h"
 #include "tasks/task.h"
 
 #include <math.h>
@@ -29,7 +30,8 @@ static void score_usage(FILE *f) {
                "Encoders score a fixed 15%% of positions, masked (masked-token bits per byte).\n"
                "Without --text: the held-out documents of the checkpoint's pretraining corpus.\n"
                "--per-token prints 'index<TAB>byte<TAB>logprob' for every scored token first.\n"
-               "--adapter applies a method trained with `peftbench run --save-adapter` (an LM task) on top.\n");
+               "--adapter applies a method trained with `peftbench run --save-adapter` (an LM task) on top.\n"
+               "--checkpoint default: the cached default backbone (pretrained once if missing).\n");
 }
 
 /* A token's bytes, escaped (one byte for the byte tokenizer). */
@@ -74,6 +76,16 @@ int pb_cmd_score(pb_args *a) {
         return 2;
     }
     pb_set_threads((int)threads);
+    char dd[1024], def[1100];
+    if (!strcmp(ckpt, "default")) {
+        pb_status s0 = pb_data_dir(data_dir_flag, dd, sizeof dd);
+        if (!s0) s0 = pb_prepare_default_backbone(dd, (int)threads, 1, "score", def, sizeof def);
+        if (s0) {
+            fprintf(stderr, "peftbench score: %s\n", pb_errmsg());
+            return 1;
+        }
+        ckpt = def;
+    }
     pb_model m;
     pb_ckpt_info info;
     pb_status st = pb_ckpt_load(ckpt, &m, &info);

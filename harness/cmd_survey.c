@@ -5,16 +5,15 @@
 #include "commands.h"
 #include "experiments.h"
 #include "plot.h"
+#include "prepare.h"
 #include "results/table.h"
 #include "sweep.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,45 +23,24 @@
 
 static void survey_usage(FILE *f) {
     fprintf(f,
-            "usage: peftbench survey [--preset quick|full|smoke] [-o DIR] [--spec FILE] [--data-dir DIR]\n"
+            "usage: peftbench survey [--preset quick|standard|full|smoke] [-o DIR] [--spec FILE] [--data-dir DIR]\n"
             "                        [--jobs N] [--threads T] [--no-fetch] [--experiments FILE]\n"
             "The survey run: fetches the data if it is missing, pretrains the default backbone if it is not\n"
             "cached (or reuses it), runs the preset's sweep into DIR/results.h5 (re-running resumes), and\n"
             "writes DIR/table.md (also .tex, .csv) and DIR/figures/.\n"
-            "  --preset       quick (default: every method, 4 real tasks, 1 seed; ~11 min on 2 cores once\n"
-            "                 the backbone exists), full (3 seeds, lr grids, 6 tasks; a cluster's job: see\n"
-            "                 experiments/survey-full.ini), smoke (tiny backbone, built-in task, seconds)\n"
+            "  --preset       quick (default: every method, 4 real tasks, 1 seed, one rate per method; at\n"
+            "                 most 15 min on 2 cores once the backbone exists; intervals over test examples),\n"
+            "                 standard (every method, 4 real tasks, 3 seeds, rates chosen on dev from\n"
+            "                 3-point grids, whole test sets; at most 3 hours on 2 cores), full (6 tasks,\n"
+            "                 longer training; a cluster's job: experiments/survey-full.ini), smoke (tiny\n"
+            "                 backbone, built-in task, seconds)\n"
             "  -o DIR         output directory (default survey-PRESET)\n"
             "  --spec FILE    run this spec instead of experiments/survey-PRESET.ini\n"
             "  --jobs N       cells side by side (default: the number of cores); --threads T per cell\n"
             "                 (default 1)\n"
-            "  --no-fetch     never download; fail if data is missing\n"
+            "  --no-fetch     never download; fail, naming what is missing, if data is missing\n"
             "  --experiments FILE  regenerate this preset's section of FILE (EXPERIMENTS.md), copying the\n"
             "                 PNGs to docs/figures/survey-PRESET/ next to it\n");
-}
-
-/* Runs this binary with args (data fetch); returns its exit status. */
-static int run_self(const char *const *args) {
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return 1;
-    self[n] = '\0';
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) return 1;
-    if (pid == 0) {
-        const char *argv[16];
-        int k = 0;
-        argv[k++] = self;
-        for (int i = 0; args[i] && k < 15; i++) argv[k++] = args[i];
-        argv[k] = NULL;
-        execv(self, (char *const *)argv);
-        _exit(127);
-    }
-    int ws;
-    while (waitpid(pid, &ws, 0) < 0)
-        if (errno != EINTR) return 1;
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 1;
 }
 
 static int write_tables(const pb_res *res, const char *dir) {
@@ -114,8 +92,8 @@ int pb_cmd_survey(pb_args *a) {
     pb_sweep_opts o = {.jobs = cores > 0 ? (int)cores : 1, .threads = 1, .progress = -1};
     while (a->i < a->argc) {
         if ((r = pb_args_opt(a, "--preset", 1, &v)) > 0) {
-            if (strcmp(v, "quick") && strcmp(v, "full") && strcmp(v, "smoke")) {
-                fprintf(stderr, "peftbench survey: --preset '%s' (accepted: quick, full, smoke)\n", v);
+            if (strcmp(v, "quick") && strcmp(v, "standard") && strcmp(v, "full") && strcmp(v, "smoke")) {
+                fprintf(stderr, "peftbench survey: --preset '%s' (accepted: quick, standard, full, smoke)\n", v);
                 return 2;
             }
             preset = v;
@@ -143,8 +121,9 @@ int pb_cmd_survey(pb_args *a) {
     }
     char spec_buf[2048], out_buf[256], results[2300], figures[2300];
     if (!spec) {
-        snprintf(spec_buf, sizeof spec_buf, "%s/experiments/%s.ini", PB_SOURCE_DIR,
-                 !strcmp(preset, "smoke") ? "smoke" : !strcmp(preset, "full") ? "survey-full" : "survey-quick");
+        char name[64];
+        snprintf(name, sizeof name, !strcmp(preset, "smoke") ? "smoke" : "survey-%s", preset);
+        snprintf(spec_buf, sizeof spec_buf, "%s/experiments/%s.ini", PB_SOURCE_DIR, name);
         spec = spec_buf;
     }
     if (!out) {
@@ -158,25 +137,15 @@ int pb_cmd_survey(pb_args *a) {
     time_t t0 = time(NULL);
     fprintf(stderr, "survey (%s preset): spec %s, output %s/\n", preset, spec, out);
 
-    /* 1. the spec, its data and its backbone (pretrained in a child process if missing) */
+    /* 1. the spec, its data and its backbone: what is missing is fetched (or refused with
+     * --no-fetch), then the spec is loaded, pretraining the default backbone in a child process
+     * if it is not cached */
+    pb_status st = pb_prepare_spec(spec, data_dir, !no_fetch, "survey", stderr);
     pb_sweep_spec s;
-    pb_status st = pb_sweep_load(spec, data_dir, &s);
-    if (st && !no_fetch && strstr(pb_errmsg(), "data fetch")) {
-        fprintf(stderr, "survey: %s\nsurvey: fetching the data (peftbench data fetch)\n", pb_errmsg());
-        char dd[1100];
-        if (data_dir) snprintf(dd, sizeof dd, "%s", data_dir);
-        else if (pb_data_dir(NULL, dd, sizeof dd)) dd[0] = '\0';
-        int rc = dd[0] ? run_self((const char *const[]){"data", "fetch", "--dir", dd, NULL})
-                       : run_self((const char *const[]){"data", "fetch", NULL});
-        if (rc) {
-            fprintf(stderr, "peftbench survey: fetching the data failed (exit %d); see above\n", rc);
-            return 1;
-        }
-        st = pb_sweep_load(spec, data_dir, &s);
-    }
+    if (!st) st = pb_sweep_load(spec, data_dir, &s);
     if (st) {
         fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
-        return st == PB_EINVAL ? 2 : 1;
+        return st == PB_EINVAL || st == PB_ENOTFOUND ? 2 : 1;
     }
 
     /* 2. the sweep (resumes) */

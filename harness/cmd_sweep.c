@@ -1,5 +1,6 @@
 /* cmd_sweep.c — `peftbench sweep SPEC -o RESULTS.h5`: run a spec's cells into a results file. */
 #include "commands.h"
+#include "prepare.h"
 #include "sweep.h"
 
 #include <stdio.h>
@@ -9,7 +10,7 @@
 static void sweep_usage(FILE *f) {
     fprintf(f,
             "usage: peftbench sweep SPEC.ini -o RESULTS.h5 [--jobs N] [--threads T] [--shard K/N]\n"
-            "                       [--data-dir DIR] [--list] [--progress|--no-progress] [--quiet]\n"
+            "                       [--data-dir DIR] [--no-fetch] [--list] [--progress|--no-progress] [--quiet]\n"
             "Runs every cell of the spec (backbones x methods with their grids x tasks x learning rates\n"
             "x seeds; format: experiments/README.md) that RESULTS.h5 does not hold yet, and records each\n"
             "finished cell there (schema: results/SCHEMA.md). Re-running the same command resumes;\n"
@@ -21,6 +22,9 @@ static void sweep_usage(FILE *f) {
             "                   task each (experiments/slurm/sweep.sbatch); combine with `peftbench merge`\n"
             "  --list           print the cells (key, method, task, lr, seed) and exit\n"
             "  --data-dir DIR   data directory for fetched tasks and corpora\n"
+            "  --no-fetch       never download: fail, naming it, when fetched data the spec needs is missing\n"
+            "                   (by default exactly the missing sources are fetched, and the default\n"
+            "                   backbone is pretrained once if the spec names it and it is not cached)\n"
             "  --progress       a status line with ETA (default when stderr is a terminal)\n"
             "  --no-progress    plain lines, one per finished cell\n"
             "  --quiet          no per-cell lines\n");
@@ -29,7 +33,7 @@ static void sweep_usage(FILE *f) {
 int pb_cmd_sweep(pb_args *a) {
     const char *spec = NULL, *out = NULL, *data_dir = NULL, *v;
     pb_sweep_opts o = {.jobs = 1, .progress = -1};
-    int list = 0, r;
+    int list = 0, no_fetch = 0, r;
     long n;
     while (a->i < a->argc) {
         if ((r = pb_args_opt(a, "-o", 1, &v)) > 0 || (r == 0 && (r = pb_args_opt(a, "--out", 1, &v)) > 0)) out = v;
@@ -50,6 +54,7 @@ int pb_cmd_sweep(pb_args *a) {
             o.shard_n = m;
         } else if (r == 0 && (r = pb_args_opt(a, "--data-dir", 1, &v)) > 0) data_dir = v;
         else if (r == 0 && (r = pb_args_opt(a, "--list", 0, NULL)) > 0) list = 1;
+        else if (r == 0 && (r = pb_args_opt(a, "--no-fetch", 0, NULL)) > 0) no_fetch = 1;
         else if (r == 0 && (r = pb_args_opt(a, "--progress", 0, NULL)) > 0) o.progress = 1;
         else if (r == 0 && (r = pb_args_opt(a, "--no-progress", 0, NULL)) > 0) o.progress = 0;
         else if (r == 0 && (r = pb_args_opt(a, "--quiet", 0, NULL)) > 0) o.quiet = 1;
@@ -75,9 +80,11 @@ int pb_cmd_sweep(pb_args *a) {
         return 2;
     }
     pb_sweep_spec s;
-    if (pb_sweep_load(spec, data_dir, &s)) {
+    pb_status st = pb_prepare_spec(spec, data_dir, !no_fetch, "sweep", stderr);
+    if (!st) st = pb_sweep_load(spec, data_dir, &s);
+    if (st) {
         fprintf(stderr, "peftbench sweep: %s\n", pb_errmsg());
-        return 2;
+        return st == PB_EINVAL || st == PB_ENOTFOUND ? 2 : 1;
     }
     if (list) {
         printf("# sweep %s: %zu cells\n# index key method task lr seed backbone\n", s.name, s.n_cells);
@@ -94,7 +101,7 @@ int pb_cmd_sweep(pb_args *a) {
     }
     o.out = out;
     pb_sweep_summary sum;
-    pb_status st = pb_sweep_run(&s, &o, &sum);
+    st = pb_sweep_run(&s, &o, &sum);
     pb_sweep_free(&s);
     if (st) {
         fprintf(stderr, "peftbench sweep: %s\n", pb_errmsg());

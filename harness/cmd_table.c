@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "results/table.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,9 +11,10 @@ static void table_usage(FILE *f) {
             "usage: peftbench table RESULTS.h5 [--format md|tex|csv] [--columns LIST] [--show-lr]\n"
             "                       [--tasks T1,T2,...] [--backbone NAME] [-o FILE] [--failed]\n"
             "The survey-style table: methods grouped by category; %% trainable parameters, training FLOPs\n"
-            "per token and peak memory relative to full fine-tuning; each task's test metric as mean ± std\n"
-            "over seeds at the learning rate with the best mean dev metric; the average over tasks.\n"
-            "A chosen learning rate at the edge of its grid is flagged with †.\n"
+            "per token and peak memory relative to full fine-tuning; each task's test metric as the mean\n"
+            "over seeds ± half its 95%% bootstrap interval at the learning rate chosen on dev (bold: tied\n"
+            "with the best; ≈: tied with full fine-tuning; paired tests; docs/STATISTICS.md); the average\n"
+            "over tasks; reference rows without a backbone. A rate at the edge of its grid is flagged †.\n"
             "  --format     md (default), tex (LaTeX, booktabs) or csv (every number, one row per method)\n"
             "  --columns    which columns, comma-separated: params,flops,memory,tasks,avg,forgetting,lr\n"
             "               (default params,flops,memory,tasks,avg; lr = --show-lr)\n"
@@ -20,7 +22,9 @@ static void table_usage(FILE *f) {
             "  --tasks      task columns to show, in this order (names or specs)\n"
             "  --backbone   one backbone (default: a table for each backbone in the file)\n"
             "  -o FILE      write to FILE instead of standard output\n"
-            "  --failed     list the failed and diverged cells with their messages instead\n");
+            "  --failed     list the failed and diverged cells with their messages instead\n"
+            "  --cells      list every cell instead (TSV: method, task, lr, seed, status, dev, test, test\n"
+            "               examples, best step, wall and CPU seconds, training and inference tokens/s)\n");
 }
 
 static int list_failed(const pb_res *r, FILE *f) {
@@ -36,11 +40,27 @@ static int list_failed(const pb_res *r, FILE *f) {
     return 0;
 }
 
+/* One line per cell: what it ran and what it cost (wall time on a shared machine, CPU time). */
+static int list_cells(const pb_res *r, FILE *f) {
+    fprintf(f, "method\ttask\tlr\tseed\tstatus\tdev\ttest\tn_test\tbest_step\twall_s\tcpu_s\ttrain_tok_s\tinfer_tok_s\n");
+    double wall = 0, cpu = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const pb_res_row *w = &r->rows[i];
+        fprintf(f, "%s\t%s\t%g\t%llu\t%s\t%.4f\t%.4f\t%lld\t%d\t%.1f\t%.1f\t%.0f\t%.0f\n", w->method_label, w->task_name,
+                w->lr, (unsigned long long)w->seed, w->status, w->dev_metric, w->test_metric, (long long)w->n_ex,
+                w->best_step, w->wall_seconds, w->cpu_seconds, w->train_tok_per_s, w->infer_tok_per_s);
+        if (isfinite(w->wall_seconds)) wall += w->wall_seconds;
+        if (isfinite(w->cpu_seconds)) cpu += w->cpu_seconds;
+    }
+    fprintf(f, "# %zu cells: %.1f cell-minutes of wall time, %.1f CPU-minutes\n", r->n, wall / 60, cpu / 60);
+    return 0;
+}
+
 int pb_cmd_table(pb_args *a) {
     const char *path = NULL, *v, *tasks = NULL, *backbone = NULL, *outp = NULL;
     pb_table_opts o;
     pb_table_default_opts(&o);
-    int r, failed = 0, show_lr = 0;
+    int r, failed = 0, show_lr = 0, cells = 0;
     while (a->i < a->argc) {
         if ((r = pb_args_opt(a, "--format", 1, &v)) > 0) {
             if (!strcmp(v, "md")) o.format = PB_TABLE_MD;
@@ -61,6 +81,7 @@ int pb_cmd_table(pb_args *a) {
         else if (r == 0 && ((r = pb_args_opt(a, "-o", 1, &v)) > 0 || (r == 0 && (r = pb_args_opt(a, "--out", 1, &v)) > 0)))
             outp = v;
         else if (r == 0 && (r = pb_args_opt(a, "--failed", 0, NULL)) > 0) failed = 1;
+        else if (r == 0 && (r = pb_args_opt(a, "--cells", 0, NULL)) > 0) cells = 1;
         else if (r == 0 && (r = pb_args_opt(a, "--help", 0, NULL)) > 0) {
             table_usage(stdout);
             return 0;
@@ -96,7 +117,9 @@ int pb_cmd_table(pb_args *a) {
         return 1;
     }
     int rc = 0;
-    if (failed) {
+    if (cells) {
+        rc = list_cells(&res, f);
+    } else if (failed) {
         rc = list_failed(&res, f);
     } else if (!res.n) {
         fprintf(stderr, "peftbench table: %s holds no cells yet\n", path);

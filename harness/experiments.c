@@ -12,6 +12,11 @@
 
 #include "results/table.h"
 
+static int cmp_real(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* ---- small helpers ----------------------------------------------------------------------------- */
 
 static pb_status copy_file(const char *from, const char *to) {
@@ -47,116 +52,189 @@ static char *slurp(const char *path) {
     return s;
 }
 
-/* The row of the table whose method_name is `name` with the best average (NULL if none). */
-static const pb_table_row *method_row(const pb_table *t, const char *name) {
-    const pb_table_row *best = NULL;
+/* Index of the row of the table whose method_name is `name` with the best average (-1 if none). */
+static int method_row(const pb_table *t, const char *name) {
+    int best = -1;
     for (int i = 0; i < t->n_rows; i++) {
         const pb_table_row *x = &t->rows[i];
         if (strcmp(x->method_name, name) || !isfinite(x->avg)) continue;
-        if (!best || x->avg > best->avg) best = x;
+        if (best < 0 || x->avg > t->rows[best].avg) best = i;
     }
     return best;
 }
 
+static const pb_table *g_sort_table; /* qsort has no context argument */
 static int cmp_avg_desc(const void *a, const void *b) {
-    const pb_table_row *x = *(const pb_table_row *const *)a, *y = *(const pb_table_row *const *)b;
+    const pb_table_row *x = &g_sort_table->rows[*(const int *)a], *y = &g_sort_table->rows[*(const int *)b];
     return (x->avg < y->avg) - (x->avg > y->avg);
 }
 
 /* ---- the findings ------------------------------------------------------------------------------ */
 
+/* The equivalence margin of the literature checks, in points of Avg (docs/STATISTICS.md). */
+#define CLAIM_MARGIN 2.0
+
+/* A claim about a paired difference d = a - b (on Avg), decided on its 95% interval [lo, hi] and
+ * the margin m: PARITY (|d| small) agrees when the interval lies inside [-m, m] and disagrees when
+ * it lies entirely outside; BEHIND (a < b) agrees when the interval lies entirely below 0 and
+ * disagrees when it lies entirely above -m (a is not behind by anything that matters); anything
+ * else is inconclusive. */
+enum { CLAIM_PARITY, CLAIM_BEHIND };
+static const char *verdict(int claim, double lo, double hi) {
+    if (!isfinite(lo) || !isfinite(hi)) return "inconclusive (no interval)";
+    if (claim == CLAIM_PARITY) {
+        if (lo >= -CLAIM_MARGIN && hi <= CLAIM_MARGIN) return "agrees";
+        if (hi < -CLAIM_MARGIN || lo > CLAIM_MARGIN) return "disagrees";
+        return "inconclusive (the interval reaches beyond the margin)";
+    }
+    if (hi < 0) return "agrees";
+    if (lo > -CLAIM_MARGIN) return "disagrees";
+    return "inconclusive (the interval includes no difference)";
+}
+
+/* "a - b = +1.2 [−0.4, +2.9] points (p = 0.15)" from the table's paired test of their averages. */
+static int avg_diff_text(const pb_table *t, int a, int b, char *buf, size_t cap, double *lo, double *hi) {
+    double p;
+    if (!pb_table_avg_diff(t, a, b, lo, hi, &p)) {
+        *lo = *hi = NAN;
+        snprintf(buf, cap, "%+.1f points (no interval: test records missing)", t->rows[a].avg - t->rows[b].avg);
+        return 0;
+    }
+    snprintf(buf, cap, "%+.1f points, 95%% interval [%+.1f, %+.1f], p = %.3g", t->rows[a].avg - t->rows[b].avg, *lo, *hi,
+             p);
+    return 1;
+}
+
 static void findings(FILE *f, const pb_table *t, const pb_res *res) {
-    const pb_table_row *sorted[256];
-    int n = 0;
+    int order[256], n = 0;
     for (int i = 0; i < t->n_rows && n < 256; i++)
-        if (isfinite(t->rows[i].avg)) sorted[n++] = &t->rows[i];
-    qsort(sorted, (size_t)n, sizeof sorted[0], cmp_avg_desc);
+        if (isfinite(t->rows[i].avg) && !t->rows[i].reference) order[n++] = i;
+    g_sort_table = t;
+    qsort(order, (size_t)n, sizeof order[0], cmp_avg_desc);
     if (!n) {
         fprintf(f, "- No method has a test metric on every task yet: nothing to compare.\n");
         return;
     }
-    fprintf(f, "- **Ranking by average test metric** (backbone %s): ", t->backbone);
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%s%s %.1f", i ? (i == n - 1 ? ", and " : ", ") : "", sorted[i]->label, sorted[i]->avg);
-    fprintf(f, ".\n");
-
-    const pb_table_row *full = method_row(t, "full"), *lora = method_row(t, "lora"), *pt = method_row(t, "prompt_tuning");
-    const pb_table_row *head = method_row(t, "head"), *bitfit = method_row(t, "bitfit"), *ia3 = method_row(t, "ia3");
-    if (full && lora) {
-        double d = lora->avg - full->avg;
-        fprintf(f,
-                "- **LoRA vs. full fine-tuning.** LoRA trains %.3g%% of the parameters and averages %.1f against "
-                "full fine-tuning's %.1f (%+.1f points). Hu et al. (2021) report LoRA on par with full fine-tuning "
-                "(GPT-2, RoBERTa, GPT-3); %s\n",
-                lora->pct_trainable, lora->avg, full->avg, d,
-                fabs(d) <= 2.0 ? "the numbers here agree (within 2 points)."
-                : d < 0        ? "here LoRA falls short by more than 2 points: a small backbone, a short budget "
-                                 "and untuned rates favour updating every weight, so this disagrees."
-                               : "here LoRA even does better, by more than 2 points (full fine-tuning may be "
-                                 "over- or under-stepped at its single rate), which goes beyond the paper.");
-    }
-    if (full && pt) {
-        double d = pt->avg - full->avg;
-        fprintf(f,
-                "- **Prompt tuning.** %.1f against full fine-tuning's %.1f (%+.1f points). Lester et al. (2021) "
-                "find prompt tuning far behind full fine-tuning on small models, the gap closing only at billions of "
-                "parameters; %s\n",
-                pt->avg, full->avg, d,
-                d <= -5.0 ? "this small backbone shows the same large gap (agrees)."
-                : d < 0   ? "the gap here is under 5 points, smaller than that finding leads one to expect."
-                          : "here it is not behind at all, which disagrees with that finding (check the budget: "
-                            "a short run may not separate them).");
-    }
-    if (head && full)
-        fprintf(f,
-                "- **Linear probe (`head`).** %.1f, %+.1f points from full fine-tuning with %.3g%% of the "
-                "parameters: the frozen features alone %s.\n",
-                head->avg, head->avg - full->avg, head->pct_trainable,
-                head->avg - full->avg <= -5 ? "are clearly not enough; adapting the backbone matters"
-                                            : "already carry most of what these tasks need");
-    /* the reference run's ordering: full ~ LoRA > (IA)^3 ~ BitFit > prompt tuning > head */
-    const pb_table_row *ref[6] = {full, lora, ia3, bitfit, pt, head};
-    const int tier[6] = {0, 0, 1, 1, 2, 3};
-    const char *names[6] = {"full", "LoRA", "(IA)³", "BitFit", "prompt tuning", "head"};
-    int agree = 0, pairs = 0;
-    char disagree[512] = "";
-    size_t dk = 0;
-    for (int a = 0; a < 6; a++)
-        for (int b = 0; b < 6; b++) {
-            if (!ref[a] || !ref[b] || tier[a] >= tier[b]) continue;
-            pairs++;
-            if (ref[a]->avg > ref[b]->avg) agree++;
-            else if (dk < sizeof disagree)
-                dk += (size_t)snprintf(disagree + dk, sizeof disagree - dk, "%s%s ≤ %s", dk ? ", " : "", names[a],
-                                       names[b]);
+    /* budget and backbone: every disagreement below may come from them */
+    int steps = 0, batch = 0, max_len = 0;
+    for (size_t i = 0; i < res->n; i++)
+        if (!strcmp(res->rows[i].backbone_name, t->backbone)) {
+            steps = res->rows[i].steps, batch = res->rows[i].batch, max_len = res->rows[i].max_len;
+            break;
         }
-    if (pairs)
+    char setting[512];
+    snprintf(setting, sizeof setting,
+             "backbone `%s` (small, pretrained for minutes), %d steps × %d sequences of at most %d tokens per cell, "
+             "learning rates from the spec's grid",
+             t->backbone, steps, batch, max_len);
+
+    /* groups of methods whose average is not significantly below their group's best */
+    fprintf(f, "- **Ranking by average test metric, in groups** (backbone %s; a group holds the methods not "
+               "significantly below its first, paired bootstrap, 95%%; the order within a group is noise): ",
+            t->backbone);
+    int lead = order[0], group = 1;
+    fprintf(f, "**1.** %s %.1f", t->rows[lead].label, t->rows[lead].avg);
+    for (int k = 1; k < n; k++) {
+        const pb_table_row *x = &t->rows[order[k]];
+        double lo, hi, p;
+        int tied = pb_table_avg_diff(t, order[k], lead, &lo, &hi, &p) && hi >= 0;
+        if (!tied && !t->boot) tied = 0; /* no records: every method its own group */
+        if (!tied) {
+            lead = order[k];
+            fprintf(f, "; **%d.** %s %.1f", ++group, x->label, x->avg);
+        } else {
+            fprintf(f, ", %s %.1f", x->label, x->avg);
+        }
+    }
+    fprintf(f, ".%s\n", t->boot ? "" : " (No test records in these results: no intervals, so no groups.)");
+
+    int full = method_row(t, "full"), lora = method_row(t, "lora"), pt = method_row(t, "prompt_tuning");
+    int head = method_row(t, "head"), bitfit = method_row(t, "bitfit");
+    char d[256];
+    double lo, hi;
+    if (full >= 0 && lora >= 0) {
+        avg_diff_text(t, lora, full, d, sizeof d, &lo, &hi);
+        const char *v = verdict(CLAIM_PARITY, lo, hi);
         fprintf(f,
-                "- **Against the reference run** (shared DESIGN.md, \"Lessons\": full ≈ LoRA > (IA)³ ≈ BitFit > "
-                "prompt tuning > head): %d of %d ordered pairs come out the same way here%s%s%s.\n",
-                agree, pairs, agree < pairs ? " (not: " : "", agree < pairs ? disagree : "", agree < pairs ? ")" : "");
+                "- **LoRA vs. full fine-tuning** (Hu et al. 2021: on par). LoRA trains %.3g%% of the parameters; "
+                "LoRA − full = %s: **%s** (margin ±%.0f points).%s%s\n",
+                t->rows[lora].pct_trainable, d, v, CLAIM_MARGIN, strncmp(v, "agrees", 6) ? " Choices that could explain it: " : "",
+                strncmp(v, "agrees", 6) ? setting : "");
+    }
+    if (pt >= 0 && (full >= 0 || lora >= 0)) {
+        double lo2 = NAN, hi2 = NAN;
+        char d2[256] = "";
+        if (full >= 0) avg_diff_text(t, pt, full, d, sizeof d, &lo, &hi);
+        if (lora >= 0) avg_diff_text(t, pt, lora, d2, sizeof d2, &lo2, &hi2);
+        const char *v1 = full >= 0 ? verdict(CLAIM_BEHIND, lo, hi) : "agrees";
+        const char *v2 = lora >= 0 ? verdict(CLAIM_BEHIND, lo2, hi2) : "agrees";
+        const char *v = !strncmp(v1, "agrees", 6) && !strncmp(v2, "agrees", 6)           ? "agrees"
+                        : !strncmp(v1, "disagrees", 9) || !strncmp(v2, "disagrees", 9) ? "disagrees"
+                                                                                        : "inconclusive";
+        fprintf(f,
+                "- **Prompt tuning behind LoRA and full fine-tuning at small scale** (Lester et al. 2021: far behind "
+                "below billions of parameters).%s%s%s%s%s: **%s**.%s%s\n",
+                full >= 0 ? " prompt tuning − full = " : "", full >= 0 ? d : "", full >= 0 && lora >= 0 ? "; " : "",
+                lora >= 0 ? "prompt tuning − LoRA = " : "", lora >= 0 ? d2 : "", v,
+                strcmp(v, "agrees") ? " Choices that could explain it: " : "", strcmp(v, "agrees") ? setting : "");
+    }
+    if (bitfit >= 0 && lora >= 0) {
+        avg_diff_text(t, bitfit, lora, d, sizeof d, &lo, &hi);
+        const char *v = verdict(CLAIM_PARITY, lo, hi);
+        fprintf(f,
+                "- **BitFit vs. LoRA** (Ben Zaken et al. 2022: bias-only tuning competitive on small-to-medium data). "
+                "BitFit − LoRA = %s: **%s** (margin ±%.0f points).%s%s\n",
+                d, v, CLAIM_MARGIN, strncmp(v, "agrees", 6) ? " Choices that could explain it: " : "",
+                strncmp(v, "agrees", 6) ? setting : "");
+    }
+    if (head >= 0 && full >= 0) {
+        avg_diff_text(t, head, full, d, sizeof d, &lo, &hi);
+        const char *v = verdict(CLAIM_BEHIND, lo, hi);
+        fprintf(f,
+                "- **Linear probe (`head`) vs. full fine-tuning** (frozen features alone fall short of adapting the "
+                "backbone). head − full = %s with %.3g%% of the parameters: **%s**.%s%s\n",
+                d, t->rows[head].pct_trainable, v, strncmp(v, "agrees", 6) ? " Choices that could explain it: " : "",
+                strncmp(v, "agrees", 6) ? setting : "");
+    }
+    /* does the backbone add anything: the best method against the n-gram baseline */
+    int ng = method_row(t, "ngram_nb"), best = order[0];
+    if (ng >= 0) {
+        avg_diff_text(t, best, ng, d, sizeof d, &lo, &hi);
+        fprintf(f,
+                "- **Does the pretrained backbone add anything?** Against naive Bayes on character and word n-grams "
+                "(no backbone, same training examples), the best method (%s) is at %s: %s.",
+                t->rows[best].label, d,
+                isfinite(lo) && lo > 0 ? "significantly better" : isfinite(hi) && hi < 0 ? "significantly worse" : "not significantly different");
+        int below = 0;
+        for (int k = 0; k < n; k++) {
+            double l, h, p;
+            below += pb_table_avg_diff(t, order[k], ng, &l, &h, &p) && h < 0;
+        }
+        fprintf(f, " %d of %d methods are significantly below it on average.\n", below, n);
+    }
 
     /* efficiency */
-    if (full && full->flops_train > 0 && full->mem_peak > 0) {
+    const pb_table_row *fr = full >= 0 ? &t->rows[full] : NULL;
+    if (fr && fr->flops_train > 0 && fr->mem_peak > 0) {
         const pb_table_row *fl_lo = NULL, *fl_hi = NULL, *m_lo = NULL, *m_hi = NULL;
         for (int i = 0; i < t->n_rows; i++) {
             const pb_table_row *x = &t->rows[i];
-            if (!x->n_ok) continue;
+            if (!x->n_ok || x->reference) continue;
             if (!fl_lo || x->flops_train < fl_lo->flops_train) fl_lo = x;
             if (!fl_hi || x->flops_train > fl_hi->flops_train) fl_hi = x;
             if (!m_lo || x->mem_peak < m_lo->mem_peak) m_lo = x;
             if (!m_hi || x->mem_peak > m_hi->mem_peak) m_hi = x;
         }
         fprintf(f,
-                "- **Cost.** Training FLOPs per token run from %.2f× of full fine-tuning (%s) to %.2f× (%s): methods "
-                "that train no backbone weight skip its weight-gradient products (full spends %.0f%% of its training "
-                "FLOPs there), while prompts and prefixes lengthen every sequence. Peak tracked memory runs from "
+                "- **Cost.** Training FLOPs per real token run from %.2f× of full fine-tuning (%s) to %.2f× (%s): "
+                "methods that train no backbone weight skip its weight-gradient products (full spends %.0f%% of its "
+                "training FLOPs there), while prompts lengthen every sequence. Peak tracked memory runs from "
                 "%.2f× (%s) to %.2f× (%s); at this size activations and workspace dominate, so the savings of "
                 "PEFT in gradients and optimizer state (%.1f MiB for full) are a small share.\n",
-                fl_lo->flops_train / full->flops_train, fl_lo->label, fl_hi->flops_train / full->flops_train,
-                fl_hi->label, 100.0 * full->flops_phase[2] / full->flops_train, m_lo->mem_peak / full->mem_peak,
-                m_lo->label, m_hi->mem_peak / full->mem_peak, m_hi->label,
-                (full->mem_cat[PB_MEM_GRADS] + full->mem_cat[PB_MEM_OPTIM]) / 1048576.0);
+                fl_lo->flops_train / fr->flops_train, fl_lo->label, fl_hi->flops_train / fr->flops_train,
+                fl_hi->label, 100.0 * fr->flops_phase[2] / fr->flops_train, m_lo->mem_peak / fr->mem_peak,
+                m_lo->label, m_hi->mem_peak / fr->mem_peak, m_hi->label,
+                (fr->mem_cat[PB_MEM_GRADS] + fr->mem_cat[PB_MEM_OPTIM]) / 1048576.0);
     }
     /* forgetting */
     const pb_table_row *fg_hi = NULL;
@@ -172,40 +250,59 @@ static void findings(FILE *f, const pb_table *t, const pb_res *res) {
                 "the method changes backbone weights or the task trains the LM head; %d methods): largest for %s "
                 "(%+.3f)",
                 n_fg, fg_hi->label, fg_hi->forgetting);
-        if (full && isfinite(full->forgetting) && full != fg_hi) fprintf(f, "; full fine-tuning %+.3f", full->forgetting);
+        if (fr && isfinite(fr->forgetting) && fr != fg_hi) fprintf(f, "; full fine-tuning %+.3f", fr->forgetting);
         fprintf(f, ".\n");
     }
-    /* noise and learning rates */
-    int edge = 0, chosen = 0, single = 1;
-    double sd = 0;
-    int n_sd = 0;
+    /* what differences this run can see: the typical half-width of its intervals */
+    double hw[PB_TABLE_MAX_TASKS * 256];
+    int n_hw = 0;
     for (int i = 0; i < t->n_rows; i++)
         for (int k = 0; k < t->n_tasks; k++) {
             const pb_table_cell *c = &t->rows[i].cell[k];
-            if (!isfinite(c->mean)) continue;
-            chosen++;
-            edge += c->lr_edge;
-            if (c->n_lrs > 1) single = 0;
-            if (c->n > 1 && isfinite(c->std)) sd += c->std, n_sd++;
+            if (!t->rows[i].reference && isfinite(c->lo) && n_hw < (int)(sizeof hw / sizeof hw[0]))
+                hw[n_hw++] = (c->hi - c->lo) / 2;
         }
-    if (t->n_seeds_max <= 1)
-        fprintf(f, "- **Caveat: one seed.** Seed-to-seed spread is not measured here; at this size it was 0.3–1.1 "
-                   "points in the reference run, so differences of a point or two are not significant.\n");
-    else if (n_sd)
-        fprintf(f, "- **Seed spread.** The mean standard deviation over seeds is %.1f points (up to %d seeds); "
-                   "differences smaller than that are not significant.\n",
-                sd / n_sd, t->n_seeds_max);
+    if (n_hw) {
+        qsort(hw, (size_t)n_hw, sizeof hw[0], cmp_real);
+        fprintf(f, "- **Resolution.** The median half-width of a cell's 95%% interval is %.1f points (%.1f to %.1f "
+                   "over cells; %s): differences much smaller than that are not visible in this run, and paired "
+                   "comparisons, which remove what methods share, see somewhat smaller ones.\n",
+                hw[n_hw / 2], hw[0], hw[n_hw - 1],
+                t->n_seeds_max > 1 ? "seeds and test examples resampled" : "one seed: test examples resampled only");
+    } else if (t->n_seeds_max <= 1) {
+        fprintf(f, "- **Caveat: one seed, no test records.** No interval can be given for these results.\n");
+    }
+    /* learning rates */
+    int edge = 0, chosen = 0, single = 1;
+    char edges[1024] = "";
+    size_t ek = 0;
+    for (int i = 0; i < t->n_rows; i++)
+        for (int k = 0; k < t->n_tasks; k++) {
+            const pb_table_cell *c = &t->rows[i].cell[k];
+            if (!isfinite(c->mean) || t->rows[i].reference) continue;
+            chosen++;
+            if (c->n_lrs > 1) single = 0;
+            if (c->lr_edge) {
+                edge++;
+                if (ek < sizeof edges - 80)
+                    ek += (size_t)snprintf(edges + ek, sizeof edges - ek, "%s%s × %s (%.3g)", ek ? ", " : "",
+                                           t->rows[i].label, t->task[k], c->lr);
+                else if (ek < sizeof edges - 8)
+                    ek += (size_t)snprintf(edges + ek, sizeof edges - ek, ", ...");
+            }
+        }
     if (single)
-        fprintf(f, "- **Learning rates.** Each method ran at one learning rate chosen for its family, not tuned: "
-                   "the comparison is at equal budget, not at each method's best.\n");
+        fprintf(f, "- **Learning rates.** Each method ran at one learning rate chosen for its family, not tuned on "
+                   "dev: the comparison is at equal budget, not at each method's best.\n");
     else
-        fprintf(f, "- **Learning rates.** %d of the %d chosen learning rates lie on the edge of their grid (†)%s\n",
-                edge, chosen, edge ? ": widen those grids before trusting those cells." : ".");
+        fprintf(f, "- **Learning rates** (chosen on dev, never on test). %d of the %d chosen rates lie on the edge of "
+                   "their grid (†)%s%s%s\n",
+                edge, chosen, edge ? ": " : ".", edge ? edges : "", edge ? ". Widen those grids before trusting those cells." : "");
     size_t failed = 0;
     for (size_t i = 0; i < res->n; i++) failed += !strcmp(res->rows[i].status, "ok") ? 0 : 1;
     if (failed)
-        fprintf(f, "- %zu cells failed or diverged (`peftbench table RESULTS.h5 --failed` lists them); they are "
-                   "left out of the table.\n",
+        fprintf(f, "- %zu cells failed or diverged (`peftbench table RESULTS.h5 --failed` lists them); a learning "
+                   "rate with such a cell is not eligible.\n",
                 failed);
 }
 
@@ -216,7 +313,7 @@ static void setup(FILE *f, const pb_res *res) {
     char tasks[1024] = "", backbones[256] = "", host[PB_RES_NAME] = "", commit[PB_RES_NAME] = "";
     char first[40] = "", last[40] = "";
     size_t tk = 0, bk = 0, ok = 0;
-    double wall = 0, lo_lr = INFINITY, hi_lr = 0;
+    double wall = 0, cpu = 0, lo_lr = INFINITY, hi_lr = 0;
     uint64_t seeds[64];
     int n_seeds = 0, steps = 0, batch = 0, max_len = 0, threads = 0, jobs = 0;
     for (size_t i = 0; i < res->n; i++) {
@@ -229,8 +326,9 @@ static void setup(FILE *f, const pb_res *res) {
         for (int s = 0; s < n_seeds; s++) seen |= seeds[s] == w->seed;
         if (!seen && n_seeds < 64) seeds[n_seeds++] = w->seed;
         wall += isfinite(w->wall_seconds) ? w->wall_seconds : 0;
+        cpu += isfinite(w->cpu_seconds) ? w->cpu_seconds : 0;
         ok += !strcmp(w->status, "ok");
-        lo_lr = fmin(lo_lr, w->lr), hi_lr = fmax(hi_lr, w->lr);
+        if (strcmp(w->category, "reference")) lo_lr = fmin(lo_lr, w->lr), hi_lr = fmax(hi_lr, w->lr);
         steps = w->steps, batch = w->batch, max_len = w->max_len, threads = w->threads, jobs = w->jobs;
         snprintf(host, sizeof host, "%s", w->host);
         snprintf(commit, sizeof commit, "%s", w->git_commit);
@@ -242,8 +340,8 @@ static void setup(FILE *f, const pb_res *res) {
     fprintf(f, "| budget | %d steps × %d sequences of at most %d tokens |\n", steps, batch, max_len);
     fprintf(f, "| seeds | %d |\n| learning rates | %.3g to %.3g (per method) |\n", n_seeds, lo_lr, hi_lr);
     fprintf(f, "| cells | %zu (%zu ok) |\n", res->n, ok);
-    fprintf(f, "| compute | %.0f cell-minutes; %d job%s × %d thread%s on `%s` |\n", wall / 60, jobs, jobs == 1 ? "" : "s",
-            threads, threads == 1 ? "" : "s", host);
+    fprintf(f, "| compute | %.0f cell-minutes of wall time, %.0f CPU-minutes; %d job%s × %d thread%s on `%s` |\n",
+            wall / 60, cpu / 60, jobs, jobs == 1 ? "" : "s", threads, threads == 1 ? "" : "s", host);
     fprintf(f, "| commit, dates | `%s`, %s to %s |\n\n", commit, first, last);
 }
 

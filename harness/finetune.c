@@ -202,29 +202,47 @@ typedef struct {
     double seconds;
 } evaluator;
 
+/* Examples 0..n-1 of s in order of length (ties: index), so that evaluation batches hold
+ * sequences of similar length and pad little (predictions go back to their own index). */
+static const enc_split *g_len_split; /* qsort has no context argument */
+static int cmp_len(const void *a, const void *b) {
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int li = g_len_split->ex[i].len, lj = g_len_split->ex[j].len;
+    return li != lj ? (li > lj) - (li < lj) : (i > j) - (i < j);
+}
+
 static pb_status eval_classify(evaluator *ev, const enc_split *s, size_t n, int *pred) {
     size_t idx[1024];
     int B = ev->batch > 1024 ? 1024 : ev->batch;
+    size_t *order = malloc(sizeof *order * (n ? n : 1));
+    if (!order) return pb_errorf(PB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    g_len_split = s;
+    qsort(order, n, sizeof *order, cmp_len);
     double t0 = now_s();
     for (size_t i = 0; i < n; i += (size_t)B) {
         int nb = (int)(n - i < (size_t)B ? n - i : (size_t)B);
-        for (int b = 0; b < nb; b++) idx[b] = i + (size_t)b;
+        for (int b = 0; b < nb; b++) idx[b] = order[i + (size_t)b];
         pb_batch bt = make_batch(ev->bb, s, idx, nb, 0);
         for (int b = 0; b < nb; b++) ev->bb->targets[b] = 0; /* labels unknown to the forward */
         float loss;
         pb_status st = pb_model_forward(ev->m, &bt, 0, &loss);
-        if (st) return st;
+        if (st) {
+            free(order);
+            return st;
+        }
         int K = ev->m->n_labels;
         for (int b = 0; b < nb; b++) {
             const float *row = ev->m->logits + (size_t)b * K;
             int best = 0;
             for (int k = 1; k < K; k++)
                 if (row[k] > row[best]) best = k;
-            pred[i + (size_t)b] = best;
+            pred[idx[b]] = best;
+            ev->tokens += s->ex[idx[b]].len;
         }
-        for (int b = 0; b < nb; b++) ev->tokens += s->ex[i + (size_t)b].len;
     }
     ev->seconds += now_s() - t0;
+    free(order);
     return PB_OK;
 }
 
@@ -286,7 +304,41 @@ static pb_status eval_generate(evaluator *ev, const enc_split *s, size_t n, char
     return st;
 }
 
-static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t n, double out[PB_TASK_MAX_METRICS]) {
+/* Record width of one test example (docs/STATISTICS.md): classification (pred, gold); generation
+ * the per-example statistics of each of the task's metrics, in their order. */
+static int record_width(const pb_task *t) {
+    if (t->kind != PB_TASK_GENERATE) return 2;
+    size_t w = 0;
+    for (int k = 0; k < t->n_metrics; k++) w += pb_metric_n_stats(t->metrics[k], 0);
+    return (int)w;
+}
+
+/* The records of examples 0..n-1 of split sp from their predictions (labels or texts). */
+static pb_status make_records(const pb_task *t, pb_split sp, size_t n, const int *labels, const char *const *texts,
+                              float *rec) {
+    const pb_task_split *gold = &t->split[sp];
+    if (t->kind != PB_TASK_GENERATE) {
+        for (size_t i = 0; i < n; i++) {
+            rec[2 * i] = (float)labels[i];
+            rec[2 * i + 1] = (float)gold->ex[i].label;
+        }
+        return PB_OK;
+    }
+    double stats[64];
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < t->n_metrics; k++) {
+            size_t m = pb_metric_n_stats(t->metrics[k], 0);
+            pb_status st = pb_metric_text_stats(t->metrics[k], texts[i], gold->ex[i].target, stats);
+            if (st) return st;
+            for (size_t j = 0; j < m; j++) *rec++ = (float)stats[j];
+        }
+    return PB_OK;
+}
+
+/* Scores examples 0..n-1 of split sp into out (every metric of the task); with rec (n x
+ * record_width floats), also each example's record. */
+static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t n, double out[PB_TASK_MAX_METRICS],
+                          float *rec) {
     pb_status st;
     pb_predictions p = {.n = n};
     if (ev->task->kind == PB_TASK_GENERATE) {
@@ -296,6 +348,7 @@ static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t
         st = eval_generate(ev, s, n, texts);
         p.texts = (const char *const *)texts;
         if (!st) st = pb_task_score(ev->task, sp, &p, out);
+        if (!st && rec) st = make_records(ev->task, sp, n, NULL, p.texts, rec);
         for (size_t i = 0; i < n; i++) free(texts[i]);
         free(texts);
     } else {
@@ -304,9 +357,20 @@ static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t
         st = eval_classify(ev, s, n, pred);
         p.labels = pred;
         if (!st) st = pb_task_score(ev->task, sp, &p, out);
+        if (!st && rec) st = make_records(ev->task, sp, n, pred, NULL, rec);
         free(pred);
     }
     return st;
+}
+
+/* The trainable parameters (the optimizer's segments) into or out of one flat copy. */
+static void segments_copy(const pb_segment *seg, int nseg, float *flat, int restore) {
+    size_t off = 0;
+    for (int i = 0; i < nseg; i++) {
+        if (restore) memcpy(seg[i].param, flat + off, sizeof(float) * seg[i].n);
+        else memcpy(flat + off, seg[i].param, sizeof(float) * seg[i].n);
+        off += seg[i].n;
+    }
 }
 
 /* ---- the backbone --------------------------------------------------------------------------- */
@@ -432,6 +496,12 @@ static pb_status retokenize(const pb_tokenizer *tk, const int32_t *in, size_t n,
     return PB_OK;
 }
 
+void pb_run_result_free(pb_run_result *r) {
+    free(r->ex);
+    r->ex = NULL;
+    r->n_ex = 0;
+}
+
 pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     memset(r, 0, sizeof *r);
     r->infer_flops_tok_merged = -1;
@@ -448,6 +518,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     memset(sp, 0, sizeof sp);
     batch_buf bb = {0};
     pb_segment *seg = NULL;
+    float *snap = NULL;
     size_t *order = NULL;
     pb_tokenizer tk;
     pb_tokenizer_init_byte(&tk);
@@ -514,6 +585,15 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
         goto out;
     }
     pb_peft_segments(&peft, seg);
+    size_t n_snap = 0;
+    for (int i = 0; i < nseg; i++) n_snap += seg[i].n;
+    /* the best dev point's trainable parameters: the harness's copy, not the method's memory
+     * (untracked; a real run would keep it as a checkpoint on disk) */
+    snap = malloc(sizeof(float) * (n_snap ? n_snap : 1));
+    if (!snap) {
+        st = pb_errorf(PB_ENOMEM, "out of memory for a copy of %zu trainable parameters", n_snap);
+        goto out;
+    }
     pb_adamw_config oc = pb_adamw_defaults();
     oc.lr = c->lr;
     oc.weight_decay = c->weight_decay;
@@ -574,39 +654,59 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
         }
         pb_model_backward(&m);
         pb_adamw_step(&opt, pb_schedule_lr(&sched, step));
+        if (pb_peft_setting_up(&peft)) r->setup_steps++; /* this step's forward ran before the choice */
         pb_flops_get(&f1);
         t_train += now_s() - t0;
         pb_flops_diff(&fd, &f1, &f0);
         for (int p = 0; p < PB_NPHASE; p++)
             for (int k = 0; k < PB_NKIND; k++) ftrain.n[p][k] += fd.n[p][k];
-        for (int b = 0; b < B; b++) r->train_tokens += sp[PB_SPLIT_TRAIN].ex[idx[b]].len + P;
+        /* real (task) tokens: virtual tokens are positions a method adds, not data it trained on,
+         * so FLOPs per training token compare the same thing across methods */
+        for (int b = 0; b < B; b++) r->train_tokens += sp[PB_SPLIT_TRAIN].ex[idx[b]].len;
         loss_acc += loss;
         loss_n++;
         int last = step == c->steps - 1;
         if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
-            if ((st = evaluate(&ev, &sp[PB_SPLIT_DEV], PB_SPLIT_DEV, ndev, dev))) goto out;
-            if ((st = evaluate(&ev, &sp[PB_SPLIT_TEST], PB_SPLIT_TEST, ntest, test))) goto out;
+            if ((st = evaluate(&ev, &sp[PB_SPLIT_DEV], PB_SPLIT_DEV, ndev, dev, NULL))) goto out;
             double sel = dev[task->select];
             int better = !have_best || (higher ? sel > r->best_dev[task->select] : sel < r->best_dev[task->select]);
-            if (better) {
+            if (better) { /* keep the trainable parameters of the best dev point */
                 have_best = 1;
                 memcpy(r->best_dev, dev, sizeof dev);
-                memcpy(r->test_at_best, test, sizeof test);
                 r->best_step = step + 1;
+                segments_copy(seg, nseg, snap, 0);
             }
             if (r->n_evals < PB_RUN_MAX_EVALS) {
                 r->eval_step[r->n_evals] = step + 1;
                 r->eval_train_loss[r->n_evals] = (float)(loss_acc / loss_n);
                 r->eval_dev[r->n_evals] = (float)sel;
-                r->eval_test[r->n_evals] = (float)test[task->select];
+                r->eval_test[r->n_evals] = NAN; /* test is scored once, at the best dev point */
                 r->n_evals++;
             }
             if (c->verbose)
-                fprintf(stderr, "step %5d/%d  train loss %.4f  dev %s %.4f  test %.4f\n", step + 1, c->steps,
-                        loss_acc / loss_n, pb_metric_key(task->metrics[task->select]), sel, test[task->select]);
+                fprintf(stderr, "step %5d/%d  train loss %.4f  dev %s %.4f%s\n", step + 1, c->steps, loss_acc / loss_n,
+                        pb_metric_key(task->metrics[task->select]), sel, better ? "  (best)" : "");
             loss_acc = 0;
             loss_n = 0;
         }
+    }
+    /* Test, once: the whole split (or eval_max) with the parameters of the best dev evaluation,
+     * each example's record kept (docs/STATISTICS.md). The model stays at that point for merge,
+     * inference FLOPs and forgetting. A cell that diverged before any evaluation has no test. */
+    if (have_best) {
+        segments_copy(seg, nseg, snap, 1);
+        r->ex_width = record_width(task);
+        r->ex = malloc(sizeof(float) * (ntest ? ntest : 1) * (size_t)r->ex_width);
+        if (!r->ex) {
+            st = pb_errorf(PB_ENOMEM, "out of memory for %zu test records", ntest);
+            goto out;
+        }
+        r->n_ex = ntest;
+        if ((st = evaluate(&ev, &sp[PB_SPLIT_TEST], PB_SPLIT_TEST, ntest, test, r->ex))) goto out;
+        memcpy(r->test_at_best, test, sizeof test);
+        if (c->verbose)
+            fprintf(stderr, "test %s %.4f at step %d (best dev), %zu examples\n",
+                    pb_metric_key(task->metrics[task->select]), test[task->select], r->best_step, ntest);
     }
     pb_mem_stats ms;
     pb_mem_get(&ms);
@@ -637,6 +737,7 @@ out:
     if (st) fail(r, st);
     free(order);
     free(seg);
+    free(snap);
     batch_free(&bb);
     for (int s = 0; s < PB_NSPLIT; s++) enc_free(&sp[s]);
     pb_adamw_free(&opt);
@@ -645,5 +746,40 @@ out:
     pb_tokenizer_free(&tk);
     free(ho_owned);
     pb_task_free(owned_task);
+    return st;
+}
+
+pb_status pb_run_reference(const pb_run_config *c, pb_ref_kind kind, pb_run_result *r) {
+    memset(r, 0, sizeof *r);
+    r->infer_flops_tok_merged = -1;
+    r->heldout_bpb_before = r->heldout_bpb_after = NAN;
+    const pb_task *task = c->task_obj;
+    pb_task *owned = NULL;
+    pb_ref_pred pred = {0};
+    pb_status st = PB_OK;
+    if (!task) {
+        if ((st = pb_task_open(c->task, c->data_dir, &owned))) goto out;
+        task = owned;
+    }
+    if ((st = pb_ref_predict(kind, task, &pred))) goto out;
+    r->n_metrics = task->n_metrics;
+    memcpy(r->metrics, task->metrics, sizeof r->metrics);
+    r->select = task->select;
+    memcpy(r->best_dev, pred.dev, sizeof r->best_dev);
+    size_t n = eval_count(c, task->split[PB_SPLIT_TEST].n);
+    pb_predictions p = {.n = n, .labels = pred.labels[PB_SPLIT_TEST], .texts = pred.texts[PB_SPLIT_TEST]};
+    if ((st = pb_task_score(task, PB_SPLIT_TEST, &p, r->test_at_best))) goto out;
+    r->ex_width = record_width(task);
+    r->ex = malloc(sizeof(float) * (n ? n : 1) * (size_t)r->ex_width);
+    if (!r->ex) {
+        st = pb_errorf(PB_ENOMEM, "out of memory for %zu test records", n);
+        goto out;
+    }
+    r->n_ex = n;
+    st = make_records(task, PB_SPLIT_TEST, n, p.labels, p.texts, r->ex);
+out:
+    if (st) fail(r, st);
+    pb_ref_pred_free(&pred);
+    pb_task_free(owned);
     return st;
 }

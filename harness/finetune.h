@@ -14,8 +14,11 @@
  * Generated ids are decoded to text by the same tokenizer before scoring (exact match, chrF...).
  * gen_max (0: from the data) is 1.5 times the longest target in bytes plus 4, in tokens: a BPE
  * token stands for at least one byte, so it is never shorter than the byte tokenizer's.
- * Evaluation: every eval_every steps on dev and test; the reported test metric is the one at
- * the evaluation with the best dev metric (ties: the earlier one).
+ * Evaluation (docs/STATISTICS.md): every eval_every steps (and at the end) on the whole dev
+ * split (or eval_max examples); the trainable parameters of the best dev evaluation (ties: the
+ * earlier one) are kept and restored after training, and the whole test split is scored once
+ * with them, each example's record kept (result->ex). Test never influences a choice.
+ * Training tokens are the real (task) tokens: a method's virtual tokens are not data.
  */
 #ifndef PB_FINETUNE_H
 #define PB_FINETUNE_H
@@ -27,6 +30,7 @@
 #include "pb_error.h"
 #include "pb_flops.h"
 #include "pb_mem.h"
+#include "tasks/reference.h"
 #include "tasks/task.h"
 
 typedef struct {
@@ -75,7 +79,11 @@ typedef struct {
     size_t mem_peak[PB_MEM_NCAT], mem_peak_total, peak_rss;
     /* time */
     double train_seconds, train_tok_per_s, infer_tok_per_s;
-    long train_tokens;
+    long train_tokens;                 /* real (task) tokens, virtual tokens not included */
+    /* optimizer steps of the budget the method spent before its trainable set was final
+     * (sparse's Fisher warm-up: only the task head trained in them; method.h setting_up); 0 for
+     * methods whose trainable set is final from the start */
+    int setup_steps;
     /* quality */
     int n_metrics;
     pb_metric_id metrics[PB_TASK_MAX_METRICS];
@@ -86,11 +94,19 @@ typedef struct {
     /* curves: evaluation points */
     int n_evals;
     int eval_step[PB_RUN_MAX_EVALS];
-    float eval_train_loss[PB_RUN_MAX_EVALS], eval_dev[PB_RUN_MAX_EVALS], eval_test[PB_RUN_MAX_EVALS];
+    float eval_train_loss[PB_RUN_MAX_EVALS], eval_dev[PB_RUN_MAX_EVALS];
+    float eval_test[PB_RUN_MAX_EVALS]; /* NaN: test is scored once, at the best dev point */
     int n_loss;                        /* per-step losses written to cfg->loss_curve */
     /* forgetting (cfg->heldout): held-out corpus bits per byte of the backbone before and of the
      * fine-tuned model after (NaN: not measured; see pb_run_cell) */
     double heldout_bpb_before, heldout_bpb_after;
+    /* test records at the best dev point (docs/STATISTICS.md), (n_ex, ex_width) floats, malloc'd
+     * (pb_run_result_free): classification (predicted label, gold label); generation the
+     * per-example statistics of every metric of the task in order (tasks/metrics.h). NULL when
+     * the cell has no test evaluation (failed, or diverged before its first evaluation). */
+    float *ex;
+    size_t n_ex;
+    int ex_width;
 } pb_run_result;
 
 void pb_run_defaults(pb_run_config *cfg);
@@ -102,5 +118,12 @@ void pb_run_defaults(pb_run_config *cfg);
  * trunk, which reflects the fine-tuning only when the method changed base weights (selective
  * methods, or a method merged into them); otherwise after is NaN. */
 pb_status pb_run_cell(const pb_run_config *cfg, pb_run_result *result);
+/* A reference row's cell (tasks/reference.h: majority, ngram_nb, copy_input): no backbone, no
+ * training; fits on the task's training split, scores dev and test like pb_run_cell (test
+ * records included; eval_max caps the test split the same way). Trainable parameters, FLOPs and
+ * memory are 0. */
+pb_status pb_run_reference(const pb_run_config *cfg, pb_ref_kind kind, pb_run_result *result);
+/* Frees what a result holds (its test records); the result can be reused. */
+void pb_run_result_free(pb_run_result *result);
 
 #endif

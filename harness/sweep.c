@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@
 
 #include "pb_gitinfo.h"
 #include "models/checkpoint.h"
+#include "results/table.h"
 #include "tasks/metrics.h"
 
 static double now_s(void) {
@@ -138,7 +140,7 @@ static void row_measured(pb_res_row *w, const pb_run_result *r, pb_status st, do
         snprintf(w->select_metric, sizeof w->select_metric, "%s", pb_metric_key(r->metrics[r->select]));
         w->higher_is_better = pb_metric_higher_is_better(r->metrics[r->select]);
     }
-    if (r->n_evals > 0) { /* a cell that diverged before its first evaluation has no metric */
+    if (r->n_evals > 0 || r->ex) { /* a cell that diverged before its first evaluation has no metric */
         w->best_step = r->best_step;
         w->dev_metric = r->best_dev[r->select];
         w->test_metric = r->test_at_best[r->select];
@@ -148,6 +150,9 @@ static void row_measured(pb_res_row *w, const pb_run_result *r, pb_status st, do
         }
     }
     w->n_truncated = r->n_truncated;
+    w->setup_steps = r->setup_steps;
+    w->ex_width = r->ex ? r->ex_width : 0;
+    w->n_ex = r->ex ? (int64_t)r->n_ex : 0;
     w->heldout_bpb_after = r->heldout_bpb_after;
     w->forgetting = w->heldout_bpb_after - w->heldout_bpb_before;
 }
@@ -189,10 +194,15 @@ static void child_main(const pb_sweep_spec *s, const pb_sweep_cell *x, int threa
     } else {
         double t0 = now_s();
         pb_res_crash_point("cell-run"); /* test hook: a cell whose process dies */
-        pb_status st = pb_run_cell(&cfg, r);
+        pb_status st = x->ref >= 0 ? pb_run_reference(&cfg, (pb_ref_kind)x->ref, r) : pb_run_cell(&cfg, r);
         row_measured(&w, r, st, now_s() - t0);
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            w.cpu_seconds = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                            (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
         w.n_evals = st ? 0 : r->n_evals;
         w.n_loss = st ? 0 : r->n_loss;
+        if (st) w.n_ex = 0, w.ex_width = 0;
     }
     /* the row, then its curves (the parent rebuilds the pointers) */
     int ok = write_all(wfd, &w, sizeof w);
@@ -201,6 +211,7 @@ static void child_main(const pb_sweep_spec *s, const pb_sweep_cell *x, int threa
         ok = write_all(wfd, &r->eval_step[i], sizeof(int32_t)) && write_all(wfd, v, sizeof v);
     }
     if (ok && w.n_loss) ok = write_all(wfd, loss, sizeof(float) * (size_t)w.n_loss);
+    if (ok && w.n_ex) ok = write_all(wfd, r->ex, sizeof(float) * (size_t)w.n_ex * (size_t)w.ex_width);
     close(wfd);
     _exit(ok ? 0 : 4); /* no atexit handlers: the parent's HDF5 state and files are not ours */
 }
@@ -225,10 +236,13 @@ static int decode_row(const slot *sl, const pb_sweep_cell *x, pb_res_row *w) {
     memcpy(w, sl->buf, sizeof *w);
     w->eval_step = NULL;
     w->eval_train_loss = w->eval_dev = w->eval_test = w->loss = NULL;
+    w->ex = NULL;
     if (strcmp(w->key, x->key) != 0 || w->n_evals < 0 || w->n_evals > PB_RUN_MAX_EVALS || w->n_loss < 0 ||
-        w->n_loss > x->cfg.steps)
+        w->n_loss > x->cfg.steps || w->n_ex < 0 || w->ex_width < 0 || w->ex_width > 65536 ||
+        w->n_ex > ((int64_t)1 << 32))
         return 0;
-    size_t need = sizeof *w + (size_t)w->n_evals * 16 + (size_t)w->n_loss * 4;
+    size_t n_rec = (size_t)w->n_ex * (size_t)w->ex_width;
+    size_t need = sizeof *w + (size_t)w->n_evals * 16 + (size_t)w->n_loss * 4 + n_rec * 4;
     if (sl->len != need) return 0;
     const char *p = sl->buf + sizeof *w;
     int ne = w->n_evals;
@@ -237,7 +251,8 @@ static int decode_row(const slot *sl, const pb_sweep_cell *x, pb_res_row *w) {
     w->eval_dev = malloc(sizeof(float) * (size_t)(ne ? ne : 1));
     w->eval_test = malloc(sizeof(float) * (size_t)(ne ? ne : 1));
     w->loss = malloc(sizeof(float) * (size_t)(w->n_loss ? w->n_loss : 1));
-    if (!w->eval_step || !w->eval_train_loss || !w->eval_dev || !w->eval_test || !w->loss) {
+    w->ex = malloc(sizeof(float) * (n_rec ? n_rec : 1));
+    if (!w->eval_step || !w->eval_train_loss || !w->eval_dev || !w->eval_test || !w->loss || !w->ex) {
         pb_res_row_free(w);
         return 0;
     }
@@ -251,6 +266,8 @@ static int decode_row(const slot *sl, const pb_sweep_cell *x, pb_res_row *w) {
         p += 16;
     }
     memcpy(w->loss, p, sizeof(float) * (size_t)w->n_loss);
+    p += sizeof(float) * (size_t)w->n_loss;
+    memcpy(w->ex, p, sizeof(float) * n_rec);
     return 1;
 }
 
@@ -321,6 +338,51 @@ static void report_cell(const progress *p, const pb_sweep_cell *x, const pb_res_
 
 static int cmp_key(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
+/* Where a cell is in this run: not part of it (another shard, or finished before), waiting to be
+ * started, running, or finished now. */
+enum { CELL_OUTSIDE, CELL_PENDING, CELL_RUNNING, CELL_DONE };
+
+/* lr_protocol first_seed (docs/STATISTICS.md): whether deferred cell x runs. Its group is the
+ * first seed's cells of the same backbone, method and task (every rate); once they are all in
+ * the results, the rate they choose (pb_table_choose_lr, the table's rule) runs and the others
+ * are left out. Returns 1 run, 0 leave out, -1 wait (a first-seed cell is pending or running).
+ * *why says why a cell is left out without a choice. */
+static int deferred_decision(const pb_sweep_spec *s, const pb_res *res, const unsigned char *where, size_t ci,
+                             const char **why) {
+    const pb_sweep_cell *x = &s->cells[ci];
+    uint64_t first = 0;
+    int have_first = 0, higher = 1, complete = 1, waiting = 0;
+    for (size_t i = 0; i < s->n_cells; i++) { /* the first seed: the seed of the spec's first cells */
+        const pb_sweep_cell *y = &s->cells[i];
+        if (y->ref < 0 && !y->deferred && !strcmp(y->backbone_name, x->backbone_name) && !strcmp(y->method, x->method) &&
+            !strcmp(y->task, x->task)) {
+            if (!have_first) first = y->cfg.seed, have_first = 1;
+            if (y->cfg.seed != first) continue;
+            long j = pb_res_find(res, y->key);
+            if (j >= 0) {
+                higher = res->rows[j].higher_is_better;
+                continue;
+            }
+            complete = 0;
+            if (where[i] == CELL_PENDING || where[i] == CELL_RUNNING) waiting = 1;
+        }
+    }
+    if (waiting) return -1;
+    if (!have_first || !complete) {
+        *why = "the first seed's cells of this method and task are not all in the results file (another shard? "
+               "merge the shards into one file, then run again)";
+        return 0;
+    }
+    double lr;
+    int n_lrs, edge;
+    if (!pb_table_choose_lr(res, x->backbone_name, x->method, x->task, higher, &lr, &n_lrs, &edge)) {
+        *why = "no learning rate of the first seed finished ok";
+        return 0;
+    }
+    *why = NULL;
+    return (float)lr == x->cfg.lr;
+}
+
 static int cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
@@ -356,13 +418,20 @@ pb_status pb_sweep_run(const pb_sweep_spec *s, const pb_sweep_opts *o, pb_sweep_
         return st;
     }
     size_t n_todo = 0;
+    unsigned char *where = calloc(s->n_cells ? s->n_cells : 1, 1);
+    if (!where) {
+        free(todo), free(slots);
+        pb_res_free(&res);
+        pb_res_unlock(lock);
+        return pb_errorf(PB_ENOMEM, "out of memory");
+    }
     sum->total = s->n_cells;
     for (size_t i = 0; i < s->n_cells; i++) {
         if (i % (size_t)shard_n != (size_t)(shard_k - 1)) continue;
         sum->in_shard++;
         long j = pb_res_find(&res, s->cells[i].key);
         if (j >= 0 && strcmp(res.rows[j].status, "failed") != 0) sum->already++;
-        else todo[n_todo++] = i;
+        else todo[n_todo++] = i, where[i] = CELL_PENDING;
     }
     size_t foreign = 0;
     const char **keys = malloc(sizeof *keys * (s->n_cells ? s->n_cells : 1));
@@ -397,6 +466,27 @@ pb_status pb_sweep_run(const pb_sweep_spec *s, const pb_sweep_opts *o, pb_sweep_
     int active = 0;
     while ((next < n_todo || active > 0) && !st) {
         while (!g_interrupt && active < jobs && next < n_todo) {
+            if (s->cells[todo[next]].deferred) {
+                const char *why = NULL;
+                int d = deferred_decision(s, &res, where, todo[next], &why);
+                if (d < 0 && active > 0) break; /* the first seed's cells are still running: wait for them */
+                if (d < 0) { /* pending but not running: cannot happen in cell order; never wait forever */
+                    d = 0;
+                    why = "the first seed's cells of this method and task did not run first";
+                }
+                if (d == 0) {
+                    if (why && !sum->undecided++)
+                        fprintf(stderr, "%s  %s x %s seed %llu: left out: %s\n", pr.bar ? "\r\033[K" : "",
+                                s->cells[todo[next]].label, s->cells[todo[next]].task_name,
+                                (unsigned long long)s->cells[todo[next]].cfg.seed, why);
+                    sum->left_out++;
+                    where[todo[next]] = CELL_OUTSIDE;
+                    pr.total--;
+                    pr.run_total--;
+                    next++;
+                    continue;
+                }
+            }
             int p[2];
             if (pipe(p) != 0) {
                 st = pb_errorf(PB_EIO, "pipe: %s", strerror(errno));
@@ -423,6 +513,7 @@ pb_status pb_sweep_run(const pb_sweep_spec *s, const pb_sweep_opts *o, pb_sweep_
             slots[k].pid = pid; /* the buffer (buf, cap) is kept for reuse */
             slots[k].fd = p[0];
             slots[k].cell = ci;
+            where[ci] = CELL_RUNNING;
             slots[k].len = 0;
             slots[k].t0 = now_s();
             active++;
@@ -432,6 +523,7 @@ pb_status pb_sweep_run(const pb_sweep_spec *s, const pb_sweep_opts *o, pb_sweep_
         if (st) break;
         draw_bar(&pr, slots, jobs, s);
         if (g_interrupt) break;
+        if (!active) continue; /* nothing running (the rest was left out): the loop ends */
         struct pollfd pfd[256];
         int map[256], np = 0;
         for (int i = 0; i < jobs && np < 256; i++)
@@ -483,6 +575,7 @@ pb_status pb_sweep_run(const pb_sweep_spec *s, const pb_sweep_opts *o, pb_sweep_
             }
             sl->pid = 0;
             sl->len = 0;
+            where[sl->cell] = CELL_DONE;
             active--;
             if (g_interrupt && !have) { /* killed by the interrupt: in flight, not failed */
                 pb_res_row_free(&w);
@@ -527,6 +620,11 @@ pb_status pb_sweep_run(const pb_sweep_spec *s, const pb_sweep_opts *o, pb_sweep_
                         "command is repeated\n",
                 sum->run, o->out, in_flight, n_todo - next);
     }
+    if (sum->left_out)
+        fprintf(stderr, "lr_protocol first_seed: %zu cells of later seeds at rates the first seed did not choose were left "
+                        "out%s\n",
+                sum->left_out, sum->undecided ? " (some undecided: see above)" : "");
+    free(where);
     free(todo);
     free(slots);
     pb_res_free(&res);

@@ -43,6 +43,9 @@ typedef struct {
     char task_name[PB_RES_NAME];
     char task_kind[PB_RES_SHORT];
     int task_index;                    /* into the spec's opened tasks */
+    int ref;                           /* a reference row's cell (pb_ref_kind), or -1 */
+    int deferred;                      /* lr_protocol first_seed: a later seed's cell, run only when
+                                          its rate is the one the first seed's cells choose */
 } pb_sweep_cell;
 
 typedef struct {
@@ -60,12 +63,28 @@ typedef struct {
     size_t n_cells;
     int n_skipped;                     /* combinations left out (method cannot serve the task) */
     char skipped_note[512];
+    int first_seed;                    /* lr_protocol = first_seed (docs/STATISTICS.md) */
 } pb_sweep_spec;
 
 /* Parses and validates a spec and expands its cells. data_dir (may be NULL) overrides the
  * spec's. Errors: PB_EINVAL / PB_ENOTFOUND / PB_EFORMAT with "FILE:LINE: ..." messages. */
 pb_status pb_sweep_load(const char *path, const char *data_dir, pb_sweep_spec *s);
 void pb_sweep_free(pb_sweep_spec *s);
+
+/* What a spec names that may have to be fetched or pretrained first (harness/prepare.h), read
+ * without opening, resolving or pretraining anything. Syntax errors are left to pb_sweep_load
+ * (whatever could be read is returned). data_dir: the data_dir argument, else the spec's
+ * data_dir key, else pb_data_dir. */
+typedef struct {
+    char data_dir[1024];
+    char forgetting[PB_RES_NAME];  /* "" when none */
+    char **backbones;              /* (n_backbones) as written */
+    int n_backbones;
+    char **tasks;                  /* (n_tasks) as written */
+    int n_tasks;
+} pb_sweep_inputs;
+pb_status pb_sweep_read_inputs(const char *path, const char *data_dir, pb_sweep_inputs *in);
+void pb_sweep_inputs_free(pb_sweep_inputs *in);
 
 /* Path of the default backbone (models/pretrain.h), pretraining it in a child process if it is
  * missing (the parent must stay free of OpenMP threads before forking cells). */
@@ -89,6 +108,8 @@ typedef struct {
 
 typedef struct {
     size_t total, in_shard, already, run, ok, diverged, failed;
+    size_t left_out;   /* lr_protocol first_seed: later seeds' cells at rates not chosen */
+    size_t undecided;  /* of those, left out because the first seed's cells were incomplete */
     int interrupted;
 } pb_sweep_summary;
 

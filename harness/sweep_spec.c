@@ -7,6 +7,7 @@
  */
 #include "sweep.h"
 #include "cli.h"
+#include "prepare.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include "models/corpus_load.h"
 #include "models/desc.h"
 #include "models/pretrain.h"
+#include "tasks/reference.h"
 #include "tasks/task.h"
 
 #define MAX_CELLS 1000000
@@ -306,7 +308,8 @@ static const sweep_key g_sweep_keys[] = {
     {"eval_max", 2, 0, 1e8},    {"gen_max", 2, 0, 100000},  {"weight_decay", 3, 0, 10},
     {"warmup_frac", 3, 0, 1},   {"clip", 3, 0, 1e6},        {"schedule", 0, 0, 0},
     {"forgetting", 0, 0, 0},    {"forgetting_tokens", 2, 64, 1e9}, {"data_dir", 0, 0, 0},
-    {"threads", 2, 0, 1024},    {"methods", 0, 0, 0},
+    {"threads", 2, 0, 1024},    {"methods", 0, 0, 0},       {"references", 1, 0, 0},
+    {"lr_protocol", 0, 0, 0},
 };
 #define N_SWEEP_KEYS (int)(sizeof g_sweep_keys / sizeof g_sweep_keys[0])
 
@@ -357,17 +360,6 @@ typedef struct {
     pb_model_desc desc;
 } backbone;
 
-/* Progress of a default-backbone pretraining, a line every 5% (it can take minutes). */
-static int pretrain_progress(const pb_pretrain_progress *p, void *ud) {
-    long *last = ud;
-    if (p->event == PB_PT_STEP && p->steps > 0 && (p->step * 20 / p->steps != *last || p->step == p->steps)) {
-        *last = p->step * 20 / p->steps;
-        fprintf(stderr, "pretraining the default backbone: step %ld/%ld, loss %.3f, ETA %.0f s\n", p->step, p->steps,
-                (double)p->loss, p->eta_s);
-    }
-    return 0;
-}
-
 pb_status pb_sweep_default_backbone(const char *data_dir, int threads, char *out, size_t cap) {
     /* Pretraining runs OpenMP code; a sweep forks its cells afterwards, and libgomp does not
      * survive a fork once its thread pool exists. So the (possibly long) pretraining happens in
@@ -383,7 +375,7 @@ pb_status pb_sweep_default_backbone(const char *data_dir, int threads, char *out
         char path[1100];
         long last = -1;
         pb_set_threads(threads);
-        pb_status st = pb_default_backbone_path(data_dir, threads, path, sizeof path, pretrain_progress, &last);
+        pb_status st = pb_default_backbone_path(data_dir, threads, path, sizeof path, pb_pretrain_progress_lines, &last);
         if (st) fprintf(stderr, "peftbench: %s\n", pb_errmsg());
         _exit(st ? 1 : 0);
     }
@@ -495,6 +487,65 @@ static int format_config(char *out, size_t cap, const char *backbone_ident, cons
     return n > 0 && (size_t)n < cap;
 }
 
+void pb_sweep_inputs_free(pb_sweep_inputs *in) {
+    for (int i = 0; i < in->n_backbones; i++) free(in->backbones[i]);
+    for (int i = 0; i < in->n_tasks; i++) free(in->tasks[i]);
+    free(in->backbones);
+    free(in->tasks);
+    memset(in, 0, sizeof *in);
+}
+
+/* Appends the whitespace-separated items of value to *v. */
+static int strings_add(char ***v, int *n, const char *value) {
+    char *copy = strdup(value);
+    if (!copy) return 0;
+    int ok = 1;
+    for (char *save = NULL, *t = strtok_r(copy, " \t", &save); t && ok; t = strtok_r(NULL, " \t", &save)) {
+        char **p = realloc(*v, sizeof *p * (size_t)(*n + 1));
+        if (!p || !(p[*n] = strdup(t))) {
+            if (p) *v = p;
+            ok = 0;
+            break;
+        }
+        *v = p;
+        (*n)++;
+    }
+    free(copy);
+    return ok;
+}
+
+pb_status pb_sweep_read_inputs(const char *path, const char *data_dir_flag, pb_sweep_inputs *in) {
+    memset(in, 0, sizeof *in);
+    collector col = {0};
+    col.path = path;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return pb_errorf(PB_ENOTFOUND, "%s: no such spec file", path);
+    if (S_ISDIR(sb.st_mode)) return pb_errorf(PB_EINVAL, "%s: is a directory (expected a sweep spec .ini)", path);
+    col.f = fopen(path, "r");
+    if (!col.f) return pb_errorf(PB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    ini_parse_stream(read_line, &col, on_entry, &col); /* syntax errors: pb_sweep_load reports them */
+    fclose(col.f);
+    pb_status st = col.oom ? pb_errorf(PB_ENOMEM, "%s: out of memory", path) : PB_OK;
+    for (int i = 0; i < col.n && !st; i++) {
+        const entry *e = &col.e[i];
+        if (strcmp(trim_section_name(e->section), "sweep") != 0) continue;
+        if (!strcmp(e->key, "backbones") && !strings_add(&in->backbones, &in->n_backbones, e->value))
+            st = pb_errorf(PB_ENOMEM, "out of memory");
+        else if (!strcmp(e->key, "tasks") && !strings_add(&in->tasks, &in->n_tasks, e->value))
+            st = pb_errorf(PB_ENOMEM, "out of memory");
+        else if (!strcmp(e->key, "forgetting"))
+            snprintf(in->forgetting, sizeof in->forgetting, "%s", strcmp(e->value, "none") ? e->value : "");
+        else if (!strcmp(e->key, "data_dir") && !(data_dir_flag && *data_dir_flag))
+            snprintf(in->data_dir, sizeof in->data_dir, "%s", e->value);
+    }
+    collector_free(&col);
+    if (data_dir_flag && *data_dir_flag) snprintf(in->data_dir, sizeof in->data_dir, "%s", data_dir_flag);
+    if (!st && !in->data_dir[0] && (st = pb_data_dir(NULL, in->data_dir, sizeof in->data_dir)))
+        st = pb_error_context(st, "%s", path);
+    if (st) pb_sweep_inputs_free(in);
+    return st;
+}
+
 pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_spec *s) {
     memset(s, 0, sizeof *s);
     ctx c = {path, PB_OK};
@@ -502,7 +553,7 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
     col.path = path;
     msection *ms = NULL;
     int n_ms = 0;
-    list backbones = {0}, tasks = {0}, lrs = {0}, seeds = {0};
+    list backbones = {0}, tasks = {0}, lrs = {0}, seeds = {0}, refs = {0};
     backbone *bb = NULL;
     task_info *ti = NULL;
     method_point *mp = NULL;
@@ -607,6 +658,7 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
                       : !strcmp(e->key, "tasks")   ? &tasks
                       : !strcmp(e->key, "lrs")     ? &lrs
                       : !strcmp(e->key, "seeds")   ? &seeds
+                      : !strcmp(e->key, "references") ? &refs
                                                    : NULL;
             if (l) {
                 if (!list_add_value(l, e)) goto oom;
@@ -716,6 +768,12 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
             snprintf(s->forgetting, sizeof s->forgetting, "%s", strcmp(v, "none") ? v : "");
         } else if (!strcmp(sk->key, "data_dir")) {
             snprintf(s->data_dir, sizeof s->data_dir, "%s", v);
+        } else if (!strcmp(sk->key, "lr_protocol")) {
+            if (strcmp(v, "grid") && strcmp(v, "first_seed")) {
+                st = spec_err(&c, e->line, "[sweep]: lr_protocol = '%s' (accepted: grid, first_seed)", v);
+                goto out;
+            }
+            s->first_seed = !strcmp(v, "first_seed");
         }
     }
     if (data_dir_flag && *data_dir_flag) snprintf(s->data_dir, sizeof s->data_dir, "%s", data_dir_flag);
@@ -754,6 +812,23 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
     if (!n_ms) {
         st = spec_err(&c, 0, "no [method NAME] section: nothing to run (see `peftbench list methods`, or methods = all)");
         goto out;
+    }
+
+    /* --- reference rows: which predictors --- */
+    int want_ref[PB_REF_COUNT] = {0};
+    for (int i = 0; i < refs.n; i++) {
+        const char *v = refs.it[i].s;
+        if (!strcmp(v, "all") || !strcmp(v, "none")) {
+            for (int k = 0; k < PB_REF_COUNT; k++) want_ref[k] = !strcmp(v, "all");
+            continue;
+        }
+        pb_ref_kind k = pb_ref_from_name(v);
+        if (k == PB_REF_COUNT) {
+            st = spec_err(&c, refs.it[i].line, "[sweep]: references: '%s' (accepted: all, none, majority, ngram_nb, "
+                                               "copy_input)", v);
+            goto out;
+        }
+        want_ref[k] = 1;
     }
 
     /* --- learning rates and seeds --- */
@@ -1031,6 +1106,11 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
             for (int p = 0; p < n_mp; p++)
                 if (!(mp[p].m->needs_cls_head && ti[t].generate)) total += (size_t)n_lr[mp[p].section + 1];
     total *= (size_t)n_seeds;
+    size_t n_refs = 0;
+    for (int t = 0; t < tasks.n; t++)
+        for (int k = 0; k < PB_REF_COUNT; k++)
+            n_refs += want_ref[k] && pb_ref_applies((pb_ref_kind)k, ti[t].generate ? PB_TASK_GENERATE : PB_TASK_CLASSIFY);
+    total += n_refs;
     if (total > 100000) {
         free(seed_vals), free(n_lr);
         st = spec_err(&c, 0, "the sweep has %zu cells (at most 100000: split it into several specs)", total);
@@ -1052,6 +1132,31 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
                 skipped_pairs++;
             }
     s->n_skipped = (int)(skipped_pairs * (size_t)backbones.n * (size_t)n_seeds);
+    /* reference rows first (cheap): one cell per (task, predictor); no backbone, no seed grid */
+    for (int t = 0; t < tasks.n && !st; t++)
+        for (int k = 0; k < PB_REF_COUNT && !st; k++) {
+            if (!want_ref[k] || !pb_ref_applies((pb_ref_kind)k, ti[t].generate ? PB_TASK_GENERATE : PB_TASK_CLASSIFY))
+                continue;
+            pb_sweep_cell *x = &s->cells[s->n_cells];
+            x->cfg = base;
+            x->cfg.seed = seed_vals[0];
+            x->cfg.lr = 0;
+            x->cfg.verbose = 0;
+            x->ref = k;
+            const char *name = pb_ref_name((pb_ref_kind)k);
+            snprintf(x->method, sizeof x->method, "%s", name);
+            snprintf(x->method_name, sizeof x->method_name, "%s", name);
+            snprintf(x->label, sizeof x->label, "%s", name);
+            snprintf(x->category, sizeof x->category, "reference");
+            snprintf(x->task, sizeof x->task, "%s", ti[t].spec);
+            snprintf(x->task_name, sizeof x->task_name, "%s", ti[t].name);
+            snprintf(x->task_kind, sizeof x->task_kind, "%s", ti[t].kind);
+            x->task_index = t;
+            snprintf(x->config, sizeof x->config, "peftbench-cell 1\nreference=%s\ntask=%s\neval_max=%d\n", name,
+                     ti[t].canon, base.eval_max);
+            pb_res_key(x->config, x->key);
+            s->n_cells++;
+        }
     for (int b = 0; b < backbones.n && !st; b++)
         for (int si = 0; si < n_seeds && !st; si++)
             for (int t = 0; t < tasks.n && !st; t++)
@@ -1061,6 +1166,8 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
                     for (int l = 0; l < n_lr[sec] && !st; l++) {
                         pb_sweep_cell *x = &s->cells[s->n_cells];
                         x->cfg = base;
+                        x->ref = -1;
+                        x->deferred = s->first_seed && si > 0 && n_lr[sec] > 1;
                         x->cfg.seed = seed_vals[si];
                         x->cfg.lr = (float)lr_vals[(size_t)sec * (size_t)max_lrs + (size_t)l];
                         x->cfg.verbose = 0;
@@ -1090,7 +1197,7 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
     /* Keys are unique by construction (distinct backbones, tasks, methods, lrs, seeds); check. */
     for (size_t i = 0; i < s->n_cells; i++) {
         pb_sweep_cell *x = &s->cells[i];
-        x->cfg.backbone = x->backbone_path;
+        x->cfg.backbone = x->ref >= 0 ? "" : x->backbone_path;
         x->cfg.method = x->method;
         x->cfg.task = x->task;
         x->cfg.task_obj = s->tasks[x->task_index];
@@ -1104,7 +1211,7 @@ oom:
 out:
     collector_free(&col);
     free_sections(ms, n_ms);
-    free(backbones.it), free(tasks.it), free(lrs.it), free(seeds.it);
+    free(backbones.it), free(tasks.it), free(lrs.it), free(seeds.it), free(refs.it);
     free(bb);
     free(ti);
     free(mp);

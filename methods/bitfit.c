@@ -18,7 +18,7 @@ static pb_status bitfit_attach(pb_method_ctx *c) {
 static size_t bitfit_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     (void)hp;
     size_t L = (size_t)d->n_layer, C = (size_t)d->d_model, F = (size_t)d->d_ff;
-    return L * (4 * C + F + C + 2 * C) + C + (K ? (size_t)K * C + (size_t)K : 0);
+    return L * (4 * C + F + C + 2 * C) + C + pb_head_closed_form(d, K);
 }
 
 const pb_method pb_method_bitfit = {

@@ -11,38 +11,52 @@
  * Initialisation as Hugging Face LoraConfig(use_dora=True): A ~ U(-1/sqrt(IC), 1/sqrt(IC)), B = 0,
  * m = ||W||_row (computed by the same function as the forward's norm, so g = 1 exactly).
  * Hyperparameters: those of LoRA (r, alpha, dropout, targets, bias, use_rslora; Hugging Face
- * names as aliases) — the LoRA adapter set of lowrank.h, composed, not copied.
+ * names as aliases) — the LoRA adapter set of lowrank.h, composed, not copied — and exact_norm.
  * Merge: W <- m ⊙ (W + s B A) / ||W + s B A||_row.
  *
  * Closed form: trainable = sum over targeted sites of r (IC + OC) + OC (the magnitude), plus
  * the biases `bias` selects, plus the task head (K C + K). For q,v targets on the GPT-style
  * backbone: L (2 r (C + C) + 2 C) + K C + K.
  *
- * Exact gradient (deviation from the paper and PEFT, on purpose): the paper (section 4.3) and
- * PEFT detach ||V|| to save memory; here it is differentiated, so the gradient check holds:
+ * Gradient (default, exact_norm=0): ||V|| is detached, as the paper (section 4.3) and Hugging
+ * Face PEFT do (DoraLinearLayer.forward: weight_norm = weight_norm.detach()). The backward is the
+ * exact gradient of the surrogate in which the norm is held at its current value, and the tests
+ * check it against finite differences of that surrogate (c->hold keeps the norm):
  *   c_o = sum_n dy[n,o] z[n,o],  z = x W^T + s x_d A^T B^T     dm_o += c_o / ||V||_o
- *   dz = g ⊙ dy  -> the LoRA branch backward (dA, dB) and dx += dz W
- *   dV = diag(e) V, e_o = -c_o g_o / ||V||_o^2  -> dB += s dV A^T, dA += s B^T dV
+ *   dz = g ⊙ dy  -> the LoRA branch backward (dA, dB) and dx += dz W   (and dW += dz^T x if W trains)
+ * exact_norm=1 also differentiates the norm (PEFT has no such mode):
+ *   dV = diag(e) V, e_o = -c_o g_o / ||V||_o^2  -> dB += s dV A^T, dA += s B^T dV  (dW += dV)
  * Dropout (deviation): applied to the low-rank input only, y = g ⊙ (x W^T + s x_d A^T B^T) + b.
  * PEFT, when dropout is active in training, recomputes the base product on the dropped input
  * for the (g - 1) term (a second full-size product); the two agree when dropout = 0 and in eval.
  *
  * Cost per forward and target, beyond LoRA: V and its norms, 2 OC IC r (MATMUL) + 2 OC IC + 2 OC
  * (OTHER), independent of the batch; the output combination, 6 (7 with a bias) N OC (OTHER).
- * Backward adds 3 N OC (OTHER) and V again plus two products with it, 2 OC IC r + 4 OC IC r
- * (MATMUL) + OC IC (OTHER).
+ * Backward adds 3 N OC + 2 OC (OTHER); with exact_norm 4 OC more and V again plus two products
+ * with it, 2 OC IC r + 4 OC IC r (MATMUL) + OC IC (OTHER).
  * Saved per target: u (N, r) as LoRA, z (N, OC), and ||V|| and g (2 OC, per batch).
  * Workspace: LoRA's (du (N, r), dropout output (N, IC)), the branch output / dz (N, max OC), and
- * V (max OC IC) + e (max OC).
+ * V (max OC IC) [+ e (max OC) with exact_norm].
  */
 #include "lowrank.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+/* The set's rows, then DoRA's own. */
+enum { HP_EXACT = PB_LR_NHP };
+static const pb_hparam dora_hparams[] = {
+    PB_LOWRANK_HPARAM_ROWS,
+    [HP_EXACT] = {"exact_norm", NULL, PB_HP_BOOL, "0", 0, 1, NULL,
+                  "differentiate the weight norm ||W + sBA|| too (0: detached, as the paper and Hugging Face)"},
+};
+
 typedef struct {
     pb_lowrank lr;
+    int exact;                            /* exact_norm */
+    int held_n;                           /* rows of the forward whose norms c->hold keeps */
     int m[PB_LOWRANK_MAX_TARGETS];        /* magnitude handles, (OC) each */
     size_t z_off[PB_LOWRANK_MAX_TARGETS]; /* per-row offset of z_i in the DoRA acts region */
     size_t n_off[PB_LOWRANK_MAX_TARGETS]; /* offset of ||V||_i, g_i (OC each) in the fixed region */
@@ -51,6 +65,7 @@ typedef struct {
 
 static pb_status dora_attach(pb_method_ctx *c) {
     dora_state *s = c->state;
+    s->exact = pb_hp_bool(c, "exact_norm");
     pb_status st = pb_lowrank_attach(c, &s->lr);
     if (st) return st;
     for (int i = 0; i < s->lr.n; i++) {
@@ -64,7 +79,7 @@ static pb_status dora_attach(pb_method_ctx *c) {
         s->fixed += 2 * (size_t)s->lr.oc[i];
     }
     pb_ctx_acts(c, s->z_row, s->fixed);
-    pb_ctx_work(c, s->lr.max_oc, s->lr.max_w + s->lr.max_oc);
+    pb_ctx_work(c, s->lr.max_oc, s->lr.max_w + (s->exact ? s->lr.max_oc : 0));
     return PB_OK;
 }
 
@@ -96,11 +111,6 @@ static void dora_init(pb_method_ctx *c, pb_rng *rng) {
     }
 }
 
-static void dora_begin(pb_method_ctx *c) {
-    dora_state *s = c->state;
-    pb_lowrank_begin(c, &s->lr);
-}
-
 /* V = W + s B A into the workspace (OC, IC). */
 static float *direction(pb_method_ctx *c, dora_state *s, int i, const pb_tensor *w, pb_phase phase) {
     float *V = c->work + (size_t)c->N * (s->lr.work_row + s->lr.max_oc);
@@ -120,9 +130,16 @@ static void dora_fwd(pb_method_ctx *c, int slot, float *out, const float *x, con
     float *l = c->work + (size_t)N * s->lr.work_row;                      /* (N, OC) */
     const float *bias = b ? b->data : NULL;
 
-    row_norms(nrm, direction(c, s, i, w, PB_PHASE_FWD), OC, s->lr.ic[i]);
+    if (c->hold && !s->exact) {
+        /* the surrogate of the detached gradient: ||V|| as the last forward left it (tests) */
+        assert(c->N == s->held_n && "hold replays a forward of the same batch");
+    } else {
+        row_norms(nrm, direction(c, s, i, w, PB_PHASE_FWD), OC, s->lr.ic[i]);
+        pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, NORM_FLOPS(OC, s->lr.ic[i]));
+        s->held_n = c->N;
+    }
     for (int o = 0; o < OC; o++) g[o] = m[o] / nrm[o];
-    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, NORM_FLOPS(OC, s->lr.ic[i]) + (uint64_t)OC);
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)OC);
     pb_site_base_fwd(out, x, w, b, N);                  /* base = x W^T + b */
     pb_lowrank_site_fwd(c, &s->lr, i, l, 0.0f, x, N);   /* l = s x_d A^T B^T */
     /* z = (base - b) + l;  y = base + (g - 1)(base - b) + g l */
@@ -159,7 +176,8 @@ static void dora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout,
     const float *nrm = c->acts + (size_t)N * (s->lr.acts_row + s->z_row) + s->n_off[i];
     const float *g = nrm + OC;
     float *dz = c->work + (size_t)N * s->lr.work_row;                              /* (N, OC) */
-    float *e = c->work + (size_t)N * (s->lr.work_row + s->lr.max_oc) + s->lr.max_w; /* (OC) */
+    float *e = c->work + (size_t)N * (s->lr.work_row + s->lr.max_oc) + s->lr.max_w; /* (OC), exact_norm */
+    int exact = s->exact;
 
     /* y = g ⊙ z + b */
     if (b && b->trainable) pb_linear_bwd(NULL, NULL, b->grad, dout, x, w->data, N, IC, OC);
@@ -178,7 +196,7 @@ static void dora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout,
         for (int o = o0; o < o1; o++) {
             float co = (float)acc[o - o0];
             mt->grad[o] += co / nrm[o];
-            e[o] = -co * g[o] / (nrm[o] * nrm[o]);
+            if (exact) e[o] = -co * g[o] / (nrm[o] * nrm[o]);
         }
     }
 #pragma omp parallel for schedule(static)
@@ -188,13 +206,17 @@ static void dora_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout,
 #pragma omp simd
         for (int o = 0; o < OC; o++) dzr[o] = dr[o] * g[o];
     }
-    pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * (uint64_t)N * OC + 6 * (uint64_t)OC);
+    pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * (uint64_t)N * OC + (exact ? 6 : 2) * (uint64_t)OC);
 
     /* through z = x W^T + s x_d A^T B^T */
     pb_lowrank_site_bwd(c, &s->lr, i, dinp, dz, x, N);
     if (dinp) pb_linear_bwd(dinp, NULL, NULL, dz, x, w->data, N, IC, OC);
+    if (!exact) { /* the norm is a constant: nothing flows through it */
+        if (w->trainable && w->grad) pb_linear_bwd(NULL, w->grad, NULL, dz, x, w->data, N, IC, OC);
+        return;
+    }
 
-    /* through ||V||: dV = diag(e) V, V = W + s B A */
+    /* exact_norm: through ||V||, dV = diag(e) V, V = W + s B A */
     float *P = direction(c, s, i, w, PB_PHASE_BWD_W);
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < OC; o++)
@@ -228,7 +250,9 @@ static pb_status dora_merge(pb_method_ctx *c) {
 }
 
 static const char *const dora_examples[] = {"dora:r=2", "dora:r=3,alpha=6,targets=all-linear,bias=lora_only",
-                                            "dora:r=2,use_rslora=1,bias=all,targets=k_proj+c_fc", NULL};
+                                            "dora:r=2,use_rslora=1,bias=all,targets=k_proj+c_fc",
+                                            "dora:r=2,exact_norm=1,targets=q_proj+c_fc", "dora:r=2,dropout=0.3",
+                                            "dora:r=2,dropout=0.2,exact_norm=1,targets=v_proj+c_proj", NULL};
 
 static void dora_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
 
@@ -238,26 +262,25 @@ const pb_method pb_method_dora = {
     .category = PB_CAT_REPARAM,
     .summary = "DoRA: LoRA on the direction of W, with a trainable per-row magnitude",
     .paper = "Liu et al. 2024, DoRA: Weight-Decomposed Low-Rank Adaptation (arXiv:2402.09353)",
-    .hparams = pb_lowrank_hparams,
+    .hparams = dora_hparams,
     .hf_map = {[PB_LR_HP_TARGETS] = "lora"},
-    .n_hparams = PB_LR_NHP,
+    .n_hparams = sizeof dora_hparams / sizeof dora_hparams[0],
     .state_size = sizeof(dora_state),
     .identity_at_init = 1,
     .examples = dora_examples,
     .attach = dora_attach,
     .closed_form = dora_closed_form,
     .init = dora_init,
-    .begin = dora_begin,
     .linear_fwd = dora_fwd,
     .linear_bwd = dora_bwd,
     .merge = dora_merge,
     .flops = dora_flops,
 };
 
-/* FLOPs per target: the direction V = W + s B A and its row norms (forward; V again in backward),
- * the frozen product, LoRA's branch (lowrank.h), the magnitude/direction combination; backward:
- * the magnitude's column sums, LoRA's branch backward on dz, dz W, and the norm's gradient into
- * A and B through V. */
+/* FLOPs per target: the direction V = W + s B A and its row norms (forward), the frozen product,
+ * LoRA's branch (lowrank.h), the magnitude/direction combination; backward: the magnitude's
+ * column sums, LoRA's branch backward on dz, dz W, and with exact_norm V again and the norm's
+ * gradient into A and B through it. */
 static void dora_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
     dora_state *s = c->state;
     uint64_t N = (uint64_t)e->x.N, r = (uint64_t)s->lr.r;
@@ -275,6 +298,12 @@ static void dora_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f) {
         pb_lowrank_branch_flops(&s->lr, i, e, bwd, dinp, f);
         if (!bwd) continue;
         if (pb_flops_site_tr(e, l, site, 1)) pb_flops_linear_bwd(f, N, IC, OC, 0, 0, 1);
+        if (!s->exact) {
+            pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * N * OC + 2 * OC);
+            if (dinp) pb_flops_linear_bwd(f, N, IC, OC, 1, 0, 0);
+            if (pb_flops_site_tr(e, l, site, 0)) pb_flops_linear_bwd(f, N, IC, OC, 0, 1, 0);
+            continue;
+        }
         pb_flops_put(f, PB_PHASE_BWD_W, PB_KIND_OTHER, 3 * N * OC + 6 * OC + OC * IC);
         if (dinp) pb_flops_linear_bwd(f, N, IC, OC, 1, 0, 0);
         pb_flops_gemm(f, PB_PHASE_BWD_W, OC, IC, r);

@@ -14,30 +14,56 @@
  * ("mam_adapter"), biases 0; up weight and bias zero, so both adapters start as the identity
  * (Houlsby et al.'s near-identity initialisation, exactly).
  *
+ * layer_norms=1 (Houlsby et al., Fig. 2 caption: "the layer normalization parameters" train with
+ * the adapters): every norm of the backbone trains too, in place (ln_1, ln_2, ln_f on the
+ * GPT-style backbone). Default 0, as AdapterHub, which trains the adapters only.
+ *
  * Closed form (GPT-style backbone, L layers, width C, K labels):
- *   trainable = 2 L (2 r C + r + C [+ C + 1 with the gate]) + (K C + K on classification).
+ *   trainable = 2 L (2 r C + r + C [+ C + 1 with the gate]) + (K C + K on classification)
+ *               [+ L 4 C + 2 C with layer_norms; on real models pb_norms_closed_form].
  * Saved per adapter and row: h (C), u (r), a (r) [+ y (C), g (1)]; workspace per row C + r [+ 1].
  * Merge: none (non-linear).
  *
- * Deviations: as seq_bn.c (zero up-projection init; the adapter reads the sub-layer output h,
- * not h plus the residual stream as AdapterHub's pre-LN GPT-2 wiring does; per-token gate; no
- * leave_out, dropout, layer norms or PHM).
+ * Placement: as AdapterHub's DoubleSeqBnConfig (original_ln_before=False, residual_before_ln=True):
+ * on a pre-LN GPT-2 it computes out = x + h + U f(D h), the adapter reading the sub-layer output
+ * h, the residual stream untouched. This is what the hook does, so the placement matches
+ * AdapterHub (unlike seq_bn's SeqBnConfig, which reads h plus the residual there: seq_bn.c).
+ * Deviations from the paper (Houlsby et al.): the up projection starts at exactly zero (the
+ * paper's near-identity initialisation, taken to its limit; AdapterHub's "mam_adapter" init does
+ * the same, its "bert" init draws it from N(0, 0.02^2)); the layer norms train only with
+ * layer_norms=1 (AdapterHub's default is the survey's); per-token gate (seq_bn.c); no leave_out,
+ * dropout, extra layer norms inside the adapter or PHM.
  */
 #include "bottleneck.h"
 
-static const pb_hparam double_seq_bn_hparams[] = {PB_BN_HPARAMS("16", "swish", "1.0", "bert")};
+static const pb_hparam double_seq_bn_hparams[] = {
+    PB_BN_HPARAMS("16", "swish", "1.0", "bert"),
+    {"layer_norms", "train_layer_norms", PB_HP_BOOL, "0", 0, 1, NULL,
+     "also train every layer norm (Houlsby et al.; AdapterHub does not)"},
+};
+
+#define NORM_SITES                                                                                                \
+    ((1u << PB_SITE_LN1) | (1u << PB_SITE_LN2) | (1u << PB_SITE_LN_F) | (1u << PB_SITE_LN_X) |                     \
+     (1u << PB_SITE_LN_EMBED))
 
 static pb_status double_seq_bn_attach(pb_method_ctx *c) {
-    return pb_bn_attach(c, (1u << PB_SUB_ATTN) | (1u << PB_SUB_FFN), 0);
+    pb_status st = pb_bn_attach(c, (1u << PB_SUB_ATTN) | (1u << PB_SUB_FFN), 0);
+    if (st || !pb_hp_bool(c, "layer_norms")) return st;
+    for (int i = 0; i < pb_ctx_n_base(c); i++)
+        if (NORM_SITES & (1u << pb_ctx_base(c, i)->site)) pb_ctx_unfreeze(c, i);
+    return PB_OK;
 }
 
 static size_t double_seq_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    return pb_bn_closed_form(pb_method_find("double_seq_bn"), hp, d, K, 2);
+    const pb_method *m = pb_method_find("double_seq_bn");
+    size_t n = pb_bn_closed_form(m, hp, d, K, 2);
+    return n + (pb_hpv_num(m, hp, "layer_norms") != 0 ? pb_norms_closed_form(d, NORM_SITES) : 0);
 }
 
 static const char *const double_seq_bn_examples[] = {
     "double_seq_bn:reduction_factor=4", "double_seq_bn:r=2,non_linearity=gelu_new,use_gating=1",
-    "double_seq_bn:r=1,non_linearity=relu,init_weights=mam_adapter,scaling=2", NULL};
+    "double_seq_bn:r=1,non_linearity=relu,init_weights=mam_adapter,scaling=2",
+    "double_seq_bn:r=2,non_linearity=tanh,layer_norms=1", NULL};
 
 const pb_method pb_method_double_seq_bn = {
     .version = PB_METHOD_VERSION,

@@ -1,7 +1,7 @@
 /* head.c — linear probing: only the task head trains; the backbone is frozen.
  *
- * Closed form: trainable = K*C + K (classification head score.weight, score.bias); 0 with the
- * LM head, which is tied to the frozen token embedding.
+ * Closed form: trainable = K*C + K (classification head score.weight, score.bias; real models'
+ * heads as pb_head_closed_form); 0 with the LM head, which is tied to the frozen token embedding.
  * Backward does no work in the trunk at all (the model's plan stops at the head).
  */
 #include "method.h"
@@ -17,7 +17,7 @@ static pb_status head_attach(pb_method_ctx *c) {
 
 static size_t head_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int n_labels) {
     (void)hp;
-    return n_labels ? (size_t)n_labels * (size_t)d->d_model + (size_t)n_labels : 0;
+    return pb_head_closed_form(d, n_labels);
 }
 
 const pb_method pb_method_head = {

@@ -108,7 +108,7 @@ static size_t ia3_closed_form(const pb_hp_values *hp, const pb_model_desc *d, in
         size_t ic = s == PB_SITE_DOWN ? F : C, oc = (s == PB_SITE_UP || s == PB_SITE_GATE) ? F : C;
         per_layer += (ff >> s) & 1u ? ic : oc;
     }
-    return L * per_layer + (K ? (size_t)K * C + (size_t)K : 0);
+    return L * per_layer + pb_head_closed_form(d, K);
 }
 
 static void ia3_init(pb_method_ctx *c, pb_rng *rng) {

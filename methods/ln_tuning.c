@@ -8,6 +8,9 @@
  * model starts exactly at the base model.
  * Closed form (GPT-style backbone, L layers, width C, K labels), all three targeted:
  *   trainable = L (2C [ln_1] + 2C [ln_2]) + 2C [ln_f] + (K C + K).
+ * On real models (pb_norms_closed_form) a norm is 2C (LayerNorm) or C (RMSNorm); an
+ * encoder-decoder's decoder blocks add the cross-attention norm (LN_X) and each stack has its
+ * final norm; BERT-style embeddings have a norm (LN_EMBED); the head as pb_head_closed_form.
  * Counting: PEFT's LNTuningLayer trains a deep copy of each targeted LayerNorm, so its "all
  * params" includes the copies (2C per norm). Here the norms train in place, and are counted as
  * PEFT counts them (pb_ctx_unfreeze_copy): trainable the same, "all" = base + the copies.
@@ -33,12 +36,7 @@ static pb_status ln_attach(pb_method_ctx *c) {
 }
 
 static size_t ln_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    uint32_t sites = hp->sites[0] & pb_desc_sites(d) & LN_SITES;
-    size_t L = (size_t)d->n_layer, C = (size_t)d->d_model, n = 0;
-    if (sites & (1u << PB_SITE_LN1)) n += L * 2 * C;
-    if (sites & (1u << PB_SITE_LN2)) n += L * 2 * C;
-    if (sites & (1u << PB_SITE_LN_F)) n += 2 * C;
-    return n + (K ? (size_t)K * C + (size_t)K : 0);
+    return pb_norms_closed_form(d, hp->sites[0] & pb_desc_sites(d) & LN_SITES) + pb_head_closed_form(d, K);
 }
 
 static const char *const ln_examples[] = {"ln_tuning", "ln_tuning:targets=ln_2+norm", "ln_tuning:targets=ln_1", NULL};

@@ -92,13 +92,13 @@ static pb_status loha_attach(pb_method_ctx *c) {
 
 static size_t loha_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     uint32_t sites = hp->sites[HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
-    size_t r = (size_t)hp->num[HP_R], C = (size_t)d->d_model, L = (size_t)d->n_layer, per_layer = 0, ic, oc;
+    size_t r = (size_t)hp->num[HP_R], L = (size_t)d->n_layer, per_layer = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++)
         if (sites & (1u << s)) {
             pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
             per_layer += 2 * r * (ic + oc);
         }
-    return L * per_layer + (K ? (size_t)K * C + (size_t)K : 0);
+    return L * per_layer + pb_head_closed_form(d, K);
 }
 
 static void loha_init(pb_method_ctx *c, pb_rng *rng) {

@@ -27,8 +27,9 @@
  * (torch.mean(gate, dim=1)), which lets later tokens change earlier positions' outputs and breaks
  * causality in a decoder; here it is per token (as seq_bn's gate). (2) Both references let the
  * gate replace the scale alpha/r (hidden * gate, no scaling); here it multiplies s, so alpha = r
- * (s = 1) reproduces them — AdapterHub's UniPELTConfig has r = alpha = 8, and unipelt passes
- * alpha = r by default.
+ * (s = 1) reproduces them, and unipelt passes alpha = r by default. (AdapterHub's UniPELTConfig
+ * sets LoRAConfig(r=8, alpha=2) in adapter-hub/adapters today, r=8 with the default alpha 8 in
+ * older releases; neither matters there, since its gated LoRA ignores the scaling.)
  */
 #include "lowrank.h"
 
@@ -51,8 +52,6 @@ static size_t lora_closed_form(const pb_hp_values *hp, const pb_model_desc *d, i
 }
 
 static void lora_init(pb_method_ctx *c, pb_rng *rng) { pb_lowrank_init(c, c->state, rng); }
-
-static void lora_begin(pb_method_ctx *c) { pb_lowrank_begin(c, c->state); }
 
 static void lora_fwd(pb_method_ctx *c, int slot, float *out, const float *x, const pb_tensor *w, const pb_tensor *b,
                      int N) {
@@ -81,7 +80,7 @@ static void lora_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
 static const char *const lora_examples[] = {
     "lora:r=2", "lora:r=3,alpha=6,targets=all-linear,bias=lora_only",
     "lora:r=2,use_rslora=1,bias=all,targets=k_proj+c_fc", "lora:r=2,alpha=4,gate=1,targets=q_proj+v_proj+c_proj",
-    NULL};
+    "lora:r=2,dropout=0.3,targets=q_proj+c_fc", NULL};
 
 const pb_method pb_method_lora = {
     .version = PB_METHOD_VERSION,
@@ -98,7 +97,6 @@ const pb_method pb_method_lora = {
     .attach = lora_attach,
     .closed_form = lora_closed_form,
     .init = lora_init,
-    .begin = lora_begin,
     .linear_fwd = lora_fwd,
     .linear_bwd = lora_bwd,
     .merge = lora_merge,

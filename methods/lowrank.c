@@ -59,8 +59,6 @@ size_t pb_lowrank_bias_count(int bias, uint32_t sites, const pb_model_desc *d) {
 
 /* ---- 2. the LoRA adapter set ---------------------------------------------------------------- */
 
-const pb_hparam pb_lowrank_hparams[PB_LR_NHP] = {PB_LOWRANK_HPARAM_ROWS};
-
 pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
     const char *me = c->method->name;
     uint32_t sites;
@@ -112,7 +110,7 @@ pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
 
 size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K, size_t per_oc) {
     uint32_t sites = hp->sites[PB_LR_HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
-    size_t r = (size_t)hp->num[PB_LR_HP_R], C = (size_t)d->d_model, L = (size_t)d->n_layer;
+    size_t r = (size_t)hp->num[PB_LR_HP_R], L = (size_t)d->n_layer;
     int bias = (int)hp->num[PB_LR_HP_BIAS];
     size_t per_layer = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++) {
@@ -120,7 +118,7 @@ size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, in
         pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
         per_layer += r * (ic + oc) + per_oc * oc;
     }
-    return L * per_layer + (K ? (size_t)K * C + (size_t)K : 0) + pb_lowrank_bias_count(bias, sites, d);
+    return L * per_layer + pb_head_closed_form(d, K) + pb_lowrank_bias_count(bias, sites, d);
 }
 
 size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d) {
@@ -145,21 +143,13 @@ void pb_lowrank_init(pb_method_ctx *c, pb_lowrank *s, pb_rng *rng) {
     }
 }
 
-void pb_lowrank_begin(pb_method_ctx *c, pb_lowrank *s) {
-    if (c->training) s->step++;
-}
-
-static uint64_t drop_seed(const pb_method_ctx *c, const pb_lowrank *s, int i) {
-    return c->seed ^ (s->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 40);
-}
-
 static int dropping(const pb_method_ctx *c, const pb_lowrank *s) { return s->dropout > 0 && c->training; }
 
 /* The dropout output (or x itself when dropout is off) into the workspace. */
 static const float *branch_input(pb_method_ctx *c, const pb_lowrank *s, int i, const float *x, int N) {
     if (!dropping(c, s)) return x;
     float *xd = c->work + (size_t)N * s->r; /* (N, IC) */
-    pb_dropout_fwd(xd, x, s->dropout, drop_seed(c, s, i), (size_t)N * s->ic[i]);
+    pb_dropout_fwd(xd, x, s->dropout, pb_ctx_dropout_seed(c, i), (size_t)N * s->ic[i]);
     return xd;
 }
 
@@ -204,7 +194,7 @@ static void branch_input_bwd(pb_method_ctx *c, pb_lowrank *s, int i, float *dinp
     if (dropping(c, s)) {
         float *dxd = c->work + (size_t)N * r; /* reuse: xd is no longer needed */
         pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 0.0f, dxd, ic);
-        pb_dropout_bwd(dinp, dxd, s->dropout, drop_seed(c, s, i), (size_t)N * ic);
+        pb_dropout_bwd(dinp, dxd, s->dropout, pb_ctx_dropout_seed(c, i), (size_t)N * ic);
     } else {
         pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, ic, r, 1.0f, du, r, A->data, ic, 1.0f, dinp, ic);
     }

@@ -58,8 +58,6 @@ enum { PB_LR_HP_R, PB_LR_HP_ALPHA, PB_LR_HP_DROPOUT, PB_LR_HP_TARGETS, PB_LR_HP_
     [PB_LR_HP_BIAS] = {"bias", NULL, PB_HP_ENUM, "none", 0, 0, "none|all|lora_only", "which biases train"},       \
     [PB_LR_HP_RSLORA] = {"use_rslora", "rslora", PB_HP_BOOL, "0", 0, 1, NULL,                                     \
                          "scale by alpha/sqrt(r) instead of alpha/r"}
-/* The set's hyperparameter table (PB_LR_NHP entries), for a method's .hparams. */
-extern const pb_hparam pb_lowrank_hparams[PB_LR_NHP];
 
 /* Every linear site but the task head (the runnable family's seven; fused q/k/v, cross-attention,
  * OPT-350m's projections and the pooler on real models). */
@@ -81,7 +79,6 @@ typedef struct {
     int ic[PB_LOWRANK_MAX_TARGETS], oc[PB_LOWRANK_MAX_TARGETS];
     size_t max_ic, max_oc, max_w;              /* largest IC, OC, OC*IC over targets */
     size_t acts_row, work_row;                 /* floats per row the set declared */
-    uint64_t step;                             /* training forwards so far: varies the dropout mask */
 } pb_lowrank;
 
 /* Reads r, alpha, dropout, bias, use_rslora from c's hyperparameters (c's method must use
@@ -100,8 +97,6 @@ size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d);
  * the gate, Wg ~ N(0, 0.02^2) (AdapterHub's LoRA gate), bg = 0 (drawn after every A, so the
  * ungated set draws the same numbers as before the gate existed). */
 void pb_lowrank_init(pb_method_ctx *c, pb_lowrank *s, pb_rng *rng);
-void pb_lowrank_begin(pb_method_ctx *c, pb_lowrank *s);
-/* The target index of a hook slot (-1 if none). */
 /* The branch of target i: out (N,OC) = beta out + s dropout(x) A^T B^T (times g with the gate);
  * saves u (and g). */
 void pb_lowrank_site_fwd(pb_method_ctx *c, pb_lowrank *s, int i, float *out, float beta, const float *x, int N);

@@ -97,12 +97,10 @@ static pb_status mam_attach(pb_method_ctx *c) {
 static size_t mam_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     char pre[256], par[256];
     part_specs(hp, pre, sizeof pre, par, sizeof par);
-    size_t C = (size_t)d->d_model;
-    return pb_part_closed_form(pre, d) + pb_part_closed_form(par, d) + (K ? (size_t)K * C + (size_t)K : 0);
+    return pb_part_closed_form(pre, d) + pb_part_closed_form(par, d) + pb_head_closed_form(d, K);
 }
 
-/* The examples use smooth activations: the registry's finite differences (step 1e-2) are
- * unreliable across ReLU kinks, and the adapter's ReLU is par_bn's code, checked there. */
+/* The default (ReLU adapter) is gradient-checked too; the examples add smooth activations. */
 static const char *const mam_examples[] = {
     "mam:num_virtual_tokens=2,encoder_hidden_size=3,non_linearity=swish",
     "mam:num_virtual_tokens=3,prefix_projection=0,r=3,scaling=2,non_linearity=tanh", NULL};

@@ -82,6 +82,13 @@ struct pb_method_ctx {
     uint64_t seed;
     /* the current batch (valid in hooks) */
     int B, Tm, N, training;
+    uint64_t step;           /* training forwards so far (the framework counts them before
+                                `begin`); a dropout mask is a function of (seed, step, index):
+                                pb_ctx_dropout_seed */
+    int hold;                /* set by pb_peft_hold (tests): forwards replay the last training
+                                forward: the step is not advanced, and detached quantities
+                                (DoRA's weight norm) keep their values, so the loss is the
+                                surrogate whose exact gradient the backward computes */
     float *acts, *work;      /* its saved activations and workspace, as declared */
 };
 
@@ -113,8 +120,9 @@ struct pb_method {
     size_t (*closed_form)(const pb_hp_values *hp, const pb_model_desc *d, int n_labels);
     /* Initialises the method's tensors; NULL leaves them zero. */
     void (*init)(pb_method_ctx *c, pb_rng *rng);
-    /* Start of every forward (c->B, c->Tm, c->N, c->acts, c->work are set). */
-    void (*begin)(pb_method_ctx *c);
+    /* Start of every forward (c->B, c->Tm, c->N, c->training, c->step, c->acts, c->work are set).
+     * A failure (PB_ENOMEM, ...) with its message fails the forward. */
+    pb_status (*begin)(pb_method_ctx *c);
 
     /* Hooks (models/hooks.h); slot = the number the method gave pb_ctx_hook_*. */
     void (*linear_fwd)(pb_method_ctx *c, int slot, float *out, const float *inp, const pb_tensor *w,
@@ -135,6 +143,10 @@ struct pb_method {
 
     /* Folds the method into the base weights (c->peft->model is runnable). NULL: cannot. */
     pb_status (*merge)(pb_method_ctx *c);
+    /* Nonzero while the method is still choosing what trains, spending training steps on it
+     * (sparse's Fisher warm-up: its trainable set is final only after them). NULL: the trainable
+     * set is final from the first step. pb_run_cell counts those steps (setup_steps). */
+    int (*setting_up)(const pb_method_ctx *c);
 
     /* Required. Adds to `add` the FLOPs its hooks execute in one forward (e->training: and the
      * backward of one training step) at e's dims and plan, by the kernels' rules (models/flops.h
@@ -144,6 +156,10 @@ struct pb_method {
      * their parts' (pb_ctx_parts_flops). tests/test_count_flops.c holds it equal to a measured step. */
     void (*flops)(pb_method_ctx *c, const pb_flops_env *e, pb_flops *add);
 };
+
+/* The seed of dropout mask `stream` (the method's own number: a target, a layer) of the current
+ * training forward: c->seed, c->step and stream mixed, for pb_dropout_fwd/bwd. */
+uint64_t pb_ctx_dropout_seed(const pb_method_ctx *c, int stream);
 
 /* ---- hyperparameters (valid from attach on) ------------------------------------------------- */
 
@@ -183,6 +199,19 @@ int pb_ctx_submodules(const pb_method_ctx *c);
 /* The blocks a prefix attaches to: every block, or an encoder-decoder's encoder blocks (PEFT's
  * num_layers = config.num_layers; the decoder reuses them). */
 int pb_ctx_prefix_layers(const pb_method_ctx *c);
+/* The same two for closed forms, from the descriptor alone (n_labels 0: an LM head). */
+int pb_desc_submodules(const pb_model_desc *d, int n_labels);
+int pb_desc_prefix_layers(const pb_model_desc *d);
+/* For closed forms: trainable floats of the task head the framework trains, 0 with an LM head
+ * (n_labels 0), else d's classification head: K E + K (ours, BERT; E = the embedding width,
+ * C unless OPT-350m's proj_dim), K E without a bias (GPT-2, LLaMA, OPT: PB_CLS_LINEAR_NOBIAS),
+ * or RoBERTa's dense + out_proj, C C + C + K C + K (PB_CLS_DENSE). */
+size_t pb_head_closed_form(const pb_model_desc *d, int n_labels);
+/* For closed forms: floats of the norms at `sites` (a mask over LN1, LN2, LN_X, LN_F, LN_EMBED)
+ * that d has: 2C each for LayerNorm, C for RMSNorm; LN1 and LN2 in every block, LN_X in an
+ * encoder-decoder's decoder blocks, LN_F once per stack (unless no_final_norm), LN_EMBED when
+ * embed_norm. */
+size_t pb_norms_closed_form(const pb_model_desc *d, uint32_t sites);
 /* Trains base tensor i in place. */
 void pb_ctx_unfreeze(pb_method_ctx *c, int base_index);
 /* Trains base tensor i as Hugging Face PEFT does with a module it copies (modules_to_save, LN

@@ -33,7 +33,8 @@
  *   MLP   P C + (C h + h) + (h h + h) + (h C + C)
  *   LSTM  P C + sum over layers k of 2 (4h (in_k + h) + 8h), in_0 = C, in_k = 2h
  *         + (2h 2h + 2h) + (2h C + C)
- *   plus K C + K (the task head) on classification.
+ *   plus K C + K (the task head) on classification; the P C of the embeddings twice for an
+ *   encoder-decoder with its LM head (num_transformer_submodules = 2, as prompt tuning).
  * Saved (fixed sizes): MLP: the two ReLU outputs (P, h) each and the prompt (P, C). LSTM, per
  *   layer: its input after dropout (P, 2h) (layers above the first), per direction the
  *   activated gates (P, 4h) and cell states (P, h), its output (P, 2h); then the head's ReLU
@@ -71,7 +72,6 @@ static const pb_hparam ptu_hparams[] = {
 typedef struct {
     int P, C, h, lstm, nl;
     float dropout;
-    uint64_t step;                            /* training forwards so far: varies the dropout mask */
     int emb;                                  /* (P, C) */
     int lin_w[3], lin_b[3];                   /* MLP: 3 linears; LSTM: the 2 linears of its head */
     int wih[MAX_LAYERS][2], whh[MAX_LAYERS][2], bih[MAX_LAYERS][2], bhh[MAX_LAYERS][2]; /* [layer][dir] */
@@ -191,7 +191,7 @@ static size_t ptu_closed_form(const pb_hp_values *hp, const pb_model_desc *d, in
     const pb_method *m = pb_method_find("p_tuning");
     size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), C = (size_t)d->d_model;
     size_t h = (size_t)hidden_size((long)pb_hpv_num(m, hp, "encoder_hidden_size"), d->d_model);
-    size_t n = P * C;
+    size_t n = P * C * (size_t)pb_desc_submodules(d, K);
     if ((int)pb_hpv_num(m, hp, "encoder_reparameterization_type") == ENC_MLP) {
         n += (C * h + h) + (h * h + h) + (h * C + C);
     } else {
@@ -199,7 +199,7 @@ static size_t ptu_closed_form(const pb_hp_values *hp, const pb_model_desc *d, in
         for (int k = 0; k < nl; k++) n += 2 * (4 * h * ((k ? 2 * h : C) + h) + 8 * h);
         n += (2 * h * 2 * h + 2 * h) + (2 * h * C + C);
     }
-    return n + (K ? (size_t)K * C + (size_t)K : 0);
+    return n + pb_head_closed_form(d, K);
 }
 
 static void fill(pb_method_ctx *c, pb_rng *rng, int handle, float bound) {
@@ -257,10 +257,6 @@ static void lin_bwd(pb_method_ctx *c, int i, float *dinp, const float *dout, con
 }
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-static uint64_t drop_seed(const pb_method_ctx *c, const ptu_state *s, int k) {
-    return c->seed ^ (s->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)(k + 1) << 40);
-}
 
 /* ---- LSTM ----------------------------------------------------------------------------------- */
 
@@ -336,7 +332,7 @@ static void lstm_dir_bwd(pb_method_ctx *c, int k, int dir, float *dx, const floa
 
 /* ---- forward and backward of the encoder ---------------------------------------------------- */
 
-static void ptu_begin(pb_method_ctx *c) {
+static pb_status ptu_begin(pb_method_ctx *c) {
     ptu_state *s = c->state;
     const float *e = pb_ctx_tensor(c, s->emb)->data;
     size_t P = (size_t)s->P, h = (size_t)s->h;
@@ -347,10 +343,9 @@ static void ptu_begin(pb_method_ctx *c) {
         lin_fwd(c, 1, a2, a1);
         relu_fwd(a2, P * h);
         lin_fwd(c, 2, prompt_out(c), a2);
-        return;
+        return PB_OK;
     }
     int drop = c->training && s->dropout > 0;
-    if (c->training) s->step++;
     const float *x = e;
     int in = s->C;
     for (int k = 0; k < s->nl; k++) {
@@ -358,7 +353,7 @@ static void ptu_begin(pb_method_ctx *c) {
         if (k) {
             /* dropout on the previous layer's output (torch.nn.LSTM: between layers, training only) */
             const float *yprev = lstm_layer(c, k - 1).y;
-            if (drop) pb_dropout_fwd(b.in, yprev, s->dropout, drop_seed(c, s, k), 2 * P * h);
+            if (drop) pb_dropout_fwd(b.in, yprev, s->dropout, pb_ctx_dropout_seed(c, k + 1), 2 * P * h);
             else memcpy(b.in, yprev, sizeof(float) * 2 * P * h);
             x = b.in;
             in = 2 * s->h;
@@ -369,6 +364,7 @@ static void ptu_begin(pb_method_ctx *c) {
     lin_fwd(c, 0, r, lstm_layer(c, s->nl - 1).y);
     relu_fwd(r, 2 * P * h);
     lin_fwd(c, 1, prompt_out(c), r);
+    return PB_OK;
 }
 
 static void ptu_embed_fwd(pb_method_ctx *c, float *prompt) {
@@ -411,14 +407,15 @@ static void ptu_embed_bwd(pb_method_ctx *c, const float *dprompt) {
         if (!k) break;
         /* d(previous layer's output) through the dropout between the layers */
         memset(dy, 0, sizeof(float) * P2h);
-        pb_dropout_bwd(dy, din, drop ? s->dropout : 0.0f, drop_seed(c, s, k), P2h);
+        pb_dropout_bwd(dy, din, drop ? s->dropout : 0.0f, pb_ctx_dropout_seed(c, k + 1), P2h);
     }
 }
 
 static const char *const ptu_examples[] = {
     "p_tuning:num_virtual_tokens=3,encoder_hidden_size=5",
     "p_tuning:num_virtual_tokens=3,encoder_reparameterization_type=LSTM,encoder_hidden_size=3",
-    "p_tuning:num_virtual_tokens=1,encoder_reparameterization_type=LSTM,encoder_hidden_size=2,encoder_num_layers=1",
+    "p_tuning:num_virtual_tokens=2,encoder_reparameterization_type=LSTM,encoder_hidden_size=2,encoder_num_layers=1",
+    "p_tuning:num_virtual_tokens=3,encoder_reparameterization_type=LSTM,encoder_hidden_size=3,encoder_dropout=0.4",
     NULL};
 
 static void ptu_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);

@@ -35,7 +35,7 @@ static size_t par_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d,
     return pb_bn_closed_form(pb_method_find("par_bn"), hp, d, K, 1);
 }
 
-/* Smooth non-linearities in the examples: see seq_bn.c. */
+/* The default is relu; the examples add smooth non-linearities (see seq_bn.c). */
 static const char *const par_bn_examples[] = {
     "par_bn:non_linearity=gelu", "par_bn:r=2,gate=1,non_linearity=swish",
     "par_bn:reduction_factor=8,scaling=1,init_weights=bert,non_linearity=tanh", NULL};

@@ -33,7 +33,7 @@ static pb_status partial_attach(pb_method_ctx *c) {
 
 static size_t partial_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     size_t k = (size_t)hp->num[0], C = (size_t)d->d_model, F = (size_t)d->d_ff;
-    return k * (4 * C * C + 2 * C * F + 9 * C + F) + 2 * C + (K ? (size_t)K * C + (size_t)K : 0);
+    return k * (4 * C * C + 2 * C * F + 9 * C + F) + 2 * C + pb_head_closed_form(d, K);
 }
 
 static const char *const partial_examples[] = {"partial", "partial:layers=2", NULL};

@@ -268,8 +268,32 @@ void pb_ctx_unfreeze(pb_method_ctx *c, int i) {
 int pb_ctx_submodules(const pb_method_ctx *c) {
     return c->d->arch == PB_ARCH_ENCDEC && c->peft->head == PB_HEAD_LM ? 2 : 1;
 }
-int pb_ctx_prefix_layers(const pb_method_ctx *c) {
-    return c->d->arch == PB_ARCH_ENCDEC ? c->d->n_enc_layer : c->d->n_layer;
+int pb_ctx_prefix_layers(const pb_method_ctx *c) { return pb_desc_prefix_layers(c->d); }
+int pb_desc_submodules(const pb_model_desc *d, int n_labels) {
+    return d->arch == PB_ARCH_ENCDEC && n_labels == 0 ? 2 : 1;
+}
+int pb_desc_prefix_layers(const pb_model_desc *d) { return d->arch == PB_ARCH_ENCDEC ? d->n_enc_layer : d->n_layer; }
+size_t pb_norms_closed_form(const pb_model_desc *d, uint32_t sites) {
+    size_t L = (size_t)d->n_layer, n = 0;
+    size_t norm = (d->norm == PB_NORM_LAYERNORM ? 2 : 1) * (size_t)d->d_model; /* RMSNorm: a gain only */
+    size_t dec = d->arch == PB_ARCH_ENCDEC ? L - (size_t)d->n_enc_layer : 0;
+    if (sites & (1u << PB_SITE_LN1)) n += L * norm;
+    if (sites & (1u << PB_SITE_LN2)) n += L * norm;
+    if (sites & (1u << PB_SITE_LN_X)) n += dec * norm;
+    if ((sites & (1u << PB_SITE_LN_F)) && !d->no_final_norm) n += (d->arch == PB_ARCH_ENCDEC ? 2 : 1) * norm;
+    if ((sites & (1u << PB_SITE_LN_EMBED)) && d->embed_norm) n += norm;
+    return n;
+}
+
+size_t pb_head_closed_form(const pb_model_desc *d, int n_labels) {
+    size_t K = (size_t)n_labels, C = (size_t)d->d_model, E = d->proj_dim ? (size_t)d->proj_dim : C;
+    if (!K) return 0;
+    switch (d->cls_head) {
+    case PB_CLS_DENSE: return C * C + C + K * C + K;
+    case PB_CLS_LINEAR_NOBIAS: return K * E;
+    case PB_CLS_LINEAR: break;
+    }
+    return K * E + K;
 }
 void pb_ctx_unfreeze_copy(pb_method_ctx *c, int i) { c->peft->unfrozen[i] = 2; }
 
@@ -572,9 +596,29 @@ static int peft_begin(void *self, int B, int Tm, int training) {
         c->work = p->work_block ? p->work_block + ow : NULL;
         oa += x->acts_row * N + x->acts_fixed;
         ow += x->work_row * N + x->work_fixed;
-        if (c->method->begin && !c->merged) c->method->begin(c);
+        if (training && !c->hold) c->step++;
+        if (c->method->begin && !c->merged) {
+            pb_status st = c->method->begin(c);
+            if (st) return st;
+        }
     }
     return PB_OK;
+}
+
+uint64_t pb_ctx_dropout_seed(const pb_method_ctx *c, int stream) {
+    return c->seed ^ (c->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)stream << 40);
+}
+
+int pb_peft_setting_up(const pb_peft *p) {
+    for (int i = 0; i < p->n_ctx; i++) {
+        const pb_method_ctx *c = p->ctx[i];
+        if (c->method->setting_up && c->method->setting_up(c)) return 1;
+    }
+    return 0;
+}
+
+void pb_peft_hold(pb_peft *p, int on) {
+    for (int i = 0; i < p->n_ctx; i++) p->ctx[i]->hold = on;
 }
 
 /* ---- create / free -------------------------------------------------------------------------- */

@@ -81,6 +81,13 @@ pb_status pb_peft_mem(const pb_peft *p, int B, int T, pb_precision prec, size_t 
 /* Whether every hooked instance can be merged (pb_peft_merge would succeed). */
 int pb_peft_mergeable(const pb_peft *p);
 
+/* Nonzero while some attached instance is still choosing what trains (method.h setting_up). */
+int pb_peft_setting_up(const pb_peft *p);
+/* Tests: while on, every training forward replays the last training forward (method.h
+ * pb_method_ctx.hold): the same dropout masks, and detached quantities held, so finite
+ * differences in training mode see exactly the function whose gradient the backward computes. */
+void pb_peft_hold(pb_peft *p, int on);
+
 /* Bytes of the saved adapter: every trainable tensor (added or unfrozen), float32. */
 size_t pb_peft_adapter_bytes(const pb_peft *p);
 

@@ -150,14 +150,14 @@ static pb_status pre_attach(pb_method_ctx *c) {
 
 static size_t pre_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     const pb_method *m = pb_method_find("prefix_tuning");
-    size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), L = (size_t)d->n_layer;
+    size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), L = (size_t)pb_desc_prefix_layers(d);
     size_t kv = (size_t)kv_width(d), C = (size_t)d->d_model;
     size_t h = (size_t)hidden_size((int)pb_hpv_num(m, hp, "encoder_hidden_size"), (int)kv);
     size_t n = pb_hpv_num(m, hp, "prefix_projection") != 0
                    ? P * kv + (kv * h + h) + (h * 2 * L * kv + 2 * L * kv)
                    : P * 2 * L * kv;
     if (pb_hpv_num(m, hp, "gate") != 0) n += L * (C + 1);
-    return n + (K ? (size_t)K * C + (size_t)K : 0);
+    return n + pb_head_closed_form(d, K);
 }
 
 static void fill_linear(pb_rng *rng, pb_tensor *w, pb_tensor *b) {
@@ -196,10 +196,10 @@ static float *saved_prefix(pb_method_ctx *c) {
     return c->acts + (size_t)s->P * s->h;
 }
 
-static void pre_begin(pb_method_ctx *c) {
+static pb_status pre_begin(pb_method_ctx *c) {
     pre_state *s = c->state;
     s->pending = s->L;
-    if (!s->proj) return;
+    if (!s->proj) return PB_OK;
     int out = 2 * s->L * s->kv;
     float *a = saved_a(c);
     size_t Ph = (size_t)s->P * s->h;
@@ -209,6 +209,7 @@ static void pre_begin(pb_method_ctx *c) {
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)Ph);
     pb_linear_fwd(saved_prefix(c), a, pb_ctx_tensor(c, s->w2)->data, pb_ctx_tensor(c, s->b2)->data, s->P, s->h, out);
     if (c->training) memset(c->work, 0, sizeof(float) * (size_t)s->P * out); /* d(prefixes) */
+    return PB_OK;
 }
 
 static void pre_fwd(pb_method_ctx *c, int layer, float *pk, float *pv) {

@@ -27,7 +27,9 @@
  *
  * Not identity at initialisation: the virtual tokens change every real token's context.
  * Merge: not possible (NULL).
- * Closed form: trainable = P C (+ K C + K, the task head, on classification).
+ * Closed form: trainable = P C (+ K C + K, the task head, on classification); twice P C for an
+ * encoder-decoder with its LM head (Hugging Face's num_transformer_submodules = 2: the decoder
+ * gets its own virtual tokens).
  * Saved activations and workspace: none (the prompt is copied into the model's own buffer).
  */
 #include "method.h"
@@ -94,7 +96,7 @@ static pb_status pt_attach(pb_method_ctx *c) {
 static size_t pt_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     const pb_method *m = pb_method_find("prompt_tuning");
     size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), C = (size_t)d->d_model;
-    return P * C + (K ? (size_t)K * C + (size_t)K : 0);
+    return P * C * (size_t)pb_desc_submodules(d, K) + pb_head_closed_form(d, K);
 }
 
 static void pt_init(pb_method_ctx *c, pb_rng *rng) {

@@ -25,10 +25,13 @@
  *  - AdapterHub's "bert" init draws the up projection from N(0, 0.02^2) too; here it is zero,
  *    so the method is exactly the base model at step 0 (Houlsby et al.'s near-identity init,
  *    taken to its limit; AdapterHub's "mam_adapter" init does the same).
- *  - Placement: the adapter reads the sub-layer output h itself. AdapterHub wires a pre-LN
- *    GPT-2 with layer_norm=None, so with original_ln_before=True its adapter reads h plus the
- *    residual stream (a post-LN recipe applied to a pre-LN model); we keep the Houlsby /
- *    Pfeiffer design of an adapter on the sub-layer output, the residual stream untouched.
+ *  - Placement: the adapter reads the sub-layer output h itself: out = x + h + U f(D h). AdapterHub
+ *    wires a pre-LN GPT-2 with layer_norm=None, so with SeqBnConfig's original_ln_before=True its
+ *    adapter reads h plus the residual stream, out = x + h + U f(D (h + x)) (a post-LN recipe
+ *    applied to a pre-LN model); we keep the Houlsby / Pfeiffer design of an adapter on the
+ *    sub-layer output, the residual stream untouched. So this seq_bn is the MLP half of
+ *    double_seq_bn (which does match AdapterHub's DoubleSeqBnConfig), and unipelt's adapter part
+ *    inherits the placement.
  *  - The gate is per token. AdapterHub and the UniPELT code average sigmoid(W_g z) over the
  *    sequence (torch.mean(gate, dim=1)), which lets later tokens (and padding) change earlier
  *    positions' outputs and breaks causality in a decoder. The gate reads the adapter's own
@@ -172,7 +175,7 @@ pb_status pb_bn_attach(pb_method_ctx *c, unsigned where, int parallel) {
 size_t pb_bn_closed_form(const pb_method *m, const pb_hp_values *hp, const pb_model_desc *d, int K, int n_sub) {
     size_t C = (size_t)d->d_model, r = (size_t)pb_bn_size(m, hp, d->d_model), L = (size_t)d->n_layer;
     size_t gate = pb_hpv_num(m, hp, "gate") != 0 ? C + 1 : 0;
-    return L * (size_t)n_sub * (2 * r * C + r + C + gate) + (K ? (size_t)K * C + (size_t)K : 0);
+    return L * (size_t)n_sub * (2 * r * C + r + C + gate) + pb_head_closed_form(d, K);
 }
 
 void pb_bn_init(pb_method_ctx *c, pb_rng *rng) {
@@ -312,10 +315,9 @@ static size_t seq_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d,
     return pb_bn_closed_form(pb_method_find("seq_bn"), hp, d, K, 1);
 }
 
-/* The examples use smooth non-linearities: the registry's gradient check takes central
- * differences with step 1e-2, which straddle relu's kink whenever a pre-activation lies within
- * ~1e-2 of zero (the relu gradient is exact; it matches differences with a step of 1e-3).
- * double_seq_bn's examples keep one relu case. */
+/* The default (relu) is gradient-checked too (tests/test_methods.c: elements whose difference
+ * straddles a relu kink are retried at smaller steps); the examples add the smooth
+ * non-linearities and the gate. */
 static const char *const seq_bn_examples[] = {
     "seq_bn:reduction_factor=4,non_linearity=swish", "seq_bn:r=3,non_linearity=gelu,gate=1",
     "seq_bn:reduction_factor=2,non_linearity=tanh,scaling=0.5,init_weights=mam_adapter", NULL};

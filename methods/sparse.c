@@ -21,8 +21,11 @@
  * the other criteria. Deviations from FISH: the Fisher is taken at the model the first training
  * steps see (the head moves during them); FISH computes it in a separate pass before training
  * and budgets keep_num = int(keep_ratio * all parameters) - classifier size over all parameters.
- * (An API that would avoid the warm-up: a `prepare(ctx, batches)` call from the harness before
- * training; the interface has none.)
+ * The warm-up steps are steps of the run's budget: the method reports them (setting_up), and
+ * pb_run_cell records how many in pb_run_result.setup_steps (with the defaults, batch 16 and 128
+ * samples: 8 steps). (An API that would avoid the warm-up: a `prepare(ctx, batches)` call from
+ * the harness before training; the interface has none.) A choice that fails (out of memory)
+ * fails the forward that asked for it.
  * magnitude and random choose at initialisation.
  *
  * Forward: the hook keeps W updated in place, W[idx] = W0[idx] + delta, then runs the frozen
@@ -134,8 +137,7 @@ static size_t sparse_closed_form(const pb_hp_values *hp, const pb_model_desc *d,
             total += ic * oc;
         }
     total *= (size_t)d->n_layer;
-    size_t C = (size_t)d->d_model;
-    return chosen(hp->num[HP_DENSITY], total) + (K ? (size_t)K * C + (size_t)K : 0);
+    return chosen(hp->num[HP_DENSITY], total) + pb_head_closed_form(d, K);
 }
 
 /* ---- choosing the entries ------------------------------------------------------------------- */
@@ -207,11 +209,15 @@ static void choose_random(pb_method_ctx *c, sparse_state *s, pb_rng *rng) {
     }
 }
 
-/* Chooses the entries, records W0 at them; delta is 0, so W is unchanged. */
-static void choose(pb_method_ctx *c, sparse_state *s, pb_rng *rng) {
+/* Chooses the entries, records W0 at them; delta is 0, so W is unchanged. A failure (out of
+ * memory) is returned: the instance stays unselected and the forward that asked fails. */
+static pb_status choose(pb_method_ctx *c, sparse_state *s, pb_rng *rng) {
     memset(s->cnt, 0, sizeof s->cnt);
     if (s->crit == CRIT_RANDOM) choose_random(c, s, rng);
-    else if (choose_top(c, s) != PB_OK) return; /* out of memory: stays unselected (base model) */
+    else {
+        pb_status st = choose_top(c, s);
+        if (st) return st;
+    }
     const uint32_t *idx = (const uint32_t *)pb_ctx_tensor(c, s->idx)->data;
     float *w0 = pb_ctx_tensor(c, s->w0)->data;
     for (int i = 0; i < s->n; i++) {
@@ -219,17 +225,28 @@ static void choose(pb_method_ctx *c, sparse_state *s, pb_rng *rng) {
         for (size_t j = s->off[i]; j < s->off[i] + s->cnt[i]; j++) w0[j] = w[idx[j]];
     }
     s->selected = 1;
+    return PB_OK;
 }
 
 static void sparse_init(pb_method_ctx *c, pb_rng *rng) {
     sparse_state *s = c->state;
-    if (s->crit != CRIT_FISHER) choose(c, s, rng); /* delta stays 0 */
+    /* magnitude: out of memory leaves it unselected, and the first forward retries (and fails) */
+    if (s->crit != CRIT_FISHER) (void)choose(c, s, rng); /* delta stays 0 */
 }
 
-static void sparse_begin(pb_method_ctx *c) {
+static pb_status sparse_begin(pb_method_ctx *c) {
     sparse_state *s = c->state;
-    if (s->crit == CRIT_FISHER && !s->selected && c->training && s->seen >= s->samples) choose(c, s, NULL);
     s->counted = 0;
+    if (s->selected) return PB_OK;
+    if (s->crit == CRIT_MAGNITUDE) return choose(c, s, NULL); /* init could not */
+    if (s->crit == CRIT_FISHER && c->training && s->seen >= s->samples) return choose(c, s, NULL);
+    return PB_OK;
+}
+
+/* Still in the Fisher warm-up: the steps so far trained only the task head. */
+static int sparse_setting_up(const pb_method_ctx *c) {
+    const sparse_state *s = c->state;
+    return s->crit == CRIT_FISHER && !s->selected;
 }
 
 /* ---- hooks ---------------------------------------------------------------------------------- */
@@ -322,6 +339,7 @@ const pb_method pb_method_sparse = {
     .linear_fwd = sparse_fwd,
     .linear_bwd = sparse_bwd,
     .merge = sparse_merge,
+    .setting_up = sparse_setting_up,
     .flops = sparse_flops,
 };
 

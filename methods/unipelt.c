@@ -4,7 +4,9 @@
  * arXiv:2110.07577, section 3; their code morningmoni/UniPELT: lora_layers.py LoRA_Linear
  * add_gate, transformers/models/bert/modeling_bert.py prefix_gate, the adapters' gate), and
  * AdapterHub's UniPELTConfig = PrefixTuningConfig(prefix_length=10) + SeqBnConfig(
- * reduction_factor=16) + LoRAConfig(r=8) (alpha 8), each with use_gating=True.
+ * reduction_factor=16) + LoRAConfig(r=8, alpha=2) (r=8 alone, so alpha 8, in older releases;
+ * its gated LoRA multiplies by the gate instead of alpha / r, so alpha has no effect), each with
+ * use_gating=True.
  *
  * Each submodule is switched on or off by a learned gate in (0, 1), so training can pick, per
  * layer (and per input), the mix of methods that suits the task. It composes three ordinary
@@ -120,14 +122,13 @@ static pb_status uni_attach(pb_method_ctx *c) {
 static size_t uni_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     char lora[512], pre[512], seq[512];
     part_specs(hp, lora, pre, seq, sizeof lora);
-    size_t C = (size_t)d->d_model;
-    return pb_part_closed_form(lora, d) + pb_part_closed_form(pre, d) + pb_part_closed_form(seq, d) + (K ? (size_t)K * C + (size_t)K : 0);
+    return pb_part_closed_form(lora, d) + pb_part_closed_form(pre, d) + pb_part_closed_form(seq, d) + pb_head_closed_form(d, K);
 }
 
-/* Small sizes; smooth adapter activations (the registry's finite differences are unreliable
- * across ReLU kinks, and the adapter's ReLU is seq_bn's code, checked there). */
+/* Small sizes; the default (ReLU adapter) is gradient-checked too, the examples add smooth
+ * activations and LoRA dropout. */
 static const char *const uni_examples[] = {
-    "unipelt:r=2,num_virtual_tokens=2,encoder_hidden_size=3,adapter_size=2,non_linearity=swish",
+    "unipelt:r=2,lora_dropout=0.2,num_virtual_tokens=2,encoder_hidden_size=3,adapter_size=2,non_linearity=swish",
     "unipelt:r=3,lora_alpha=6,lora_targets=q_proj+v_proj+c_fc,num_virtual_tokens=3,prefix_projection=0,"
     "reduction_factor=4,non_linearity=tanh",
     NULL};

@@ -63,7 +63,6 @@ typedef struct {
     int A, B;                                /* shared frozen (r, max IC), (max OC, r) */
     int max_ic, max_oc;
     size_t work_row;
-    uint64_t step;                           /* training forwards so far: varies the dropout mask */
 } vera_state;
 
 static pb_status vera_attach(pb_method_ctx *c) {
@@ -114,13 +113,13 @@ static pb_status vera_attach(pb_method_ctx *c) {
 
 static size_t vera_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
     uint32_t sites = hp->sites[HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
-    size_t r = (size_t)hp->num[HP_R], C = (size_t)d->d_model, L = (size_t)d->n_layer, per_layer = 0, ic, oc;
+    size_t r = (size_t)hp->num[HP_R], L = (size_t)d->n_layer, per_layer = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++)
         if (sites & (1u << s)) {
             pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
             per_layer += r + oc;
         }
-    return L * per_layer + (K ? (size_t)K * C + (size_t)K : 0) + pb_lowrank_bias_count((int)hp->num[HP_BIAS], sites, d);
+    return L * per_layer + pb_head_closed_form(d, K) + pb_lowrank_bias_count((int)hp->num[HP_BIAS], sites, d);
 }
 
 static void vera_init(pb_method_ctx *c, pb_rng *rng) {
@@ -137,21 +136,12 @@ static void vera_init(pb_method_ctx *c, pb_rng *rng) {
     }
 }
 
-static void vera_begin(pb_method_ctx *c) {
-    vera_state *s = c->state;
-    if (c->training) s->step++;
-}
-
-static uint64_t drop_seed(const pb_method_ctx *c, const vera_state *s, int i) {
-    return c->seed ^ (s->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 40);
-}
-
 static int dropping(const pb_method_ctx *c, const vera_state *s) { return s->dropout > 0 && c->training; }
 
 static const float *branch_input(pb_method_ctx *c, const vera_state *s, int i, const float *x, int N) {
     if (!dropping(c, s)) return x;
     float *xd = c->work + (size_t)N * s->r; /* (N, IC) */
-    pb_dropout_fwd(xd, x, s->dropout, drop_seed(c, s, i), (size_t)N * s->ic[i]);
+    pb_dropout_fwd(xd, x, s->dropout, pb_ctx_dropout_seed(c, i), (size_t)N * s->ic[i]);
     return xd;
 }
 
@@ -207,7 +197,7 @@ static void vera_bwd(pb_method_ctx *c, int slot, float *dinp, const float *dout,
     if (dropping(c, s)) {
         float *dxd = c->work + (size_t)N * r; /* (N, IC) */
         pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, IC, r, 1.0f, du, r, A, s->max_ic, 0.0f, dxd, IC);
-        pb_dropout_bwd(dinp, dxd, s->dropout, drop_seed(c, s, i), (size_t)N * IC);
+        pb_dropout_bwd(dinp, dxd, s->dropout, pb_ctx_dropout_seed(c, i), (size_t)N * IC);
     } else {
         pb_gemm(PB_PHASE_BWD_IN, 0, 0, N, IC, r, 1.0f, du, r, A, s->max_ic, 1.0f, dinp, IC);
     }
@@ -230,7 +220,8 @@ static pb_status vera_merge(pb_method_ctx *c) {
 }
 
 static const char *const vera_examples[] = {"vera:r=4", "vera:r=16,d_initial=0.5,targets=all-linear,bias=vera_only",
-                                            "vera:r=3,prng_key=7,bias=all,targets=k_proj+c_fc", NULL};
+                                            "vera:r=3,prng_key=7,bias=all,targets=k_proj+c_fc",
+                                            "vera:r=4,dropout=0.3,targets=v_proj+c_proj", NULL};
 
 static void vera_flops(pb_method_ctx *c, const pb_flops_env *e, pb_flops *f);
 
@@ -249,7 +240,6 @@ const pb_method pb_method_vera = {
     .attach = vera_attach,
     .closed_form = vera_closed_form,
     .init = vera_init,
-    .begin = vera_begin,
     .linear_fwd = vera_fwd,
     .linear_bwd = vera_bwd,
     .merge = vera_merge,

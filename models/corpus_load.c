@@ -128,6 +128,18 @@ static pb_status add_source(pb_corpus *c, growbuf *g, size_t *cap, const char *n
     return PB_OK;
 }
 
+int pb_corpus_fetched_missing(const char *data_dir, char *first, size_t cap) {
+    int missing = 0;
+    for (int i = 0; i < N_FETCHED; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/corpus/%s.txt", data_dir, g_fetched[i]);
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) continue;
+        if (!missing++ && first && cap) snprintf(first, cap, "%s", path);
+    }
+    return missing;
+}
+
 pb_status pb_corpus_open(pb_corpus *c, const char *spec, const char *data_dir, size_t builtin_bytes) {
     memset(c, 0, sizeof *c);
     snprintf(c->spec, sizeof c->spec, "%s", spec);

@@ -58,6 +58,10 @@ typedef struct {
  * text file. Errors name the file and say what is accepted: missing file, a directory, an
  * empty file, a missing fetched source (run `peftbench data fetch --only corpus`). */
 pb_status pb_corpus_open(pb_corpus *c, const char *spec, const char *data_dir, size_t builtin_bytes);
+
+/* How many of the fetched corpus's files are missing or empty in data_dir (0: complete); the
+ * first such path goes to first (may be NULL). Reads nothing but the directory entries. */
+int pb_corpus_fetched_missing(const char *data_dir, char *first, size_t cap);
 void pb_corpus_free(pb_corpus *c);
 
 /* 1 if document `index` of `source` is held out at fraction `holdout` (before the

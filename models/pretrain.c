@@ -577,13 +577,9 @@ void pb_default_recipe(pb_pretrain_config *cfg, const char *data_dir) {
     snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", data_dir ? data_dir : "");
 }
 
-pb_status pb_default_backbone_path(const char *data_dir, int threads, char *out, size_t cap, pb_pretrain_cb cb,
-                                   void *ud) {
+pb_status pb_default_backbone_file(const char *data_dir, char *out, size_t cap) {
     pb_pretrain_config cfg;
     pb_default_recipe(&cfg, data_dir);
-    cfg.threads = threads;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/backbones", data_dir);
     /* The file name carries a hash of the recipe, so a changed recipe never picks up (or tries
      * to resume) a file made by another. */
     char key[512];
@@ -606,9 +602,32 @@ pb_status pb_default_backbone_path(const char *data_dir, int threads, char *out,
             if (*q != ':') tkn[j++] = *q;
         tkn[j] = '\0';
     }
-    int n = snprintf(out, cap, "%s/%s%s-%lds-seed%llu-%08llx.h5", dir, cfg.backbone, tkn, cfg.steps,
+    int n = snprintf(out, cap, "%s/backbones/%s%s-%lds-seed%llu-%08llx.h5", data_dir, cfg.backbone, tkn, cfg.steps,
                      (unsigned long long)cfg.seed, (unsigned long long)(h & 0xffffffffull));
     if (n < 0 || (size_t)n >= cap) return pb_errorf(PB_EINVAL, "data directory path too long: %s", data_dir);
+    return PB_OK;
+}
+
+pb_backbone_state pb_default_backbone_state(const char *path) {
+    if (access(path, F_OK) != 0) return PB_BACKBONE_ABSENT;
+    pb_ckpt_info info;
+    if (pb_ckpt_read_info(path, &info) != PB_OK) {
+        pb_error_clear();
+        return PB_BACKBONE_UNREADABLE;
+    }
+    if (info.has_recipe && info.has_train && info.step == info.recipe.steps && !info.resumable) return PB_BACKBONE_READY;
+    return PB_BACKBONE_PARTIAL;
+}
+
+pb_status pb_default_backbone_path(const char *data_dir, int threads, char *out, size_t cap, pb_pretrain_cb cb,
+                                   void *ud) {
+    pb_pretrain_config cfg;
+    pb_default_recipe(&cfg, data_dir);
+    cfg.threads = threads;
+    pb_status st0 = pb_default_backbone_file(data_dir, out, cap);
+    if (st0) return st0;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/backbones", data_dir);
     pb_status st = pb_mkdir_p(dir);
     if (st) return pb_error_context(st, "creating the backbone cache");
     char lock[1100];
@@ -619,16 +638,17 @@ pb_status pb_default_backbone_path(const char *data_dir, int threads, char *out,
         close(fd);
         return pb_errorf(PB_EIO, "%s: cannot lock: %s", lock, strerror(errno));
     }
-    pb_ckpt_info info;
-    int exists = access(out, F_OK) == 0;
-    if (exists && (st = pb_ckpt_read_info(out, &info)) == PB_OK && info.has_recipe && info.has_train &&
-        info.step == info.recipe.steps && !info.resumable) {
+    pb_backbone_state bs = pb_default_backbone_state(out);
+    if (bs == PB_BACKBONE_READY) {
         close(fd); /* complete: the common case */
         return PB_OK;
     }
-    if (exists && st) {
+    if (bs == PB_BACKBONE_UNREADABLE) {
+        pb_ckpt_info info;
+        st = pb_ckpt_read_info(out, &info); /* again, for its message */
         close(fd);
-        return pb_error_context(st, "the cached default backbone is unreadable; delete it to pretrain it again");
+        return pb_error_context(st ? st : PB_EFORMAT,
+                                "the cached default backbone is unreadable; delete it to pretrain it again");
     }
     pb_pretrain_result res;
     st = pb_pretrain_run(&cfg, NULL, out, PB_PT_RESUME, cb, ud, &res);

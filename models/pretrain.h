@@ -158,4 +158,13 @@ void pb_default_recipe(pb_pretrain_config *cfg, const char *data_dir);
 pb_status pb_default_backbone_path(const char *data_dir, int threads, char *out, size_t cap, pb_pretrain_cb cb,
                                    void *ud);
 
+/* The same path, computed only (nothing is read, written or trained). */
+pb_status pb_default_backbone_file(const char *data_dir, char *out, size_t cap);
+
+/* What is at such a path: a finished checkpoint (READY), an interrupted pretraining that
+ * pb_default_backbone_path resumes (PARTIAL), nothing (ABSENT), or a file that is not a readable
+ * checkpoint (UNREADABLE: delete it to pretrain again). Reads only the checkpoint's header. */
+typedef enum { PB_BACKBONE_READY, PB_BACKBONE_PARTIAL, PB_BACKBONE_ABSENT, PB_BACKBONE_UNREADABLE } pb_backbone_state;
+pb_backbone_state pb_default_backbone_state(const char *path);
+
 #endif

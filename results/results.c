@@ -44,7 +44,7 @@ void pb_res_row_init(pb_res_row *w) {
     w->trainable_pct = NAN;
     w->flops_fwd = w->flops_bwd_in = w->flops_bwd_w = w->flops_train = NAN;
     w->infer_flops = w->infer_flops_merged = NAN;
-    w->wall_seconds = w->train_seconds = w->train_tok_per_s = w->infer_tok_per_s = NAN;
+    w->wall_seconds = w->train_seconds = w->train_tok_per_s = w->infer_tok_per_s = w->cpu_seconds = NAN;
     w->dev_metric = w->test_metric = NAN;
     for (int i = 0; i < PB_RES_MAX_METRICS; i++) w->dev_all[i] = w->test_all[i] = NAN;
     w->heldout_bpb_before = w->heldout_bpb_after = w->forgetting = NAN;
@@ -56,9 +56,12 @@ void pb_res_row_free(pb_res_row *w) {
     free(w->eval_dev);
     free(w->eval_test);
     free(w->loss);
+    free(w->ex);
     w->eval_step = NULL;
     w->eval_train_loss = w->eval_dev = w->eval_test = w->loss = NULL;
+    w->ex = NULL;
     w->n_evals = w->n_loss = 0;
+    w->n_ex = 0;
 }
 
 void pb_res_free(pb_res *r) {
@@ -110,7 +113,7 @@ static int valid_key(const char *k) {
 static int valid_status(const char *s) { return !strcmp(s, "ok") || !strcmp(s, "diverged") || !strcmp(s, "failed"); }
 
 /* Copies n elements of size sz (NULL when n == 0); returns 0 on allocation failure. */
-static int dup_array(void **dst, const void *src, int32_t n, size_t sz) {
+static int dup_array(void **dst, const void *src, int64_t n, size_t sz) {
     *dst = NULL;
     if (n <= 0) return 1;
     if (!src) return 0;
@@ -124,12 +127,15 @@ static pb_status copy_row(pb_res_row *dst, const pb_res_row *src) {
     *dst = *src;
     dst->eval_step = NULL;
     dst->eval_train_loss = dst->eval_dev = dst->eval_test = dst->loss = NULL;
-    if (src->n_evals < 0 || src->n_loss < 0) return pb_errorf(PB_EINVAL, "cell %s: negative curve length", src->key);
+    dst->ex = NULL;
+    if (src->n_evals < 0 || src->n_loss < 0 || src->n_ex < 0 || src->ex_width < 0 || (src->n_ex > 0 && !src->ex_width))
+        return pb_errorf(PB_EINVAL, "cell %s: negative curve or record length", src->key);
     int ok = dup_array((void **)&dst->eval_step, src->eval_step, src->n_evals, sizeof(int32_t)) &&
              dup_array((void **)&dst->eval_train_loss, src->eval_train_loss, src->n_evals, sizeof(float)) &&
              dup_array((void **)&dst->eval_dev, src->eval_dev, src->n_evals, sizeof(float)) &&
              dup_array((void **)&dst->eval_test, src->eval_test, src->n_evals, sizeof(float)) &&
-             dup_array((void **)&dst->loss, src->loss, src->n_loss, sizeof(float));
+             dup_array((void **)&dst->loss, src->loss, src->n_loss, sizeof(float)) &&
+             dup_array((void **)&dst->ex, src->ex, src->n_ex * src->ex_width, sizeof(float));
     if (!ok) {
         pb_res_row_free(dst);
         return pb_errorf(PB_ENOMEM, "out of memory copying the curves of cell %s", src->key);
@@ -224,12 +230,17 @@ void pb_res_crash_point(const char *stage) {
     X(U64, n_truncated, 1) X(STR, forgetting_corpus, 1) X(F64, heldout_bpb_before, 1)              \
     X(F64, heldout_bpb_after, 1) X(F64, forgetting, 1)                                             \
     X(STR, git_commit, 1) X(STR, compiler, 1) X(STR, blas, 1) X(STR, host, 1) X(STR, date, 1)      \
-    X(STR, version, 1) X(I32, threads, 1) X(I32, jobs, 1) X(CURVE, eval, 1) X(CURVE, loss, 1)
+    X(STR, version, 1) X(I32, threads, 1) X(I32, jobs, 1) X(CURVE, eval, 1) X(CURVE, loss, 1)      \
+    X(I32, setup_steps, 1) X(I32, ex_width, 1) X(CURVE, ex, 1) X(F64, cpu_seconds, 1)
+
+/* Fields that version 1 files do not have (read as 0). */
+static const char *const g_v2_fields[] = {"setup_steps", "ex_width", "ex_offset", "ex_count", "cpu_seconds", NULL};
 
 /* In memory a row is pb_res_row plus the curve offsets the file stores. */
 typedef struct {
     pb_res_row r;
     uint64_t eval_offset, eval_count, loss_offset, loss_count;
+    uint64_t ex_offset, ex_count; /* into /examples/records: floats, and examples (x ex_width floats) */
 } io_row;
 
 typedef struct {
@@ -372,20 +383,22 @@ pb_status pb_res_write(const char *path, const pb_res *r) {
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return pb_errorf(PB_EINVAL, "%s: path too long", path);
 
     /* Rows with their curve offsets, and the concatenated curves. */
-    size_t n = r->n, n_eval = 0, n_loss = 0;
+    size_t n = r->n, n_eval = 0, n_loss = 0, n_rec = 0;
     for (size_t i = 0; i < n; i++) {
         n_eval += (size_t)r->rows[i].n_evals;
         n_loss += (size_t)r->rows[i].n_loss;
+        n_rec += (size_t)r->rows[i].n_ex * (size_t)r->rows[i].ex_width;
     }
     io_row *rows = calloc(n ? n : 1, sizeof *rows);
     int32_t *e_step = malloc(sizeof(int32_t) * (n_eval ? n_eval : 1));
     float *e_tl = malloc(sizeof(float) * (n_eval ? n_eval : 1)), *e_dev = malloc(sizeof(float) * (n_eval ? n_eval : 1));
     float *e_test = malloc(sizeof(float) * (n_eval ? n_eval : 1)), *loss = malloc(sizeof(float) * (n_loss ? n_loss : 1));
-    if (!rows || !e_step || !e_tl || !e_dev || !e_test || !loss) {
-        free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss);
+    float *rec = malloc(sizeof(float) * (n_rec ? n_rec : 1));
+    if (!rows || !e_step || !e_tl || !e_dev || !e_test || !loss || !rec) {
+        free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss), free(rec);
         return pb_errorf(PB_ENOMEM, "%s: out of memory writing %zu rows", path, n);
     }
-    size_t oe = 0, ol = 0;
+    size_t oe = 0, ol = 0, orc = 0;
     for (size_t i = 0; i < n; i++) {
         const pb_res_row *s = &r->rows[i];
         rows[i].r = *s;
@@ -401,13 +414,18 @@ pb_status pb_res_write(const char *path, const pb_res *r) {
         }
         if (s->n_loss) memcpy(loss + ol, s->loss, sizeof(float) * (size_t)s->n_loss);
         ol += (size_t)s->n_loss;
+        size_t nr = (size_t)s->n_ex * (size_t)s->ex_width;
+        rows[i].ex_offset = orc;
+        rows[i].ex_count = (uint64_t)s->n_ex;
+        if (nr) memcpy(rec + orc, s->ex, sizeof(float) * nr);
+        orc += nr;
     }
 
     wctx w = {path, PB_OK};
     run_types ty = {-1, -1, {0}, 0};
     hid_t f = pb_h5_create_mem(H5P_DEFAULT); /* written to tmp by us at the end (core/pb_h5.h) */
     if (f < 0) {
-        free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss);
+        free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss), free(rec);
         return pb_errorf(PB_EHDF5, "%s: HDF5 cannot create a file in memory", path);
     }
     pb_res_crash_point("tmp-created");
@@ -433,10 +451,16 @@ pb_status pb_res_write(const char *path, const pb_res *r) {
         put_1d(&w, g, "loss", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, loss, n_loss, 4096, dcpl);
         H5Gclose(g);
     }
+    g = w.st ? -1 : H5Gcreate2(f, "examples", H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    if (!w.st && g < 0) wfail(&w, "group /examples");
+    if (g >= 0) {
+        put_1d(&w, g, "records", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, rec, n_rec, 16384, dcpl);
+        H5Gclose(g);
+    }
     types_close(&ty);
     if (gcpl >= 0) H5Pclose(gcpl);
     if (dcpl >= 0) H5Pclose(dcpl);
-    free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss);
+    free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss), free(rec);
     if (w.st) H5Fclose(f);
     else w.st = pb_h5_close_to_file(f, tmp);
     if (!w.st) pb_res_crash_point("tmp-written");
@@ -520,11 +544,12 @@ static int get_i64_attr(hid_t loc, const char *name, long long *v) {
 }
 
 /* Reads a whole 1-D dataset of `want` elements into a malloc'd array of mtype. */
-static pb_status read_1d(const char *path, hid_t loc, const char *name, hid_t mtype, size_t elsz, size_t want,
+static pb_status read_1d(const char *path, hid_t loc, const char *dset, hid_t mtype, size_t elsz, size_t want,
                          void **out) {
     *out = NULL;
+    const char *name = strrchr(dset, '/') ? strrchr(dset, '/') + 1 : dset; /* dset: "/curves/loss" */
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (d < 0) return bad(path, "dataset '/curves/%s' is missing (damaged file?)", name);
+    if (d < 0) return bad(path, "dataset '%s' is missing (damaged file?)", dset);
     hid_t sp = H5Dget_space(d);
     int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     hsize_t dims = 0;
@@ -532,18 +557,18 @@ static pb_status read_1d(const char *path, hid_t loc, const char *name, hid_t mt
     if (sp >= 0) H5Sclose(sp);
     if (nd != 1 || dims != want) {
         H5Dclose(d);
-        return bad(path, "dataset '/curves/%s' has %llu elements; the rows of /runs point to %zu (damaged file?)", name,
+        return bad(path, "dataset '%s' has %llu elements; the rows of /runs point to %zu (damaged file?)", dset,
                    (unsigned long long)dims, want);
     }
     void *buf = malloc(elsz * (want ? want : 1));
     if (!buf) {
         H5Dclose(d);
-        return pb_errorf(PB_ENOMEM, "%s: out of memory reading /curves/%s", path, name);
+        return pb_errorf(PB_ENOMEM, "%s: out of memory reading %s", path, dset);
     }
     if (want && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
         free(buf);
         H5Dclose(d);
-        return bad(path, "reading '/curves/%s' failed (file truncated or corrupt)", name);
+        return bad(path, "reading '%s' failed (file truncated or corrupt)", dset);
     }
     H5Dclose(d);
     *out = buf;
@@ -564,7 +589,7 @@ pb_status pb_res_read(const char *path, pb_res *out) {
     hid_t d = -1, ft = -1, sp = -1, g = -1;
     io_row *rows = NULL;
     int32_t *e_step = NULL;
-    float *e_tl = NULL, *e_dev = NULL, *e_test = NULL, *loss = NULL;
+    float *e_tl = NULL, *e_dev = NULL, *e_test = NULL, *loss = NULL, *rec = NULL;
     char magic[64];
     long long ver = 0;
     if (!get_str_attr(f, "format", magic, sizeof magic) || strcmp(magic, PB_RES_MAGIC) != 0) {
@@ -572,9 +597,9 @@ pb_status pb_res_read(const char *path, pb_res *out) {
                  PB_RES_MAGIC, !strcmp(magic, "peftbench-checkpoint") ? "; this is a model checkpoint" : "");
         goto out;
     }
-    if (!get_i64_attr(f, "format_version", &ver) || ver != PB_RES_VERSION) {
-        st = bad(path, "results schema version %lld; this build reads version %d (use the peftbench that wrote it, or "
-                       "re-run the sweep into a new file)",
+    if (!get_i64_attr(f, "format_version", &ver) || ver < 1 || ver > PB_RES_VERSION) {
+        st = bad(path, "results schema version %lld; this build reads versions 1 to %d (use the peftbench that wrote "
+                       "it, or re-run the sweep into a new file)",
                  ver, PB_RES_VERSION);
         goto out;
     }
@@ -595,7 +620,9 @@ pb_status pb_res_read(const char *path, pb_res *out) {
     for (int i = 0; i < nm; i++) {
         char *name = H5Tget_member_name(ty.mem, (unsigned)i);
         int idx = name ? H5Tget_member_index(ft, name) : -1;
-        if (idx < 0) st = bad(path, "field '%s' of /runs is missing (damaged file?)", name ? name : "?");
+        int v2 = 0;
+        for (int k = 0; name && g_v2_fields[k]; k++) v2 |= !strcmp(name, g_v2_fields[k]);
+        if (idx < 0 && !(ver == 1 && v2)) st = bad(path, "field '%s' of /runs is missing (damaged file?)", name ? name : "?");
         if (name) H5free_memory(name);
         if (st) goto out;
     }
@@ -614,11 +641,12 @@ pb_status pb_res_read(const char *path, pb_res *out) {
         st = bad(path, "reading '/runs' failed (file truncated or corrupt)");
         goto out;
     }
-    size_t n_eval = 0, n_loss = 0;
+    size_t n_eval = 0, n_loss = 0, n_rec = 0;
     for (hsize_t i = 0; i < n; i++) {
         io_row *x = &rows[i];
         x->r.eval_step = NULL;
         x->r.eval_train_loss = x->r.eval_dev = x->r.eval_test = x->r.loss = NULL;
+        x->r.ex = NULL;
         /* fixed strings are NUL-padded by HDF5; make sure of the terminator anyway */
 #define TERM(kind, member, cnt) TERM_##kind(member)
 #define TERM_STR(member) x->r.member[sizeof x->r.member - 1] = '\0';
@@ -635,21 +663,37 @@ pb_status pb_res_read(const char *path, pb_res *out) {
             st = bad(path, "row %llu of /runs has inconsistent curve offsets (damaged file?)", (unsigned long long)i);
             goto out;
         }
+        if (x->r.ex_width < 0 || x->r.ex_width > 65536 || x->ex_count > ((uint64_t)1 << 40) || x->ex_offset != n_rec ||
+            (x->ex_count && !x->r.ex_width)) {
+            st = bad(path, "row %llu of /runs has inconsistent test-record offsets (damaged file?)", (unsigned long long)i);
+            goto out;
+        }
         n_eval += x->eval_count;
         n_loss += x->loss_count;
+        n_rec += x->ex_count * (uint64_t)x->r.ex_width;
         x->r.n_evals = (int32_t)x->eval_count;
         x->r.n_loss = (int32_t)x->loss_count;
+        x->r.n_ex = (int64_t)x->ex_count;
     }
     if ((g = H5Gopen2(f, "curves", H5P_DEFAULT)) < 0) {
         st = bad(path, "group '/curves' is missing (damaged file?)");
         goto out;
     }
-    if ((st = read_1d(path, g, "eval_step", H5T_NATIVE_INT32, sizeof(int32_t), n_eval, (void **)&e_step)) ||
-        (st = read_1d(path, g, "eval_train_loss", H5T_NATIVE_FLOAT, sizeof(float), n_eval, (void **)&e_tl)) ||
-        (st = read_1d(path, g, "eval_dev", H5T_NATIVE_FLOAT, sizeof(float), n_eval, (void **)&e_dev)) ||
-        (st = read_1d(path, g, "eval_test", H5T_NATIVE_FLOAT, sizeof(float), n_eval, (void **)&e_test)) ||
-        (st = read_1d(path, g, "loss", H5T_NATIVE_FLOAT, sizeof(float), n_loss, (void **)&loss)))
+    if ((st = read_1d(path, g, "/curves/eval_step", H5T_NATIVE_INT32, sizeof(int32_t), n_eval, (void **)&e_step)) ||
+        (st = read_1d(path, g, "/curves/eval_train_loss", H5T_NATIVE_FLOAT, sizeof(float), n_eval, (void **)&e_tl)) ||
+        (st = read_1d(path, g, "/curves/eval_dev", H5T_NATIVE_FLOAT, sizeof(float), n_eval, (void **)&e_dev)) ||
+        (st = read_1d(path, g, "/curves/eval_test", H5T_NATIVE_FLOAT, sizeof(float), n_eval, (void **)&e_test)) ||
+        (st = read_1d(path, g, "/curves/loss", H5T_NATIVE_FLOAT, sizeof(float), n_loss, (void **)&loss)))
         goto out;
+    H5Gclose(g);
+    g = -1;
+    if (ver >= 2) {
+        if ((g = H5Gopen2(f, "examples", H5P_DEFAULT)) < 0) {
+            st = bad(path, "group '/examples' is missing (damaged file?)");
+            goto out;
+        }
+        if ((st = read_1d(path, g, "/examples/records", H5T_NATIVE_FLOAT, sizeof(float), n_rec, (void **)&rec))) goto out;
+    }
     size_t first = out->n; /* rows of this file are appended from here */
     for (hsize_t i = 0; i < n && !st; i++) {
         pb_res_row *x = &rows[i].r;
@@ -658,6 +702,8 @@ pb_status pb_res_read(const char *path, pb_res *out) {
         x->eval_dev = e_dev + rows[i].eval_offset;
         x->eval_test = e_test + rows[i].eval_offset;
         x->loss = loss + rows[i].loss_offset;
+        x->ex = rec ? rec + rows[i].ex_offset : NULL;
+        if (!rec) x->n_ex = 0;
         if (!valid_key(x->key) || !valid_status(x->status)) {
             st = bad(path, "row %llu of /runs has a bad key or status ('%.20s', '%.20s')", (unsigned long long)i, x->key,
                      x->status);
@@ -669,7 +715,7 @@ pb_status pb_res_read(const char *path, pb_res *out) {
         if (!st) st = pb_res_put(out, x); /* deep copy */
     }
 out:
-    free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss);
+    free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss), free(rec);
     types_close(&ty);
     if (g >= 0) H5Gclose(g);
     if (sp >= 0) H5Sclose(sp);

@@ -32,7 +32,7 @@
 #include "pb_mem.h"
 
 #define PB_RES_MAGIC "peftbench-results"
-#define PB_RES_VERSION 1
+#define PB_RES_VERSION 2 /* 2: test records (/examples), setup_steps; version 1 files are read too */
 #define PB_RES_MAX_METRICS 4
 
 /* Status of a cell. */
@@ -81,6 +81,8 @@ typedef struct {
     uint64_t mem_peak_total, peak_rss;
     /* time */
     double wall_seconds, train_seconds, train_tok_per_s, infer_tok_per_s;
+    double cpu_seconds;               /* CPU time (user + system) of the cell's process: its cost,
+                                         whatever else the machine ran */
     int64_t train_tokens;
     /* quality: metrics "acc,macro_f1" (the selecting one is select_metric) */
     char metrics[PB_RES_NAME];
@@ -98,12 +100,20 @@ typedef struct {
     char date[PB_RES_SHORT + 8];      /* UTC, ISO 8601: 2025-01-31T12:34:56Z */
     char version[PB_RES_SHORT];       /* peftbench version */
     int32_t threads, jobs;            /* threads of this cell; cells run side by side */
+    int32_t setup_steps;              /* steps of the budget a method spent before its trainable set
+                                         was final (sparse's Fisher warm-up); 0 for the others */
+    int32_t ex_width;                 /* floats per test record (0: no records) */
     /* curves (not in /runs; offsets and counts into /curves are computed on write) */
     int32_t n_evals, n_loss;
     int32_t *eval_step;               /* (n_evals) steps completed at each evaluation */
     float *eval_train_loss;           /* (n_evals) mean training loss since the previous one */
     float *eval_dev, *eval_test;      /* (n_evals) selecting metric on dev and on test */
     float *loss;                      /* (n_loss) training loss of every step */
+    /* test records at the best dev point, one per test example (docs/STATISTICS.md; not in /runs:
+     * /examples): classification (predicted, gold label); generation the per-example statistics
+     * of every metric in `metrics` order (tasks/metrics.h) */
+    int64_t n_ex;
+    float *ex;                        /* (n_ex, ex_width) */
 } pb_res_row;
 
 /* A set of rows (in insertion order). */

@@ -1,5 +1,6 @@
 /* table.c — the survey-style table (see table.h for the rules). */
 #include "table.h"
+#include "stats.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -7,8 +8,9 @@
 
 /* The survey's categories in table order (methods/method.h PB_CATEGORY_MAP; results/ does not
  * depend on methods/, rows carry the name). */
-static const char *const g_categories[] = {"selective", "additive", "prompt", "reparameterization", "hybrid"};
-#define N_CATEGORIES 5
+static const char *const g_categories[] = {"selective", "additive", "prompt", "reparameterization", "hybrid",
+                                           "reference"};
+#define N_CATEGORIES 6
 
 static int category_index(const char *c) {
     for (int i = 0; i < N_CATEGORIES; i++)
@@ -19,9 +21,16 @@ static int category_index(const char *c) {
 /* Metrics already on a 0-100 scale; everything else is a fraction shown x100. */
 static double metric_scale(const char *m) { return !strcmp(m, "chrf") ? 1.0 : 100.0; }
 
+/* Reference rows (category "reference") use no backbone: they belong to every backbone's table. */
+static int is_reference(const pb_res_row *w) { return !strcmp(w->category, "reference"); }
+
+/* 1 when row w belongs to the table of backbone b. */
+static int in_table(const pb_res_row *w, const char *b) { return is_reference(w) || !strcmp(w->backbone_name, b); }
+
 int pb_table_backbones(const pb_res *r, char names[][PB_RES_NAME], int cap) {
     int n = 0;
     for (size_t i = 0; i < r->n; i++) {
+        if (is_reference(&r->rows[i])) continue;
         int seen = 0;
         for (int k = 0; k < n && k < cap && !seen; k++) seen = !strcmp(names[k], r->rows[i].backbone_name);
         if (seen) continue;
@@ -32,6 +41,10 @@ int pb_table_backbones(const pb_res *r, char names[][PB_RES_NAME], int cap) {
 }
 
 void pb_table_free(pb_table *t) {
+    if (t->boot) {
+        pb_boot_free(t->boot);
+        free(t->boot);
+    }
     free(t->rows);
     memset(t, 0, sizeof *t);
 }
@@ -41,23 +54,44 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* One (row, task) entry: the learning rate chosen on dev, the test statistics there. */
-static void fill_cell(const pb_res *r, const char *backbone, const char *method, const char *task, int higher,
-                      double scale, pb_table_cell *c) {
-    c->mean = c->std = c->dev_mean = c->lr = NAN;
-    c->n = c->n_lrs = c->lr_edge = 0;
+static int same_cell(const pb_res_row *w, const char *backbone, const char *method, const char *task) {
+    return in_table(w, backbone) && !strcmp(w->method, method) && !strcmp(w->task, task);
+}
+
+int pb_table_choose_lr(const pb_res *r, const char *backbone, const char *method, const char *task, int higher,
+                       double *lr, int *n_lrs_out, int *edge) {
     double lrs[256];
-    int n_lrs = 0;
+    uint64_t seeds[256];
+    int n_lrs = 0, n_seeds = 0;
     for (size_t i = 0; i < r->n; i++) {
         const pb_res_row *w = &r->rows[i];
-        if (strcmp(w->backbone_name, backbone) || strcmp(w->method, method) || strcmp(w->task, task)) continue;
+        if (!same_cell(w, backbone, method, task)) continue;
         int seen = 0;
         for (int k = 0; k < n_lrs && !seen; k++) seen = lrs[k] == w->lr;
         if (!seen && n_lrs < 256) lrs[n_lrs++] = w->lr;
+        seen = 0;
+        for (int k = 0; k < n_seeds && !seen; k++) seen = seeds[k] == w->seed;
+        if (!seen && n_seeds < 256) seeds[n_seeds++] = w->seed;
     }
-    if (!n_lrs) return;
+    *n_lrs_out = n_lrs;
+    *edge = 0;
+    if (!n_lrs) return 0;
     qsort(lrs, (size_t)n_lrs, sizeof lrs[0], cmp_double);
-    c->n_lrs = n_lrs;
+    /* selection seeds: those that ran at every rate (all seeds with a full grid; the first seed
+     * under the first_seed protocol) */
+    int sel[256];
+    for (int s = 0; s < n_seeds; s++) {
+        int at = 0;
+        for (int k = 0; k < n_lrs; k++)
+            for (size_t i = 0; i < r->n; i++) {
+                const pb_res_row *w = &r->rows[i];
+                if (w->lr == lrs[k] && w->seed == seeds[s] && same_cell(w, backbone, method, task)) {
+                    at++;
+                    break;
+                }
+            }
+        sel[s] = at == n_lrs;
+    }
     int best = -1;
     double best_dev = NAN;
     for (int k = 0; k < n_lrs; k++) {
@@ -65,53 +99,128 @@ static void fill_cell(const pb_res *r, const char *backbone, const char *method,
         int n = 0, eligible = 1;
         for (size_t i = 0; i < r->n; i++) {
             const pb_res_row *w = &r->rows[i];
-            if (w->lr != lrs[k] || strcmp(w->backbone_name, backbone) || strcmp(w->method, method) ||
-                strcmp(w->task, task))
+            if (w->lr != lrs[k] || !same_cell(w, backbone, method, task)) continue;
+            if (strcmp(w->status, "ok") || !isfinite(w->dev_metric)) {
+                eligible = 0;
                 continue;
-            if (strcmp(w->status, "ok") || !isfinite(w->dev_metric)) eligible = 0;
-            else sum += w->dev_metric, n++;
+            }
+            int s = 0;
+            while (s < n_seeds && seeds[s] != w->seed) s++;
+            if (s < n_seeds && sel[s]) sum += w->dev_metric, n++;
         }
         if (!eligible || !n) continue;
         double dev = sum / n;
         if (best < 0 || (higher ? dev > best_dev : dev < best_dev)) best = k, best_dev = dev;
     }
-    if (best < 0) return;
-    double sum = 0, sq = 0;
-    int n = 0;
+    if (best < 0) return 0;
+    *lr = lrs[best];
+    *edge = n_lrs >= 2 && (best == 0 || best == n_lrs - 1);
+    return 1;
+}
+
+/* One (row, task) entry: the learning rate chosen on dev, the test statistics there, and (when
+ * every seed has test records of one size) a bootstrap entry. */
+static void fill_cell(const pb_res *r, const char *backbone, const char *method, const char *task, int higher,
+                      double scale, pb_table_cell *c, pb_boot_entry *e) {
+    c->mean = c->std = c->dev_mean = c->lr = c->lo = c->hi = NAN;
+    c->full_lo = c->full_hi = c->full_p = c->best_lo = c->best_hi = c->best_p = NAN;
+    c->n = c->n_lrs = c->lr_edge = c->eval_max = 0;
+    c->n_test = 0;
+    c->entry = -1;
+    memset(e, 0, sizeof *e);
+    double lr;
+    if (!pb_table_choose_lr(r, backbone, method, task, higher, &lr, &c->n_lrs, &c->lr_edge)) return;
+    double sum = 0, dsum = 0;
+    int n = 0, records = 1;
+    size_t n_ex = 0;
     for (size_t i = 0; i < r->n; i++) {
         const pb_res_row *w = &r->rows[i];
-        if (w->lr != lrs[best] || strcmp(w->backbone_name, backbone) || strcmp(w->method, method) ||
-            strcmp(w->task, task))
-            continue;
+        if (w->lr != lr || !same_cell(w, backbone, method, task)) continue;
         sum += w->test_metric * scale;
+        dsum += w->dev_metric * scale;
+        if (w->eval_max > c->eval_max) c->eval_max = w->eval_max;
+        if (!w->n_ex || !w->ex || (n && (size_t)w->n_ex != n_ex) || n >= PB_BOOT_MAX_SEEDS) records = 0;
+        else {
+            n_ex = (size_t)w->n_ex;
+            e->seed[n] = w->seed;
+            e->rec[n] = w->ex;
+            e->seed_free = is_reference(w);
+        }
         n++;
     }
     c->mean = sum / n;
+    c->dev_mean = dsum / n;
+    double sq = 0;
     for (size_t i = 0; i < r->n; i++) {
         const pb_res_row *w = &r->rows[i];
-        if (w->lr != lrs[best] || strcmp(w->backbone_name, backbone) || strcmp(w->method, method) ||
-            strcmp(w->task, task))
-            continue;
+        if (w->lr != lr || !same_cell(w, backbone, method, task)) continue;
         double d = w->test_metric * scale - c->mean;
         sq += d * d;
     }
     c->std = n > 1 ? sqrt(sq / (n - 1)) : NAN;
     c->n = n;
-    c->dev_mean = best_dev * scale;
-    c->lr = lrs[best];
-    c->lr_edge = n_lrs >= 2 && (best == 0 || best == n_lrs - 1);
+    c->lr = lr;
+    if (records) {
+        e->n_seeds = n;
+        c->n_test = n_ex;
+    }
+}
+
+/* The bootstrap's scoring of task column k, from a row that has records; 0 if none does. */
+static int boot_task(const pb_res *r, const pb_table *t, const char *backbone, const char *spec, int k,
+                     pb_boot_task *bt) {
+    memset(bt, 0, sizeof *bt);
+    if (pb_metric_from_key(t->metric[k], &bt->metric)) {
+        pb_error_clear();
+        return 0;
+    }
+    int kmax = -1;
+    for (size_t i = 0; i < r->n; i++) {
+        const pb_res_row *w = &r->rows[i];
+        if (!in_table(w, backbone) || strcmp(w->task, spec) || !w->n_ex || !w->ex) continue;
+        if (!bt->width) {
+            bt->width = w->ex_width;
+            bt->n_ex = (size_t)w->n_ex;
+            if (strcmp(w->task_kind, "generate") != 0) continue;
+            /* the metric's statistics start after those of the metrics before it */
+            char buf[PB_RES_NAME];
+            snprintf(buf, sizeof buf, "%s", w->metrics);
+            int off = 0, found = 0;
+            for (char *save = NULL, *m = strtok_r(buf, ",", &save); m && !found; m = strtok_r(NULL, ",", &save)) {
+                pb_metric_id id;
+                if (pb_metric_from_key(m, &id)) {
+                    pb_error_clear();
+                    return 0;
+                }
+                if (id == bt->metric) found = 1;
+                else off += (int)pb_metric_n_stats(id, 0);
+            }
+            if (!found) return 0;
+            bt->stat_offset = off;
+        }
+        if (strcmp(w->task_kind, "generate") != 0) /* classification: the labels seen give the classes */
+            for (int64_t j = 0; j < w->n_ex * w->ex_width; j++)
+                if (w->ex[j] > kmax) kmax = (int)w->ex[j];
+    }
+    if (!bt->width) return 0;
+    if (pb_metric_is_classification(bt->metric)) {
+        if (bt->width != 2) return 0;
+        bt->n_classes = kmax + 1 > 2 ? kmax + 1 : 2;
+    }
+    return 1;
 }
 
 pb_status pb_table_build(const pb_res *r, const char *backbone, const char *tasks, pb_table *t) {
     memset(t, 0, sizeof *t);
     t->full = -1;
+    t->avg_best = -1;
     snprintf(t->backbone, sizeof t->backbone, "%s", backbone);
     /* task columns: the task specs of this backbone's rows, in first-appearance order */
     char specs[PB_TABLE_MAX_TASKS][PB_RES_SPEC];
     int any = 0;
     for (size_t i = 0; i < r->n; i++) {
         const pb_res_row *w = &r->rows[i];
-        if (strcmp(w->backbone_name, backbone)) continue;
+        if (strcmp(w->backbone_name, backbone) || is_reference(w)) continue;
         any = 1;
         int k = 0;
         while (k < t->n_tasks && strcmp(specs[k], w->task)) k++;
@@ -175,13 +284,14 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
             t->higher[k] = 1;
             t->scale[k] = 100;
         }
-    /* rows: method labels of this backbone, first-appearance order, then grouped by category */
+    /* rows: method labels of this backbone (and reference rows), first-appearance order, then
+     * grouped by category */
     int cap = 16;
     t->rows = calloc((size_t)cap, sizeof *t->rows);
     if (!t->rows) return pb_errorf(PB_ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n; i++) {
         const pb_res_row *w = &r->rows[i];
-        if (strcmp(w->backbone_name, backbone)) continue;
+        if (!in_table(w, backbone)) continue;
         int k = 0;
         while (k < t->n_rows && strcmp(t->rows[k].method, w->method)) k++;
         if (k < t->n_rows) continue;
@@ -201,6 +311,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         snprintf(x->method_name, sizeof x->method_name, "%s", w->method_name);
         snprintf(x->category, sizeof x->category, "%s", w->category);
         x->category_index = category_index(w->category);
+        x->reference = is_reference(w);
     }
     /* stable grouping by category (insertion sort keeps first-appearance order within one) */
     for (int i = 1; i < t->n_rows; i++) {
@@ -223,6 +334,18 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
                 snprintf(t->rows[j].label + n, sizeof t->rows[j].label - n, " [%.6s]", key);
             }
     for (int k = 0; k < t->n_tasks; k++) t->excluded_from_avg += !t->higher[k];
+    /* the cells, with a bootstrap entry each where the test records allow */
+    pb_boot_entry *ent = calloc((size_t)t->n_rows * (size_t)(t->n_tasks ? t->n_tasks : 1), sizeof *ent);
+    pb_boot_task bt[PB_TABLE_MAX_TASKS];
+    int have_task[PB_TABLE_MAX_TASKS], n_ent = 0;
+    if (!ent) {
+        pb_table_free(t);
+        return pb_errorf(PB_ENOMEM, "out of memory");
+    }
+    for (int k = 0; k < t->n_tasks; k++) {
+        have_task[k] = boot_task(r, t, backbone, specs[k], k, &bt[k]);
+        t->n_test[k] = have_task[k] ? bt[k].n_ex : 0;
+    }
     for (int i = 0; i < t->n_rows; i++) {
         pb_table_row *x = &t->rows[i];
         if (!strcmp(x->method_name, "full") && t->full < 0) t->full = i;
@@ -230,8 +353,9 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         int n = 0, n_forg = 0;
         for (size_t j = 0; j < r->n; j++) {
             const pb_res_row *w = &r->rows[j];
-            if (strcmp(w->backbone_name, backbone) || strcmp(w->method, x->method) || strcmp(w->status, "ok"))
-                continue;
+            if (!in_table(w, backbone) || strcmp(w->method, x->method) || strcmp(w->status, "ok")) continue;
+            if (w->setup_steps > x->setup_steps) x->setup_steps = w->setup_steps;
+            if (x->reference) continue; /* no training: no cost columns */
             s_pct += w->trainable_pct;
             s_fl += w->flops_train;
             s_ph[0] += w->flops_fwd, s_ph[1] += w->flops_bwd_in, s_ph[2] += w->flops_bwd_w;
@@ -253,16 +377,116 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         double s_avg = 0;
         int n_avg = 0, missing = 0;
         for (int k = 0; k < t->n_tasks; k++) {
-            fill_cell(r, backbone, x->method, specs[k], t->higher[k], t->scale[k], &x->cell[k]);
-            if (x->cell[k].n > t->n_seeds_max) t->n_seeds_max = x->cell[k].n;
-            t->any_edge |= x->cell[k].lr_edge && isfinite(x->cell[k].mean);
+            pb_table_cell *c = &x->cell[k];
+            pb_boot_entry *e = &ent[n_ent];
+            fill_cell(r, backbone, x->method, specs[k], t->higher[k], t->scale[k], c, e);
+            if (c->eval_max) t->any_eval_max = 1;
+            if (e->n_seeds && have_task[k] && c->n_test == bt[k].n_ex) {
+                e->task = k;
+                c->entry = n_ent++;
+            } else {
+                c->n_test = 0;
+            }
+            if (c->n > t->n_seeds_max && !x->reference) t->n_seeds_max = c->n;
+            t->any_edge |= c->lr_edge && isfinite(c->mean);
             if (!t->higher[k]) continue;
-            if (isfinite(x->cell[k].mean)) s_avg += x->cell[k].mean, n_avg++;
+            if (isfinite(c->mean)) s_avg += c->mean, n_avg++;
             else missing = 1;
         }
         x->avg = n_avg && !missing ? s_avg / n_avg : NAN;
+        x->avg_lo = x->avg_hi = x->avg_full_lo = x->avg_full_hi = x->avg_full_p = NAN;
+        x->avg_best_lo = x->avg_best_hi = x->avg_best_p = NAN;
+    }
+    /* the bootstrap: intervals, then comparisons with full and with the best of each column */
+    if (n_ent) {
+        t->boot = calloc(1, sizeof *t->boot);
+        pb_status st = t->boot ? pb_boot_run(t->boot, bt, t->n_tasks, ent, n_ent, PB_BOOT_B, 20241207)
+                               : pb_errorf(PB_ENOMEM, "out of memory");
+        if (st) {
+            free(ent);
+            pb_table_free(t);
+            return pb_error_context(st, "table of backbone %s", backbone);
+        }
+        t->any_intervals = 1;
+    }
+    free(ent);
+    for (int k = 0; k < t->n_tasks; k++) {
+        int best = -1;
+        for (int i = 0; i < t->n_rows; i++) {
+            const pb_table_cell *c = &t->rows[i].cell[k];
+            if (t->rows[i].reference || !isfinite(c->mean)) continue;
+            if (best < 0 || (t->higher[k] ? c->mean > t->rows[best].cell[k].mean : c->mean < t->rows[best].cell[k].mean))
+                best = i;
+        }
+        if (best >= 0) t->rows[best].cell[k].best = t->rows[best].cell[k].tied_best = 1;
+        for (int i = 0; i < t->n_rows; i++) {
+            pb_table_cell *c = &t->rows[i].cell[k];
+            if (c->entry < 0) continue;
+            pb_boot_interval(t->boot, c->entry, &c->lo, &c->hi);
+            c->lo *= t->scale[k], c->hi *= t->scale[k];
+            if (t->full >= 0 && i != t->full && t->rows[t->full].cell[k].entry >= 0 &&
+                pb_boot_diff(t->boot, c->entry, t->rows[t->full].cell[k].entry, &c->full_lo, &c->full_hi, &c->full_p)) {
+                c->full_lo *= t->scale[k], c->full_hi *= t->scale[k];
+                c->tied_full = c->full_lo <= 0 && c->full_hi >= 0;
+            }
+            if (best >= 0 && i != best && !t->rows[i].reference && t->rows[best].cell[k].entry >= 0 &&
+                pb_boot_diff(t->boot, c->entry, t->rows[best].cell[k].entry, &c->best_lo, &c->best_hi, &c->best_p)) {
+                c->best_lo *= t->scale[k], c->best_hi *= t->scale[k];
+                c->tied_best = c->best_lo <= 0 && c->best_hi >= 0;
+            }
+        }
+    }
+    /* the average: its interval, the best row, ties */
+    int es[PB_TABLE_MAX_TASKS], nk = 0;
+    for (int i = 0; i < t->n_rows; i++) {
+        pb_table_row *x = &t->rows[i];
+        if (!x->reference && isfinite(x->avg) && (t->avg_best < 0 || x->avg > t->rows[t->avg_best].avg)) t->avg_best = i;
+        if (!t->boot || !isfinite(x->avg)) continue;
+        nk = 0;
+        int ok = 1;
+        for (int k = 0; k < t->n_tasks; k++)
+            if (t->higher[k]) {
+                ok &= x->cell[k].entry >= 0;
+                es[nk++] = x->cell[k].entry;
+            }
+        if (ok && nk) {
+            double scale = t->scale[0];
+            for (int k = 0; k < t->n_tasks; k++) /* mixed scales (chrF next to acc): the shown average */
+                if (t->higher[k] && t->scale[k] != scale) ok = 0;
+            if (ok) {
+                pb_boot_avg(t->boot, es, NULL, nk, &x->avg_lo, &x->avg_hi, NULL);
+                x->avg_lo *= scale, x->avg_hi *= scale;
+            }
+        }
+    }
+    if (t->avg_best >= 0) t->rows[t->avg_best].avg_best = t->rows[t->avg_best].avg_tied_best = 1;
+    for (int i = 0; i < t->n_rows; i++) {
+        pb_table_row *x = &t->rows[i];
+        if (t->full >= 0 && i != t->full && pb_table_avg_diff(t, i, t->full, &x->avg_full_lo, &x->avg_full_hi, &x->avg_full_p))
+            x->avg_tied_full = x->avg_full_lo <= 0 && x->avg_full_hi >= 0;
+        if (t->avg_best >= 0 && i != t->avg_best && !x->reference &&
+            pb_table_avg_diff(t, i, t->avg_best, &x->avg_best_lo, &x->avg_best_hi, &x->avg_best_p))
+            x->avg_tied_best = x->avg_best_lo <= 0 && x->avg_best_hi >= 0;
     }
     return PB_OK;
+}
+
+int pb_table_avg_diff(const pb_table *t, int i, int j, double *lo, double *hi, double *p) {
+    *lo = *hi = *p = NAN;
+    if (!t->boot || i < 0 || j < 0 || i >= t->n_rows || j >= t->n_rows) return 0;
+    int a[PB_TABLE_MAX_TASKS], b[PB_TABLE_MAX_TASKS], n = 0;
+    double scale = NAN;
+    for (int k = 0; k < t->n_tasks; k++) {
+        if (!t->higher[k]) continue;
+        if (t->rows[i].cell[k].entry < 0 || t->rows[j].cell[k].entry < 0) return 0;
+        if (isfinite(scale) && t->scale[k] != scale) return 0;
+        scale = t->scale[k];
+        a[n] = t->rows[i].cell[k].entry;
+        b[n++] = t->rows[j].cell[k].entry;
+    }
+    if (!n || !pb_boot_avg(t->boot, a, b, n, lo, hi, p)) return 0;
+    *lo *= scale, *hi *= scale;
+    return 1;
 }
 
 /* ---- output ---------------------------------------------------------------------------------- */
@@ -341,19 +565,28 @@ static void cell_text(const out *w, const pb_table_row *x, int kind, int k, char
         else snprintf(buf, cap, "%.1f MiB", v / 1048576.0);
         break;
     }
-    case 3: {
-        const pb_table_cell *c = &x->cell[k];
-        if (!isfinite(c->mean)) break;
-        size_t n = (size_t)snprintf(buf, cap, "%.1f", c->mean);
-        if (c->n > 1 && n < cap) n += (size_t)snprintf(buf + n, cap - n, tex ? "\\,$\\pm$\\,%.1f" : " ± %.1f", c->std);
-        if (c->lr_edge && n < cap) n += (size_t)snprintf(buf + n, cap - n, tex ? "\\textsuperscript{\\dag}" : "†");
+    case 3:
+    case 4: {
+        const pb_table_cell *c = kind == 3 ? &x->cell[k] : NULL;
+        double mean = c ? c->mean : x->avg, lo = c ? c->lo : x->avg_lo, hi = c ? c->hi : x->avg_hi;
+        int bold = c ? c->tied_best : x->avg_tied_best, tied_full = c ? c->tied_full : x->avg_tied_full;
+        if (!isfinite(mean)) break;
+        if (x->reference) bold = 0;
+        size_t n = 0;
+        if (bold) n += (size_t)snprintf(buf + n, cap - n, tex ? "\\textbf{" : "**");
+        n += (size_t)snprintf(buf + n, cap - n, "%.1f", mean);
+        if (isfinite(lo) && isfinite(hi) && n < cap)
+            n += (size_t)snprintf(buf + n, cap - n, tex ? "\\,$\\pm$\\,%.1f" : " ±%.1f", (hi - lo) / 2);
+        if (bold && n < cap) n += (size_t)snprintf(buf + n, cap - n, tex ? "}" : "**");
+        if (tied_full && n < cap) n += (size_t)snprintf(buf + n, cap - n, tex ? "$^{\\approx}$" : " ≈");
+        if (c && c->lr_edge && n < cap) n += (size_t)snprintf(buf + n, cap - n, tex ? "\\textsuperscript{\\dag}" : "†");
+        if (c && c->n < t->n_seeds_max && !x->reference && n < cap)
+            n += (size_t)snprintf(buf + n, cap - n, tex ? " {\\scriptsize(n=%d)}" : " (n=%d)", c->n);
         char lr[32];
-        if (w->o->show_lr && n < cap) snprintf(buf + n, cap - n, tex ? " {\\scriptsize(%s)}" : " (%s)", lr_text(lr, sizeof lr, c->lr));
+        if (c && w->o->show_lr && !x->reference && n < cap)
+            snprintf(buf + n, cap - n, tex ? " {\\scriptsize(%s)}" : " (%s)", lr_text(lr, sizeof lr, c->lr));
         break;
     }
-    case 4:
-        if (isfinite(x->avg)) snprintf(buf, cap, "%.1f", x->avg);
-        break;
     case 5:
         if (isfinite(x->forgetting)) snprintf(buf, cap, "%+.3f", x->forgetting);
         break;
@@ -397,21 +630,54 @@ static void write_notes(const out *w, const char *pre, const char *post) {
     const pb_table *t = w->t;
     FILE *f = w->f;
     int tex = w->o->format == PB_TABLE_TEX;
-    char seeds[64];
-    if (t->n_seeds_max > 1) snprintf(seeds, sizeof seeds, "mean%s over seeds (up to %d)", tex ? "\\,$\\pm$\\,std" : " ± std", t->n_seeds_max);
-    else snprintf(seeds, sizeof seeds, "one seed");
+    const char *pm = tex ? "$\\pm$" : "±", *approx = tex ? "$^{\\approx}$" : "≈";
+    const char *pct = tex ? "\\%" : "%"; /* a bare % starts a LaTeX comment (it ate the caption's brace) */
     fprintf(f, "%sBackbone %s. Test metric%s at the learning rate with the best mean dev metric for each method "
-               "and task; %s.",
-            pre, t->backbone, tex ? " ($\\times$100 for fractions)" : " (×100 for fractions)", seeds);
+               "and task, ",
+            pre, t->backbone, tex ? " ($\\times$100 for fractions)" : " (×100 for fractions)");
+    if (t->n_seeds_max > 1) fprintf(f, "mean over %d seeds", t->n_seeds_max);
+    else fprintf(f, "one seed");
+    if (t->any_intervals) {
+        fprintf(f, " %s half the width of its 95%s bootstrap interval (%s; docs/STATISTICS.md)", pm, pct,
+                t->n_seeds_max > 1 ? "test examples and seeds resampled"
+                                   : "test examples resampled: with one seed it does not cover seed-to-seed variation");
+        fprintf(f, "; %s: the best method of the column and those not significantly different from it; %s: not "
+                   "significantly different from full fine-tuning (paired bootstrap on the same examples and seeds, "
+                   "95%s)",
+                tex ? "bold" : "**bold**", approx, pct);
+    }
+    fprintf(f, ". Test sets: ");
+    int any_n = 0;
+    for (int k = 0; k < t->n_tasks; k++)
+        if (t->n_test[k]) {
+            char name[2 * PB_RES_NAME];
+            if (tex) tex_escape(name, sizeof name, t->task[k]);
+            else snprintf(name, sizeof name, "%s", t->task[k]);
+            fprintf(f, "%s%s %zu", any_n++ ? ", " : "", name, t->n_test[k]);
+        }
+    fprintf(f, "%s examples%s.", any_n ? "" : "no records of test", t->any_eval_max ? " (some cells capped at eval_max)" : "");
     if (w->o->flops || w->o->memory) {
         const char *what = w->o->flops && w->o->memory ? "FLOPs per training token and peak tracked memory"
                            : w->o->flops               ? "FLOPs per training token"
                                                        : "Peak tracked memory";
-        if (t->full >= 0) fprintf(f, " %s relative to full fine-tuning.", what);
+        if (t->full >= 0) fprintf(f, " %s relative to full fine-tuning (per real token: virtual tokens not counted).", what);
         else fprintf(f, " %s (no full fine-tuning in the results to compare with).", what);
     }
+    for (int i = 0; i < t->n_rows; i++)
+        if (t->rows[i].setup_steps > 0) {
+            char lab[2 * PB_RES_NAME];
+            if (tex) tex_escape(lab, sizeof lab, t->rows[i].label);
+            else snprintf(lab, sizeof lab, "%s", t->rows[i].label);
+            fprintf(f, " %s spent the first %d steps of its budget choosing its trainable set (Fisher information).",
+                    lab, t->rows[i].setup_steps);
+        }
     if (w->o->forgetting) fprintf(f, " Forgetting: change of held-out pretraining-corpus bits per byte.");
     if (w->o->avg && t->excluded_from_avg) fprintf(f, " Avg leaves out lower-is-better metrics.");
+    for (int i = 0; i < t->n_rows; i++)
+        if (t->rows[i].reference) {
+            fprintf(f, " Reference rows use no backbone and are never ranked.");
+            break;
+        }
     if (t->any_edge && w->o->tasks)
         fprintf(f, " %s: the chosen learning rate is at the edge of the grid tried; the optimum may lie outside it.",
                 tex ? "\\dag" : "†");
@@ -505,18 +771,21 @@ static void write_csv(const out *w) {
     FILE *f = w->f;
     char buf[64];
     const pb_table_row *full = t->full >= 0 ? &t->rows[t->full] : NULL;
+    static const char *const col[] = {"mean", "ci_lo", "ci_hi", "n", "n_test", "std", "dev_mean", "lr", "lr_edge",
+                                      "diff_full_lo", "diff_full_hi", "p_full", "diff_best_lo", "diff_best_hi",
+                                      "p_best", "tied_best", "tied_full"};
+    enum { NCOL = sizeof col / sizeof col[0] };
     fprintf(f, "backbone,category,method,cells_ok,pct_trainable,flops_per_token,flops_rel_full,peak_memory_bytes,"
                "memory_rel_full,forgetting_bits_per_byte");
-    for (int k = 0; k < t->n_tasks; k++) {
-        const char *col[] = {"mean", "std", "n", "dev_mean", "lr", "lr_edge"};
-        for (int c = 0; c < 6; c++) {
+    for (int k = 0; k < t->n_tasks; k++)
+        for (int c = 0; c < NCOL; c++) {
             fputc(',', f);
             char name[160];
             snprintf(name, sizeof name, "%s.%s.%s", t->task[k], t->metric[k], col[c]);
             csv_field(f, name);
         }
-    }
-    fprintf(f, ",avg\n");
+    fprintf(f, ",avg,avg.ci_lo,avg.ci_hi,avg.diff_full_lo,avg.diff_full_hi,avg.p_full,avg.diff_best_lo,"
+               "avg.diff_best_hi,avg.p_best,avg.tied_best,avg.tied_full\n");
     for (int i = 0; i < t->n_rows; i++) {
         const pb_table_row *x = &t->rows[i];
         csv_field(f, t->backbone);
@@ -533,15 +802,21 @@ static void write_csv(const out *w) {
         }
         for (int k = 0; k < t->n_tasks; k++) {
             const pb_table_cell *c = &x->cell[k];
-            double u[5] = {c->mean, c->std, (double)c->n, c->dev_mean, c->lr};
-            for (int j = 0; j < 5; j++) {
+            double u[NCOL] = {c->mean, c->lo, c->hi, (double)c->n, (double)c->n_test, c->std, c->dev_mean,
+                              x->reference ? NAN : c->lr, c->lr_edge, c->full_lo, c->full_hi, c->full_p, c->best_lo,
+                              c->best_hi, c->best_p, c->tied_best && !x->reference, c->tied_full};
+            for (int j = 0; j < NCOL; j++) {
                 fmt_real(buf, sizeof buf, u[j]);
                 fprintf(f, ",%s", buf);
             }
-            fprintf(f, ",%d", c->lr_edge);
         }
-        fmt_real(buf, sizeof buf, x->avg);
-        fprintf(f, ",%s\n", buf);
+        double a[11] = {x->avg, x->avg_lo, x->avg_hi, x->avg_full_lo, x->avg_full_hi, x->avg_full_p, x->avg_best_lo,
+                        x->avg_best_hi, x->avg_best_p, x->avg_tied_best && !x->reference, x->avg_tied_full};
+        for (int j = 0; j < 11; j++) {
+            fmt_real(buf, sizeof buf, a[j]);
+            fprintf(f, "%s%s", j ? "," : ",", buf);
+        }
+        fputc('\n', f);
     }
 }
 

@@ -95,6 +95,16 @@ static void info_sizes(const char *dir, long long n[PB_NSPLIT]) {
     fclose(f);
 }
 
+/* 1 when dir holds the three split files. */
+static int splits_present(const char *dir) {
+    int present = 1;
+    for (int s = 0; s < PB_NSPLIT; s++) {
+        char path[4200];
+        present &= join(path, sizeof path, dir, SPLIT_FILES[s]) && is_file(path);
+    }
+    return present;
+}
+
 static size_t ds_list(const char *data_dir, pb_task_entry *out, size_t cap) {
     for (size_t i = 0; i < N_OF(DS) && i < cap; i++) {
         const ds_def *d = &DS[i];
@@ -108,11 +118,7 @@ static size_t ds_list(const char *data_dir, pb_task_entry *out, size_t cap) {
             pb_error_clear();
             continue;
         }
-        int present = 1;
-        for (int s = 0; s < PB_NSPLIT; s++) {
-            char path[4200];
-            present &= join(path, sizeof path, dir, SPLIT_FILES[s]) && is_file(path);
-        }
+        int present = splits_present(dir);
         e->present = present;
         if (present) info_sizes(dir, e->n);
     }
@@ -166,6 +172,21 @@ static pb_status ds_open(const pb_spec *spec, const char *data_dir, pb_task *t) 
     return st;
 }
 
+/* The fetch source of a data set is its name (fetch_data.sh's tasks/<name>); a spec with dir=
+ * reads the user's own copy, which nothing fetches. */
+static int ds_fetched(const pb_spec *spec, const char *data_dir, char *source, size_t cap, int *present) {
+    const ds_def *d = find(spec->name);
+    if (!d || pb_spec_get(spec, "dir")) return 0;
+    char dir[4096];
+    if (task_dir(data_dir, d->name, NULL, dir, sizeof dir) != PB_OK) {
+        pb_error_clear();
+        return 0;
+    }
+    snprintf(source, cap, "%s", d->name);
+    *present = splits_present(dir);
+    return 1;
+}
+
 static const char *const DS_KEYS[] = {"dir", "max_field", NULL};
 
 const pb_task_family pb_family_dataset = {
@@ -177,4 +198,5 @@ const pb_task_family pb_family_dataset = {
     .match = ds_match,
     .list = ds_list,
     .open = ds_open,
+    .fetched = ds_fetched,
 };

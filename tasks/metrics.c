@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+static pb_status text_metric(pb_metric_id id, const char *const *hyp, const char *const *ref, size_t n,
+                             const char *what, double *out);
+
 /* ---- the registry -------------------------------------------------------------------------- */
 
 static const struct {
@@ -101,42 +104,66 @@ static pb_status class_counts(const int *pred, const int *gold, size_t n, int n_
     return PB_OK;
 }
 
-pb_status pb_metric_macro_f1(const int *pred, const int *gold, size_t n, int n_classes, double *out) {
-    pb_status st = check_labels(pred, gold, n, n_classes, "macro_f1");
-    if (st != PB_OK) return st;
-    size_t *c;
-    if ((st = class_counts(pred, gold, n, n_classes, &c)) != PB_OK) return st;
-    const size_t *tp = c, *pk = c + n_classes, *tk = c + 2 * n_classes;
+/* Macro F1 from per-class counts (the one formula: the array and the statistics forms use it). */
+static double macro_f1_counts(const double *tp, const double *pk, const double *tk, int n_classes) {
     double sum = 0.0;
     int used = 0;
     for (int k = 0; k < n_classes; k++) {
         if (pk[k] == 0 && tk[k] == 0) continue; /* class absent from both: not averaged (as sklearn) */
         /* F1_k = 2TP / (2TP + FP + FN) = 2TP / (predicted_k + gold_k) */
-        sum += (double)(2 * tp[k]) / (double)(pk[k] + tk[k]);
+        sum += 2 * tp[k] / (pk[k] + tk[k]);
         used++;
     }
+    return used ? sum / used : 0.0;
+}
+
+/* MCC (multi-class R_K) from per-class counts and the number of examples s. */
+static double mcc_counts(const double *tp, const double *pk, const double *tk, int n_classes, double s) {
+    double correct = 0, sum_pt = 0, sum_pp = 0, sum_tt = 0;
+    for (int k = 0; k < n_classes; k++) {
+        correct += tp[k];
+        sum_pt += pk[k] * tk[k];
+        sum_pp += pk[k] * pk[k];
+        sum_tt += tk[k] * tk[k];
+    }
+    double cov_yp = correct * s - sum_pt, var_p = s * s - sum_pp, var_t = s * s - sum_tt;
+    double den = sqrt(var_p * var_t);
+    return den > 0 ? cov_yp / den : 0.0;
+}
+
+/* Per-class counts of (pred, gold) as doubles: tp[k], predicted k (pk), gold k (tk). */
+static pb_status class_counts_d(const int *pred, const int *gold, size_t n, int n_classes, double **buf) {
+    size_t *c = NULL;
+    pb_status st = class_counts(pred, gold, n, n_classes, &c);
+    if (st != PB_OK) return st;
+    double *d = malloc(sizeof *d * (size_t)n_classes * 3);
+    if (!d) {
+        free(c);
+        return pb_errorf(PB_ENOMEM, "metrics: out of memory for %d classes", n_classes);
+    }
+    for (int k = 0; k < 3 * n_classes; k++) d[k] = (double)c[k];
     free(c);
-    *out = used ? sum / used : 0.0;
+    *buf = d;
+    return PB_OK;
+}
+
+pb_status pb_metric_macro_f1(const int *pred, const int *gold, size_t n, int n_classes, double *out) {
+    pb_status st = check_labels(pred, gold, n, n_classes, "macro_f1");
+    if (st != PB_OK) return st;
+    double *c = NULL;
+    if ((st = class_counts_d(pred, gold, n, n_classes, &c)) != PB_OK) return st;
+    *out = macro_f1_counts(c, c + n_classes, c + 2 * n_classes, n_classes);
+    free(c);
     return PB_OK;
 }
 
 pb_status pb_metric_mcc(const int *pred, const int *gold, size_t n, int n_classes, double *out) {
     pb_status st = check_labels(pred, gold, n, n_classes, "mcc");
     if (st != PB_OK) return st;
-    size_t *c;
-    if ((st = class_counts(pred, gold, n, n_classes, &c)) != PB_OK) return st;
-    const size_t *tp = c, *pk = c + n_classes, *tk = c + 2 * n_classes;
-    double s = (double)n, correct = 0, sum_pt = 0, sum_pp = 0, sum_tt = 0;
-    for (int k = 0; k < n_classes; k++) {
-        correct += (double)tp[k];
-        sum_pt += (double)pk[k] * (double)tk[k];
-        sum_pp += (double)pk[k] * (double)pk[k];
-        sum_tt += (double)tk[k] * (double)tk[k];
-    }
+    double *c = NULL;
+    if ((st = class_counts_d(pred, gold, n, n_classes, &c)) != PB_OK) return st;
+    *out = mcc_counts(c, c + n_classes, c + 2 * n_classes, n_classes, (double)n);
     free(c);
-    double cov_yp = correct * s - sum_pt, var_p = s * s - sum_pp, var_t = s * s - sum_tt;
-    double den = sqrt(var_p * var_t);
-    *out = den > 0 ? cov_yp / den : 0.0;
     return PB_OK;
 }
 
@@ -221,16 +248,9 @@ static pb_status check_texts(const char *const *hyp, const char *const *ref, siz
 }
 
 pb_status pb_metric_exact(const char *const *hyp, const char *const *ref, size_t n, double *out) {
-    pb_status st = check_texts(hyp, ref, n, "exact");
-    if (st != PB_OK) return st;
-    size_t ok = 0;
-    for (size_t i = 0; i < n; i++) ok += strcmp(hyp[i], ref[i]) == 0;
-    *out = (double)ok / (double)n;
-    return PB_OK;
+    return text_metric(PB_METRIC_EXACT, hyp, ref, n, "exact", out);
 }
 
-/* Decodes one UTF-8 character at s (NUL-terminated); an invalid byte decodes to 0x110000 + byte,
- * a value no real character has, so it still counts as one character. Returns bytes consumed. */
 static int utf8_next(const unsigned char *s, uint32_t *cp) {
     unsigned c = s[0];
     int len;
@@ -312,41 +332,60 @@ static size_t common_grams(const gram *a, size_t na, const gram *b, size_t nb) {
 #define CHRF_ORDER 6
 #define CHRF_BETA 2.0
 
-pb_status pb_metric_chrf(const char *const *hyp, const char *const *ref, size_t n, double *out) {
-    pb_status st = check_texts(hyp, ref, n, "chrf");
-    if (st != PB_OK) return st;
-    /* stats[k] = {hyp n-grams, ref n-grams, common} of order k+1, summed over the corpus */
-    double stats[CHRF_ORDER][3] = {{0}};
-    for (size_t i = 0; i < n; i++) {
-        size_t lh, lr;
-        uint32_t *ch = chars_nows(hyp[i], &lh), *cr = chars_nows(ref[i], &lr);
-        gram *gh = malloc((lh ? lh : 1) * sizeof *gh), *gr = malloc((lr ? lr : 1) * sizeof *gr);
-        if (!ch || !cr || !gh || !gr) {
-            free(ch), free(cr), free(gh), free(gr);
-            return pb_errorf(PB_ENOMEM, "chrf: out of memory at example %zu", i);
-        }
-        for (int o = 1; o <= CHRF_ORDER; o++) {
-            size_t nh = make_grams(ch, lh, o, gh), nr = make_grams(cr, lr, o, gr);
-            stats[o - 1][0] += (double)nh;
-            stats[o - 1][1] += (double)nr;
-            stats[o - 1][2] += (double)common_grams(gh, nh, gr, nr);
-        }
+/* An example's chrF statistics: for each order o = 1..6, {hyp o-grams, ref o-grams, common}. */
+static pb_status chrf_stats(const char *hyp, const char *ref, double *stats) {
+    size_t lh, lr;
+    uint32_t *ch = chars_nows(hyp, &lh), *cr = chars_nows(ref, &lr);
+    gram *gh = malloc((lh ? lh : 1) * sizeof *gh), *gr = malloc((lr ? lr : 1) * sizeof *gr);
+    if (!ch || !cr || !gh || !gr) {
         free(ch), free(cr), free(gh), free(gr);
+        return pb_errorf(PB_ENOMEM, "chrf: out of memory");
     }
-    /* Average precision and recall over the orders where both sides have n-grams, then F_beta. */
+    for (int o = 1; o <= CHRF_ORDER; o++) {
+        size_t nh = make_grams(ch, lh, o, gh), nr = make_grams(cr, lr, o, gr);
+        stats[3 * (o - 1)] = (double)nh;
+        stats[3 * (o - 1) + 1] = (double)nr;
+        stats[3 * (o - 1) + 2] = (double)common_grams(gh, nh, gr, nr);
+    }
+    free(ch), free(cr), free(gh), free(gr);
+    return PB_OK;
+}
+
+/* chrF from corpus-summed statistics: precision and recall averaged over the orders where both
+ * sides have n-grams, then F_beta. */
+static double chrf_from_stats(const double *stats) {
     double prec = 0, rec = 0;
     int eff = 0;
     for (int o = 0; o < CHRF_ORDER; o++) {
-        if (stats[o][0] > 0 && stats[o][1] > 0) {
-            prec += stats[o][2] / stats[o][0];
-            rec += stats[o][2] / stats[o][1];
+        const double *s = stats + 3 * o;
+        if (s[0] > 0 && s[1] > 0) {
+            prec += s[2] / s[0];
+            rec += s[2] / s[1];
             eff++;
         }
     }
     if (eff) prec /= eff, rec /= eff;
     double b2 = CHRF_BETA * CHRF_BETA;
-    *out = (prec + rec > 0) ? 100.0 * (1 + b2) * prec * rec / (b2 * prec + rec) : 0.0;
-    return PB_OK;
+    return (prec + rec > 0) ? 100.0 * (1 + b2) * prec * rec / (b2 * prec + rec) : 0.0;
+}
+
+/* A corpus-level generation metric: its examples' statistics summed, then combined. */
+static pb_status text_metric(pb_metric_id id, const char *const *hyp, const char *const *ref, size_t n,
+                             const char *what, double *out) {
+    pb_status st = check_texts(hyp, ref, n, what);
+    if (st != PB_OK) return st;
+    double sum[3 * CHRF_ORDER] = {0}, ex[3 * CHRF_ORDER];
+    size_t k = pb_metric_n_stats(id, 0);
+    for (size_t i = 0; i < n; i++) {
+        if ((st = pb_metric_text_stats(id, hyp[i], ref[i], ex)) != PB_OK)
+            return pb_error_context(st, "%s: example %zu", what, i);
+        for (size_t j = 0; j < k; j++) sum[j] += ex[j];
+    }
+    return pb_metric_from_stats(id, sum, 0, out);
+}
+
+pb_status pb_metric_chrf(const char *const *hyp, const char *const *ref, size_t n, double *out) {
+    return text_metric(PB_METRIC_CHRF, hyp, ref, n, "chrf", out);
 }
 
 /* Splits s on ASCII whitespace into at most cap tokens (start, length); returns the count. */
@@ -381,22 +420,23 @@ static void split_tokens(const char *s, token *t) {
 
 static int tok_eq(token a, token b) { return a.len == b.len && memcmp(a.s, b.s, a.len) == 0; }
 
-pb_status pb_metric_token_acc(const char *const *hyp, const char *const *ref, size_t n, double *out) {
-    pb_status st = check_texts(hyp, ref, n, "token_acc");
-    if (st != PB_OK) return st;
-    size_t match = 0, total = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t nh = count_tokens(hyp[i]), nr = count_tokens(ref[i]);
-        token *t = malloc((nh + nr + 1) * sizeof *t);
-        if (!t) return pb_errorf(PB_ENOMEM, "token_acc: out of memory at example %zu", i);
-        split_tokens(hyp[i], t);
-        split_tokens(ref[i], t + nh);
-        for (size_t j = 0; j < nr && j < nh; j++) match += tok_eq(t[j], t[nh + j]);
-        total += nr;
-        free(t);
-    }
-    *out = total ? (double)match / (double)total : 0.0;
+/* An example's token accuracy statistics: {positions matching, reference tokens}. */
+static pb_status token_acc_stats(const char *hyp, const char *ref, double *stats) {
+    size_t nh = count_tokens(hyp), nr = count_tokens(ref);
+    token *t = malloc((nh + nr + 1) * sizeof *t);
+    if (!t) return pb_errorf(PB_ENOMEM, "token_acc: out of memory");
+    split_tokens(hyp, t);
+    split_tokens(ref, t + nh);
+    size_t match = 0;
+    for (size_t j = 0; j < nr && j < nh; j++) match += tok_eq(t[j], t[nh + j]);
+    free(t);
+    stats[0] = (double)match;
+    stats[1] = (double)nr;
     return PB_OK;
+}
+
+pb_status pb_metric_token_acc(const char *const *hyp, const char *const *ref, size_t n, double *out) {
+    return text_metric(PB_METRIC_TOKEN_ACC, hyp, ref, n, "token_acc", out);
 }
 
 pb_status pb_metric_token_distance(const char *hyp, const char *ref, size_t *dist, size_t *ref_tokens) {
@@ -431,16 +471,7 @@ pb_status pb_metric_token_distance(const char *hyp, const char *ref, size_t *dis
 }
 
 pb_status pb_metric_token_error_rate(const char *const *hyp, const char *const *ref, size_t n, double *out) {
-    pb_status st = check_texts(hyp, ref, n, "token error rate");
-    if (st != PB_OK) return st;
-    size_t edits = 0, total = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t d, r;
-        if ((st = pb_metric_token_distance(hyp[i], ref[i], &d, &r)) != PB_OK) return st;
-        edits += d, total += r;
-    }
-    *out = total ? (double)edits / (double)total : (edits ? 1.0 : 0.0);
-    return PB_OK;
+    return text_metric(PB_METRIC_TER, hyp, ref, n, "token error rate", out);
 }
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
@@ -463,5 +494,90 @@ pb_status pb_metric_compute(pb_metric_id id, const pb_metric_args *a, double *ou
     case PB_METRIC_TER:
     case PB_METRIC_PER: return pb_metric_token_error_rate(a->pred_text, a->gold_text, a->n, out);
     default: return pb_errorf(PB_EINVAL, "unknown metric id %d", (int)id);
+    }
+}
+
+/* ---- statistics for resampling --------------------------------------------------------------- */
+
+int pb_metric_is_classification(pb_metric_id id) {
+    return id == PB_METRIC_ACC || id == PB_METRIC_F1 || id == PB_METRIC_MACRO_F1 || id == PB_METRIC_MCC;
+}
+
+size_t pb_metric_n_stats(pb_metric_id id, int n_classes) {
+    if (pb_metric_is_classification(id)) return n_classes > 0 ? (size_t)n_classes * (size_t)n_classes : 0;
+    switch (id) {
+    case PB_METRIC_EXACT: return 2;
+    case PB_METRIC_CHRF: return 3 * CHRF_ORDER;
+    case PB_METRIC_TOKEN_ACC:
+    case PB_METRIC_TER:
+    case PB_METRIC_PER: return 2;
+    default: return 0; /* the correlations do not decompose into per-example sums */
+    }
+}
+
+pb_status pb_metric_text_stats(pb_metric_id id, const char *hyp, const char *ref, double *stats) {
+    if (!hyp || !ref) return pb_errorf(PB_EINVAL, "%s: output or reference missing", pb_metric_key(id));
+    switch (id) {
+    case PB_METRIC_EXACT:
+        stats[0] = strcmp(hyp, ref) == 0;
+        stats[1] = 1;
+        return PB_OK;
+    case PB_METRIC_CHRF: return chrf_stats(hyp, ref, stats);
+    case PB_METRIC_TOKEN_ACC: return token_acc_stats(hyp, ref, stats);
+    case PB_METRIC_TER:
+    case PB_METRIC_PER: {
+        size_t d, r;
+        pb_status st = pb_metric_token_distance(hyp, ref, &d, &r);
+        if (st != PB_OK) return st;
+        stats[0] = (double)d;
+        stats[1] = (double)r;
+        return PB_OK;
+    }
+    default: return pb_errorf(PB_EINVAL, "%s is not a generation metric", pb_metric_key(id));
+    }
+}
+
+pb_status pb_metric_from_stats(pb_metric_id id, const double *stats, int n_classes, double *out) {
+    if (pb_metric_is_classification(id)) {
+        if (n_classes < 1) return pb_errorf(PB_EINVAL, "%s: n_classes must be at least 1", pb_metric_key(id));
+        if (id == PB_METRIC_F1 && n_classes != 2)
+            return pb_errorf(PB_EINVAL, "f1 needs a binary task (this one has %d classes)", n_classes);
+        /* per-class counts from the confusion matrix (row gold, column pred) */
+        int K = n_classes;
+        double *c = calloc((size_t)K * 3, sizeof *c);
+        if (!c) return pb_errorf(PB_ENOMEM, "metrics: out of memory for %d classes", K);
+        double *tp = c, *pk = c + K, *tk = c + 2 * K, total = 0;
+        for (int g = 0; g < K; g++)
+            for (int p = 0; p < K; p++) {
+                double v = stats[(size_t)g * (size_t)K + (size_t)p];
+                if (g == p) tp[g] += v;
+                pk[p] += v;
+                tk[g] += v;
+                total += v;
+            }
+        pb_status st = PB_OK;
+        if (total <= 0) st = pb_errorf(PB_EINVAL, "%s: no examples to score", pb_metric_key(id));
+        else if (id == PB_METRIC_ACC) {
+            double ok = 0;
+            for (int k = 0; k < K; k++) ok += tp[k];
+            *out = ok / total;
+        } else if (id == PB_METRIC_F1) {
+            double den = 2 * tp[1] + (pk[1] - tp[1]) + (tk[1] - tp[1]);
+            *out = den > 0 ? 2 * tp[1] / den : 0.0;
+        } else if (id == PB_METRIC_MACRO_F1) *out = macro_f1_counts(tp, pk, tk, K);
+        else *out = mcc_counts(tp, pk, tk, K, total);
+        free(c);
+        return st;
+    }
+    switch (id) {
+    case PB_METRIC_EXACT:
+        if (stats[1] <= 0) return pb_errorf(PB_EINVAL, "exact: no examples to score");
+        *out = stats[0] / stats[1];
+        return PB_OK;
+    case PB_METRIC_CHRF: *out = chrf_from_stats(stats); return PB_OK;
+    case PB_METRIC_TOKEN_ACC: *out = stats[1] > 0 ? stats[0] / stats[1] : 0.0; return PB_OK;
+    case PB_METRIC_TER:
+    case PB_METRIC_PER: *out = stats[1] > 0 ? stats[0] / stats[1] : (stats[0] > 0 ? 1.0 : 0.0); return PB_OK;
+    default: return pb_errorf(PB_EINVAL, "%s has no per-example statistics", pb_metric_key(id));
     }
 }

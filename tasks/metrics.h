@@ -87,4 +87,20 @@ typedef struct {
 /* Computes metric `id` from the fields of `a` that it needs (PB_EINVAL when they are NULL). */
 pb_status pb_metric_compute(pb_metric_id id, const pb_metric_args *a, double *out);
 
+/* ---- per-example statistics (resampling: docs/STATISTICS.md) --------------------------------
+ * Every metric of classify and generate tasks is a function of statistics summed over the
+ * examples, so a bootstrap resample is a sum of per-example statistics, never a re-scoring.
+ *   classification (acc, f1, macro_f1, mcc): the n_classes x n_classes confusion matrix (row
+ *     gold, column pred); an example adds 1 at (gold, pred);
+ *   exact {matches, examples}; chrf {hyp n-grams, ref n-grams, common} for each order 1..6;
+ *   token_acc {matching positions, reference tokens}; ter, per {edits, reference tokens}.
+ * The corpus functions above are these sums combined by pb_metric_from_stats (one formula). */
+int pb_metric_is_classification(pb_metric_id id);
+/* Statistics per example (classification: n_classes^2); 0 for pearson and spearman. */
+size_t pb_metric_n_stats(pb_metric_id id, int n_classes);
+/* A generation example's statistics (pb_metric_n_stats(id, 0) values). */
+pb_status pb_metric_text_stats(pb_metric_id id, const char *hyp, const char *ref, double *stats);
+/* The metric from summed statistics; n_classes only for classification. */
+pb_status pb_metric_from_stats(pb_metric_id id, const double *stats, int n_classes, double *out);
+
 #endif

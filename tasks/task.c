@@ -925,6 +925,27 @@ pb_status pb_task_score(const pb_task *t, pb_split s, const pb_predictions *p, d
 
 /* ---- listing ----------------------------------------------------------------------------------- */
 
+pb_status pb_task_fetch_need(const char *spec_text, const char *data_dir, int *fetched, char *source, size_t cap,
+                             int *present) {
+    *fetched = 0;
+    *present = 1;
+    if (cap) source[0] = '\0';
+    pb_spec spec;
+    pb_status st = pb_spec_parse(spec_text, &spec);
+    if (st != PB_OK) return st;
+    const pb_task_family *fam = NULL;
+    for (size_t i = 0; i < sizeof g_families / sizeof g_families[0] && !fam; i++)
+        if (g_families[i]->match(spec.name)) fam = g_families[i];
+    if (!fam) st = pb_errorf(PB_ENOTFOUND, "unknown task '%s' (see `peftbench list tasks`)", spec.name);
+    else if (fam->fetched) {
+        char dd[4096];
+        if ((st = pb_task_resolve_data_dir(data_dir, dd, sizeof dd)) == PB_OK)
+            *fetched = fam->fetched(&spec, dd, source, cap, present);
+    }
+    pb_spec_free(&spec);
+    return st;
+}
+
 size_t pb_task_list(const char *data_dir, pb_task_entry *out, size_t cap) {
     size_t total = 0;
     for (size_t i = 0; i < sizeof g_families / sizeof g_families[0]; i++) {

@@ -142,6 +142,13 @@ typedef struct {
 /* Fills out[0..min(cap, total)) and returns the total number of entries. data_dir may be NULL. */
 size_t pb_task_list(const char *data_dir, pb_task_entry *out, size_t cap);
 
+/* Whether the task of `spec` reads data written by `peftbench data fetch`, decided without
+ * opening it: *fetched = 1 with the fetch source's name in source (what `peftbench data fetch
+ * --only NAME` builds) and *present = 1 when all its files are there. *fetched = 0 for generated
+ * tasks and the user's own files. Errors: an unknown task or a malformed spec (as pb_task_open). */
+pb_status pb_task_fetch_need(const char *spec, const char *data_dir, int *fetched, char *source, size_t cap,
+                             int *present);
+
 /* ---- the data directory ---------------------------------------------------------------------- */
 /* The first of: `flag` (--data-dir) if non-empty, $PEFTBENCH_DATA if non-empty,
  * ${XDG_DATA_HOME:-$HOME/.local/share}/peftbench. PB_ENOTFOUND when none can be formed (no HOME),

@@ -59,6 +59,11 @@ typedef struct pb_task_family {
     size_t (*list)(const char *data_dir, pb_task_entry *out, size_t cap);
     /* Fills t (name, kind, labels, metrics, examples, source). data_dir may be NULL. */
     pb_status (*open)(const pb_spec *spec, const char *data_dir, pb_task *t);
+    /* Optional (NULL: the family never reads fetched data). Returns 1 when this spec reads data
+     * that `peftbench data fetch` writes, with the fetch source's name (fetch_data.sh --only NAME)
+     * in source and *present set when every file the task opens is there; 0 otherwise (e.g. the
+     * spec points at the user's own files). data_dir is resolved (not NULL). */
+    int (*fetched)(const pb_spec *spec, const char *data_dir, char *source, size_t cap, int *present);
 } pb_task_family;
 
 /* The registered families, in task_list.h order. */

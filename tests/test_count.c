@@ -6,6 +6,7 @@
  *    by hand from the published architectures (the formula is written next to each);
  *  - every registered method on every zoo model either counts (trainable > 0, trainable <= all)
  *    or refuses with a message, never crashes;
+ *  - the closed forms that cover real models equal attach's counts on every zoo model;
  *  - bad input: unknown model, method, target, task type; a rank larger than a layer.
  * FLOPs and training memory predicted from shapes are tested in tests/test_count_flops.c
  * (predicted == measured per phase and kind for every method on the runnable backbones; memory
@@ -150,6 +151,38 @@ static void test_every_method_every_model(void **s) {
     assert_true(counted >= pb_method_count() * 24);
 }
 
+/* The closed forms that cover real models (the others are the GPT-style family's; docs/METHODS.md
+ * "Deviations"): equal to what attach declares on every zoo model, with an LM head (an
+ * encoder-decoder's two sets of virtual tokens, its encoder-only prefixes, RMSNorm and
+ * cross-attention norms) and with each kind of classification head. */
+static void test_closed_forms_on_real_models(void **s) {
+    (void)s;
+    /* ln_tuning per norm site (a model without the site refuses it) and at PEFT's defaults */
+    const char *specs[] = {"head", "full", "ln_tuning", "ln_tuning:targets=ln1+ln2", "ln_tuning:targets=ln_f",
+                           "ln_tuning:targets=ln_x", "ln_tuning:targets=ln_embed", "prompt_tuning",
+                           "p_tuning:encoder_hidden_size=64", "prefix_tuning", "prefix_tuning:prefix_projection=1",
+                           "prefix_tuning:gate=1", "seq_bn", "double_seq_bn:gate=1", "double_seq_bn:layer_norms=1", "par_bn",
+                           "mam"};
+    int checked = 0;
+    for (int i = 0; pb_zoo_at(i); i++) {
+        const pb_model_desc *d = pb_zoo_at(i);
+        for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++)
+            for (int cls = 0; cls <= 1; cls++) {
+                pb_peft p;
+                if (pb_peft_create(&p, specs[k], d, cls ? PB_HEAD_CLS : PB_HEAD_LM, cls ? 5 : 0, NULL, 1) != PB_OK)
+                    continue; /* refused with a message (tested above) */
+                size_t tr, all;
+                pb_peft_counts(&p, &tr, &all);
+                if (tr != pb_peft_closed_form(&p))
+                    fail_msg("%s on %s (%s head): attach declares %zu trainable, the closed form says %zu", specs[k],
+                             d->name, cls ? "cls" : "lm", tr, pb_peft_closed_form(&p));
+                pb_peft_free(&p);
+                checked++;
+            }
+    }
+    assert_true(checked > 400);
+}
+
 static void expect_error(const char *model, const char *spec, const char *task, const char *needle) {
     const pb_model_desc *d = pb_desc_find_any(model);
     assert_non_null(d);
@@ -228,7 +261,8 @@ static void test_command(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_published_totals), cmocka_unit_test(test_cases),
-        cmocka_unit_test(test_every_method_every_model), cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_every_method_every_model), cmocka_unit_test(test_closed_forms_on_real_models),
+        cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

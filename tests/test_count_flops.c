@@ -16,7 +16,10 @@
 #include <string.h>
 
 #include "optim.h"
+#include "harness/finetune.h"
 #include "methods/peft.h"
+#include "models/desc.h"
+#include <math.h>
 #include "models/flops.h"
 #include "models/model.h"
 #include "pb_flops.h"
@@ -202,8 +205,59 @@ static void test_memory_estimate(void **state) {
     }
 }
 
+/* The cost columns divide by real (task) tokens for every method (issue 11, point 5): a prompt
+ * method runs P virtual positions in front of each sequence, and a cell's FLOPs per training token
+ * are the FLOPs of its steps (the prediction at P + L positions) over the L real tokens of each
+ * sequence, not over P + L. Every example here encodes to L = 6 tokens. */
+static void test_flops_per_real_token(void **state) {
+    (void)state;
+    char dir[1100], path[1200];
+    snprintf(dir, sizeof dir, "%s/fixed", tu_tmpdir());
+    snprintf(path, sizeof path, "mkdir -p %s", dir);
+    assert_int_equal(system(path), 0);
+    static const char *const splits[] = {"train", "dev", "test"};
+    for (int s = 0; s < 3; s++) {
+        snprintf(path, sizeof path, "%s/%s.csv", dir, splits[s]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("text,label\nabcd,yes\nwxyz,no\nabyz,yes\nwxcd,no\n", f);
+        fclose(f);
+    }
+    static const char *const specs[] = {"prompt_tuning:num_virtual_tokens=4", "p_tuning:num_virtual_tokens=3", "lora"};
+    for (int i = 0; i < 3; i++) {
+        char task[1300];
+        snprintf(task, sizeof task, "csv:%s", dir);
+        pb_run_config c;
+        pb_run_defaults(&c);
+        c.backbone = "tiny";
+        c.method = specs[i];
+        c.task = task;
+        c.steps = 3;
+        c.batch = 2;
+        c.eval_every = 0;
+        c.threads = 1;
+        pb_run_result r;
+        if (pb_run_cell(&c, &r) != PB_OK) fail_msg("%s: %s", specs[i], r.message);
+        const int B = 2, L = 6;
+        assert_int_equal(r.train_tokens, (long)c.steps * B * L);
+        /* the prediction of one step at L real tokens (the method adds its virtual positions) */
+        pb_peft ps;
+        assert_int_equal(pb_peft_create(&ps, specs[i], pb_backbone_find("tiny"), PB_HEAD_CLS, 2, NULL, 7), PB_OK);
+        pb_flops pred;
+        assert_int_equal(pb_peft_flops(&ps, B, L, 1, 0, &pred), PB_OK);
+        double per_token = (double)pb_flops_total(&pred) / (double)(B * L);
+        double got = r.train_flops_tok[0] + r.train_flops_tok[1] + r.train_flops_tok[2];
+        if (fabs(got - per_token) > 1e-9 * per_token)
+            fail_msg("%s: %.6g training FLOPs per token, expected %.6g (one step's FLOPs over its %d real tokens)",
+                     specs[i], got, per_token, B * L);
+        pb_peft_free(&ps);
+        pb_run_result_free(&r);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_flops_per_real_token),
         cmocka_unit_test(test_every_method_flops),
         cmocka_unit_test(test_memory_estimate),
     };

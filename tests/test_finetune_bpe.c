@@ -93,6 +93,7 @@ static pb_run_result run(const char *backbone, const char *method, const char *t
     assert_false(r.diverged);
     assert_true(r.train_tokens > 0);
     for (int k = 0; k < r.n_metrics; k++) assert_false(isnan(r.best_dev[k]) || isnan(r.test_at_best[k]));
+    pb_run_result_free(&r); /* the test records are not looked at here */
     return r;
 }
 
@@ -128,6 +129,7 @@ static void test_generate(void **state) {
     c.steps = 120;
     pb_run_result r;
     if (pb_run_cell(&c, &r) != PB_OK) fail_msg("%s", r.message);
+    pb_run_result_free(&r);
     assert_true(g.n_merge_ids > 0);
 }
 
@@ -161,6 +163,7 @@ static void test_forgetting(void **state) {
     if (pb_run_cell(&c, &r) != PB_OK) fail_msg("%s", r.message);
     assert_true(r.heldout_bpb_before == want.bits_per_byte);
     assert_false(isnan(r.heldout_bpb_after));
+    pb_run_result_free(&r);
     pb_model_free(&m);
     pb_corpus_split_free(&bytes);
     pb_corpus_split_free(&bpe);

@@ -1,6 +1,7 @@
 /* test_metrics.c — every metric of tasks/metrics.h against values worked out by hand (the
  * arithmetic is in the comments), plus chrF against sacreBLEU's published outputs. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "tasks/metrics.h"
@@ -224,12 +225,59 @@ static void test_registry(void **state) {
     assert_int_equal(pb_metric_compute(PB_METRIC_CHRF, &a, &v), PB_EINVAL); /* texts missing */
 }
 
+/* Every classification metric from the confusion matrix equals its array form, on random
+ * labels; every generation metric from summed per-example statistics equals its corpus form, and
+ * the statistics of a subset (as a bootstrap resample uses) give the subset's metric. */
+static void test_stats_forms(void **state) {
+    (void)state;
+    uint64_t x = 12345;
+    for (int trial = 0; trial < 50; trial++) {
+        int K = 2 + trial % 5, n = 1 + trial * 7 % 60, pred[64], gold[64];
+        for (int i = 0; i < n; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            pred[i] = (int)((x >> 33) % (uint64_t)K);
+            gold[i] = (int)((x >> 13) % (uint64_t)K);
+        }
+        double conf[36] = {0};
+        for (int i = 0; i < n; i++) conf[gold[i] * K + pred[i]] += 1;
+        assert_int_equal(pb_metric_n_stats(PB_METRIC_MACRO_F1, K), (size_t)(K * K));
+        pb_metric_args a = {.n = (size_t)n, .n_classes = K, .pred_label = pred, .gold_label = gold};
+        pb_metric_id ids[] = {PB_METRIC_ACC, PB_METRIC_F1, PB_METRIC_MACRO_F1, PB_METRIC_MCC};
+        for (int m = 0; m < 4; m++) {
+            if (ids[m] == PB_METRIC_F1 && K != 2) continue;
+            double want, got;
+            assert_int_equal(pb_metric_compute(ids[m], &a, &want), PB_OK);
+            assert_int_equal(pb_metric_from_stats(ids[m], conf, K, &got), PB_OK);
+            near(got, want, 1e-12, pb_metric_key(ids[m]));
+        }
+    }
+    const char *hyp[] = {"AH0 B IY1", "the quick fox", "", "K AE1 T", "a b c d"};
+    const char *ref[] = {"AH0 B IY1", "the quick brown fox", "x", "K AH1 T S", "a c d"};
+    pb_metric_id ids[] = {PB_METRIC_EXACT, PB_METRIC_CHRF, PB_METRIC_TOKEN_ACC, PB_METRIC_TER, PB_METRIC_PER};
+    for (int m = 0; m < 5; m++) {
+        size_t k = pb_metric_n_stats(ids[m], 0);
+        assert_true(k > 0 && k <= 18);
+        double sum[18] = {0}, ex[18], got, want;
+        for (int i = 1; i < 5; i++) { /* a subset: examples 1..4 */
+            assert_int_equal(pb_metric_text_stats(ids[m], hyp[i], ref[i], ex), PB_OK);
+            for (size_t j = 0; j < k; j++) sum[j] += ex[j];
+        }
+        pb_metric_args a = {.n = 4, .pred_text = hyp + 1, .gold_text = ref + 1};
+        assert_int_equal(pb_metric_compute(ids[m], &a, &want), PB_OK);
+        assert_int_equal(pb_metric_from_stats(ids[m], sum, 0, &got), PB_OK);
+        near(got, want, 1e-12, pb_metric_key(ids[m]));
+    }
+    assert_int_equal(pb_metric_n_stats(PB_METRIC_SPEARMAN, 0), 0);
+    double none[4] = {0};
+    assert_int_not_equal(pb_metric_from_stats(PB_METRIC_ACC, none, 2, &(double){0}), PB_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accuracy),  cmocka_unit_test(test_f1),        cmocka_unit_test(test_macro_f1),
         cmocka_unit_test(test_mcc),       cmocka_unit_test(test_pearson),   cmocka_unit_test(test_spearman),
         cmocka_unit_test(test_exact),     cmocka_unit_test(test_chrf),      cmocka_unit_test(test_token_acc),
-        cmocka_unit_test(test_error_rates), cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_error_rates), cmocka_unit_test(test_registry), cmocka_unit_test(test_stats_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

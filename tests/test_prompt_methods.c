@@ -5,8 +5,8 @@
  *  - the model's embed and prefix paths: classification pools the real <cls> / last real token
  *    behind the virtual tokens; padding stays invisible; the causal mask still hides later
  *    tokens; every query (the first one too) sees the prefix;
- *  - the prompt encoders (p_tuning MLP and multi-layer LSTM, prefix_tuning's projection)
- *    against finite differences on their own, where their gradients are not attenuated by the
+ *  - the prompt encoders (p_tuning MLP and multi-layer LSTM, with and without encoder_dropout,
+ *    prefix_tuning's projection) against finite differences on their own, where their gradients are not attenuated by the
  *    transformer (the whole-model check cannot see a small error in, say, the forget gate);
  *  - p_tuning's encoder_dropout acts in training only;
  *  - prefix_tuning counts the key/value width under grouped-query attention (as Hugging Face);
@@ -278,6 +278,7 @@ static void check_encoder(const char *spec, int prefix, double eps, double atol)
     x.r = malloc(sizeof(float) * probe_n(&x));
     tu_fill(x.r, probe_n(&x), 77, 1.0f);
     probe_grad(&x);
+    pb_peft_hold(&p, 1); /* the differences replay that forward: the same dropout masks */
     double worst = 0;
     for (int i = 0; i < p.n_params; i++) {
         pb_tensor *t = &p.params[i];
@@ -309,6 +310,14 @@ static void test_encoder_gradients(void **state) {
     check_encoder("p_tuning:num_virtual_tokens=4,encoder_hidden_size=6", 0, 1e-3, 1e-3);
     check_encoder("p_tuning:num_virtual_tokens=5,encoder_reparameterization_type=LSTM,encoder_hidden_size=4,"
                   "encoder_num_layers=3",
+                  0, 1e-2, 2e-4);
+    /* encoder_dropout between the layers, with the mask of the analytic gradient's forward */
+    check_encoder("p_tuning:num_virtual_tokens=4,encoder_reparameterization_type=LSTM,encoder_hidden_size=4,"
+                  "encoder_num_layers=3,encoder_dropout=0.3",
+                  0, 1e-2, 2e-4);
+    /* one virtual token: no previous step, so W_hh's gradient is zero by construction */
+    check_encoder("p_tuning:num_virtual_tokens=1,encoder_reparameterization_type=LSTM,encoder_hidden_size=2,"
+                  "encoder_num_layers=1",
                   0, 1e-2, 2e-4);
     check_encoder("prefix_tuning:num_virtual_tokens=3,prefix_projection=1,encoder_hidden_size=6", 1, 1e-2, 2e-4);
     check_encoder("prefix_tuning:num_virtual_tokens=3", 1, 1e-2, 2e-4);

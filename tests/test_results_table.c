@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "results/stats.h"
 #include "results/table.h"
 
 static void add(pb_res *r, const char *label, const char *category, const char *task, const char *metric, int higher,
@@ -140,14 +141,16 @@ static void test_formats(void **state) {
     pb_table_default_opts(&o);
     char *md = render(&t, &o);
     assert_non_null(strstr(md, "| Method | % params | FLOPs/token | Peak memory | cls (acc) | g2p (per ↓) | Avg |"));
-    assert_non_null(strstr(md, "| full | 100 | 1.00× | 1.00× | 82.0 ± 2.0 | 25.0 ± 0.0† | 82.0 |"));
-    assert_non_null(strstr(md, "| lora | 1.5 | 0.67× | 0.25× | 75.0 ± 0.0 | 25.0 ± 0.0† | 75.0 |"));
+    /* rows without test records (results written before version 2): means, no intervals; bold
+     * marks the best of each column */
+    assert_non_null(strstr(md, "| full | 100 | 1.00× | 1.00× | **82.0** | **25.0**† | **82.0** |"));
+    assert_non_null(strstr(md, "| lora | 1.5 | 0.67× | 0.25× | 75.0 | 25.0† | 75.0 |"));
     assert_non_null(strstr(md, "| *prompt* |"));
     assert_non_null(strstr(md, "edge of the grid"));
     free(md);
     o.show_lr = 1;
     md = render(&t, &o);
-    assert_non_null(strstr(md, "82.0 ± 2.0 (0.001)"));
+    assert_non_null(strstr(md, "**82.0** (0.001)"));
     free(md);
     o.format = PB_TABLE_TEX;
     char *tex = render(&t, &o);
@@ -175,7 +178,7 @@ static void test_formats(void **state) {
         if (fields < 0) fields = f;
         assert_int_equal(f, fields);
     }
-    assert_int_equal(fields, 10 + 2 * 6 + 1);
+    assert_int_equal(fields, 10 + 2 * 17 + 11);
     free(csv);
     pb_table_free(&t);
     pb_res_free(&r);
@@ -204,11 +207,193 @@ static void test_label_collision(void **state) {
     pb_res_free(&r);
 }
 
+/* A row with test records: n examples, `right` of them predicted correctly (two classes): those
+ * from -seed-shift on, so seeds differ a little and methods with other shifts disagree on some
+ * examples both ways. */
+static void add_rec(pb_res *r, const char *label, const char *category, double lr, int seed, int n, int right,
+                    int shift, double dev) {
+    pb_res_row w;
+    pb_res_row_init(&w);
+    snprintf(w.config, sizeof w.config, "%s|%g|%d", label, lr, seed);
+    pb_res_key(w.config, w.key);
+    snprintf(w.backbone_name, sizeof w.backbone_name, "%s", strcmp(category, "reference") ? "tiny" : "");
+    snprintf(w.method_label, sizeof w.method_label, "%s", label);
+    snprintf(w.method_name, sizeof w.method_name, "%s", label);
+    snprintf(w.method, sizeof w.method, "%s", label);
+    snprintf(w.category, sizeof w.category, "%s", category);
+    snprintf(w.task, sizeof w.task, "cls");
+    snprintf(w.task_name, sizeof w.task_name, "cls");
+    snprintf(w.task_kind, sizeof w.task_kind, "classify");
+    snprintf(w.metrics, sizeof w.metrics, "acc");
+    snprintf(w.select_metric, sizeof w.select_metric, "acc");
+    snprintf(w.status, sizeof w.status, "ok");
+    w.higher_is_better = 1;
+    w.n_metrics = 1;
+    w.lr = lr;
+    w.seed = (uint64_t)seed;
+    w.dev_metric = dev;
+    w.ex_width = 2;
+    w.n_ex = n;
+    w.ex = malloc(sizeof(float) * 2 * (size_t)n);
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        int gold = i % 2, correct = (i + seed + shift) % n < right;
+        w.ex[2 * i] = (float)(correct ? gold : 1 - gold);
+        w.ex[2 * i + 1] = (float)gold;
+        ok += correct;
+    }
+    w.test_metric = (double)ok / n;
+    w.dev_all[0] = dev;
+    w.test_all[0] = w.test_metric;
+    assert_int_equal(pb_res_put(r, &w), PB_OK);
+    free(w.ex);
+}
+
+/* Intervals and paired tests from test records: a method that differs from full on a handful of
+ * examples is tied with it (bold, ≈); one 30 points behind is significantly worse; the interval
+ * has about the binomial width; reference rows are shown but never ranked; one seed of three
+ * missing shows n=2. */
+static void test_intervals_and_significance(void **state) {
+    (void)state;
+    pb_res r;
+    pb_res_init(&r);
+    const int n = 400;
+    for (int s = 1; s <= 3; s++) {
+        add_rec(&r, "full", "selective", 1e-3, s, n, 320, 0, 0.8);
+        add_rec(&r, "lora", "reparameterization", 1e-3, s, n, 316, 3, 0.79); /* 3 better, 7 worse than full */
+        if (s != 3) add_rec(&r, "prompt", "prompt", 1e-2, s, n, 200, 0, 0.5);
+    }
+    add_rec(&r, "majority", "reference", 0, 1, n, 200, 0, 0.5);
+    /* a task whose rows have no records (a version 1 file merged in): shown without intervals */
+    add(&r, "full", "selective", "old", "acc", 1, 1e-3, 1, 0.5, 0.5, "ok");
+    snprintf(r.rows[r.n - 1].method, sizeof r.rows[r.n - 1].method, "full");
+    pb_table t;
+    assert_int_equal(pb_table_build(&r, "tiny", NULL, &t), PB_OK);
+    assert_int_equal(t.n_rows, 4);
+    assert_int_equal(t.n_tasks, 2);
+    assert_true(isfinite(t.rows[0].cell[1].mean) && isnan(t.rows[0].cell[1].lo));
+    assert_true(isnan(t.rows[0].avg_lo)); /* the average needs every averaged cell's records */
+    pb_table_free(&t);
+    assert_int_equal(pb_table_build(&r, "tiny", "cls", &t), PB_OK); /* the task with records */
+    assert_true(t.any_intervals);
+    assert_int_equal(t.n_test[0], (size_t)n);
+    const pb_table_row *full = &t.rows[0], *prompt = &t.rows[1], *lora = &t.rows[2], *maj = &t.rows[3];
+    assert_string_equal(maj->label, "majority");
+    assert_true(maj->reference);
+    /* the interval: about 1.96 sqrt(p(1-p)/n) = 3.9 points at p = 0.8 (seeds add little here) */
+    const pb_table_cell *c = &full->cell[0];
+    assert_true(fabs(c->mean - 80.0) < 1e-9);
+    double h = (c->hi - c->lo) / 2;
+    if (!(h > 2.5 && h < 5.5)) fail_msg("full: half-width %.2f, expected about 3.9", h);
+    assert_true(c->lo < 80.0 && c->hi > 80.0);
+    assert_true(c->best && c->tied_best);
+    /* lora: 1 point behind, disagreeing with full on 10 examples: not significant */
+    c = &lora->cell[0];
+    assert_true(c->tied_best && c->tied_full);
+    assert_true(c->full_lo < 0 && c->full_hi >= 0);
+    /* prompt: 30 points behind: significant, p small; two seeds */
+    c = &prompt->cell[0];
+    assert_false(c->tied_best || c->tied_full);
+    assert_true(c->full_hi < -20 && c->full_p < 0.01);
+    assert_int_equal(c->n, 2);
+    /* the reference row: interval, compared with full, never the best */
+    c = &maj->cell[0];
+    assert_true(isfinite(c->lo) && !c->tied_best && !c->best);
+    /* averages: one task, so the same numbers */
+    assert_int_equal(t.avg_best, 0);
+    assert_true(lora->avg_tied_best && lora->avg_tied_full && !prompt->avg_tied_best);
+    double lo, hi, p;
+    assert_int_equal(pb_table_avg_diff(&t, 1, 0, &lo, &hi, &p), 1);
+    assert_true(hi < -20);
+    /* output: bold ties, ≈, n=2 */
+    pb_table_opts o;
+    pb_table_default_opts(&o);
+    char *md = render(&t, &o);
+    assert_non_null(strstr(md, "| lora |"));
+    assert_non_null(strstr(md, " ≈ |"));
+    assert_non_null(strstr(md, "(n=2)"));
+    assert_non_null(strstr(md, "| *reference* |"));
+    assert_non_null(strstr(md, "bootstrap interval"));
+    assert_non_null(strstr(md, "cls 400"));
+    char line[256];
+    snprintf(line, sizeof line, "| **80.0 ±%.1f** | **80.0 ±", (c = &full->cell[0], (c->hi - c->lo) / 2));
+    if (!strstr(md, line)) fail_msg("no '%s' in\n%s", line, md);
+    free(md);
+    /* deterministic */
+    pb_table t2;
+    assert_int_equal(pb_table_build(&r, "tiny", NULL, &t2), PB_OK);
+    assert_true(t2.rows[0].cell[0].lo == t.rows[0].cell[0].lo && t2.rows[1].cell[0].full_p == t.rows[1].cell[0].full_p);
+    pb_table_free(&t2);
+    pb_table_free(&t);
+    pb_res_free(&r);
+}
+
+/* The learning rate under the first_seed protocol: chosen on the seed that ran every rate, not
+ * moved by the later seeds that ran only the chosen one. */
+static void test_choose_lr_first_seed(void **state) {
+    (void)state;
+    pb_res r;
+    pb_res_init(&r);
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 1e-3, 1, 0.70, 0.7, "ok");
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 1e-2, 1, 0.75, 0.7, "ok");
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 3e-2, 1, 0.60, 0.7, "ok");
+    double lr;
+    int n_lrs, edge;
+    assert_int_equal(pb_table_choose_lr(&r, "tiny", "lora:x=1", "cls:n_train=9", 1, &lr, &n_lrs, &edge), 1);
+    assert_true(lr == 1e-2 && n_lrs == 3 && !edge);
+    /* seeds 2 and 3 at 1e-2 with a poor dev do not move the choice to 1e-3 */
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 1e-2, 2, 0.10, 0.7, "ok");
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 1e-2, 3, 0.10, 0.7, "ok");
+    assert_int_equal(pb_table_choose_lr(&r, "tiny", "lora:x=1", "cls:n_train=9", 1, &lr, &n_lrs, &edge), 1);
+    assert_true(lr == 1e-2);
+    /* with the whole grid on every seed, the mean over seeds decides */
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 1e-3, 2, 0.70, 0.7, "ok");
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 1e-3, 3, 0.70, 0.7, "ok");
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 3e-2, 2, 0.60, 0.7, "ok");
+    add(&r, "lora", "reparameterization", "cls", "acc", 1, 3e-2, 3, 0.60, 0.7, "ok");
+    assert_int_equal(pb_table_choose_lr(&r, "tiny", "lora:x=1", "cls:n_train=9", 1, &lr, &n_lrs, &edge), 1);
+    assert_true(lr == 1e-3 && edge);
+    pb_res_free(&r);
+}
+
+/* The bootstrap engine alone: identical entries differ by exactly 0 (p = 1); a one-seed interval
+ * of accuracy has the binomial width; seeds that disagree widen the interval of the mean. */
+static void test_bootstrap_engine(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    static float a[2 * N], b[2 * N], c[2 * N];
+    for (int i = 0; i < N; i++) {
+        a[2 * i + 1] = b[2 * i + 1] = c[2 * i + 1] = (float)(i % 2);
+        a[2 * i] = b[2 * i] = (float)(i < N / 2 ? i % 2 : 1 - i % 2);  /* 50% right */
+        c[2 * i] = (float)(i < 9 * N / 10 ? i % 2 : 1 - i % 2);       /* 90% right */
+    }
+    pb_boot_task task = {.metric = PB_METRIC_ACC, .n_classes = 2, .width = 2, .n_ex = N};
+    pb_boot_entry e[3] = {{.task = 0, .n_seeds = 1, .seed = {1}, .rec = {a}},
+                          {.task = 0, .n_seeds = 1, .seed = {1}, .rec = {b}},
+                          {.task = 0, .n_seeds = 2, .seed = {1, 2}, .rec = {a, c}}};
+    pb_boot bt;
+    assert_int_equal(pb_boot_run(&bt, &task, 1, e, 3, 1000, 7), PB_OK);
+    double lo, hi, p;
+    assert_int_equal(pb_boot_diff(&bt, 0, 1, &lo, &hi, &p), 1);
+    assert_true(lo == 0 && hi == 0 && p == 1);
+    pb_boot_interval(&bt, 0, &lo, &hi);
+    double h = (hi - lo) / 2; /* 1.96 sqrt(0.25 / 1000) = 0.031 */
+    if (!(h > 0.025 && h < 0.037)) fail_msg("half-width %.4f, expected about 0.031", h);
+    pb_boot_interval(&bt, 2, &lo, &hi); /* seeds at 0.5 and 0.9: the mean 0.7 with seed noise */
+    if (!(lo < 0.55 && hi > 0.85)) fail_msg("two disagreeing seeds: interval [%.3f, %.3f] too narrow", lo, hi);
+    pb_boot_free(&bt);
+    pb_boot_entry bad = {.task = 3, .n_seeds = 1, .rec = {a}};
+    assert_int_not_equal(pb_boot_run(&bt, &task, 1, &bad, 1, 10, 7), PB_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choice_and_statistics),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_label_collision),
+        cmocka_unit_test(test_intervals_and_significance),
+        cmocka_unit_test(test_choose_lr_first_seed),
+        cmocka_unit_test(test_bootstrap_engine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,7 @@
 
 #include "harness/sweep.h"
 #include "results/results.h"
+#include "results/table.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -552,6 +553,58 @@ static void test_bad_outputs(void **state) {
     assert_int_equal(access(none, F_OK), -1);
 }
 
+/* lr_protocol first_seed: the grid runs on the first seed; later seeds run only at the rate the
+ * table's rule chooses from the first seed's dev metrics; a resume runs nothing. Reference rows:
+ * one cell per (task, predictor), no backbone, with test records. Every ok cell has one test record
+ * per test example, and records give back the stored test metric. */
+static void test_first_seed_and_references(void **state) {
+    (void)state;
+    const char *spec = write_spec("fs.ini", "[sweep]\nname = fs\nbackbones = tiny\n"
+                                            "tasks = sentiment:n_train=64,n_dev=32,n_test=32\n"
+                                            "  reverse:n_train=32,n_dev=8,n_test=8\n"
+                                            "lrs = 1e-3 1e-2 3e-2\nseeds = 1 2 3\nsteps = 6\nbatch = 4\n"
+                                            "max_len = 48\neval_every = 3\nlr_protocol = first_seed\n"
+                                            "references = all\n[method full]\n[method lora]\nr = 2\n");
+    const char *out = tu_tmp_path("fs.h5"), *log = tu_tmp_path("fs.log");
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1", "--jobs", "2"), 0, log);
+    pb_res r;
+    read_rows(out, &r);
+    /* 3 reference cells (majority, ngram_nb on sentiment; copy_input on reverse) + 2 tasks x 2
+     * methods x (3 rates of seed 1 + 2 later seeds) */
+    assert_int_equal(r.n, 3 + 2 * 2 * 5);
+    assert_true(tu_log_contains(log, "16 cells of later seeds at rates the first seed did not choose were left out"));
+    int refs = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        const pb_res_row *w = &r.rows[i];
+        if (strcmp(w->status, "ok")) fail_msg("%s: %s", w->method_label, w->message);
+        assert_true(w->n_ex > 0 && w->ex && w->ex_width > 0);
+        assert_int_equal(w->n_ex, !strcmp(w->task_name, "reverse") ? 8 : 32);
+        if (!strcmp(w->category, "reference")) {
+            refs++;
+            assert_string_equal(w->backbone_name, "");
+            assert_true(w->trainable == 0);
+            continue;
+        }
+        if (!strcmp(w->task_name, "sentiment")) { /* the records give the stored accuracy back */
+            int right = 0;
+            for (int64_t j = 0; j < w->n_ex; j++) right += w->ex[2 * j] == w->ex[2 * j + 1];
+            assert_true(fabs((double)right / (double)w->n_ex - w->test_metric) < 1e-12);
+        }
+        if (w->seed == 1) continue;
+        double lr;
+        int n_lrs, edge;
+        assert_int_equal(pb_table_choose_lr(&r, w->backbone_name, w->method, w->task, w->higher_is_better, &lr, &n_lrs,
+                                            &edge),
+                         1);
+        assert_true((float)lr == (float)w->lr);
+    }
+    assert_int_equal(refs, 3);
+    pb_res_free(&r);
+    /* resume: nothing runs again */
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
+    assert_true(tu_log_contains(log, "0 cells run"));
+}
+
 int main(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const struct CMUnitTest tests[] = {
@@ -560,7 +613,7 @@ int main(void) {
         cmocka_unit_test(test_jobs_match_serial),  cmocka_unit_test(test_shards_merge),
         cmocka_unit_test(test_kill_at_named_points), cmocka_unit_test(test_kill_at_random_times),
         cmocka_unit_test(test_failed_cells),       cmocka_unit_test(test_generation_cells),
-        cmocka_unit_test(test_bad_outputs),
+        cmocka_unit_test(test_bad_outputs),        cmocka_unit_test(test_first_seed_and_references),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

