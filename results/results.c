@@ -664,8 +664,13 @@ pb_status pb_res_read(const char *path, pb_res *out) {
             goto out;
         }
         if (x->r.ex_width < 0 || x->r.ex_width > 65536 || x->ex_count > ((uint64_t)1 << 40) || x->ex_offset != n_rec ||
-            (x->ex_count && !x->r.ex_width)) {
-            st = bad(path, "row %llu of /runs has inconsistent test-record offsets (damaged file?)", (unsigned long long)i);
+            (x->ex_count && !x->r.ex_width) || n_rec > ((uint64_t)1 << 60)) {
+            st = bad(path,
+                     "row %llu of /runs has inconsistent test-record offsets: ex_offset %llu, ex_count %llu, ex_width %d; "
+                     "expected ex_offset %zu (where the previous rows' records end), ex_width 0 to 65536 and not 0 "
+                     "when ex_count is not (damaged file?)",
+                     (unsigned long long)i, (unsigned long long)x->ex_offset, (unsigned long long)x->ex_count,
+                     (int)x->r.ex_width, n_rec);
             goto out;
         }
         n_eval += x->eval_count;
@@ -693,6 +698,19 @@ pb_status pb_res_read(const char *path, pb_res *out) {
             goto out;
         }
         if ((st = read_1d(path, g, "/examples/records", H5T_NATIVE_FLOAT, sizeof(float), n_rec, (void **)&rec))) goto out;
+        /* records are counts (labels, per-example statistics): the table casts and sums them */
+        for (hsize_t i = 0; i < n; i++) {
+            const float *x = rec + rows[i].ex_offset;
+            for (uint64_t j = 0; j < rows[i].ex_count * (uint64_t)rows[i].r.ex_width; j++)
+                if (!(x[j] >= 0 && x[j] <= 16777216.0f && x[j] == floorf(x[j]))) {
+                    st = bad(path,
+                             "row %llu of /runs: test record value %g at /examples/records[%llu] is not a count "
+                             "(records hold labels or per-example metric statistics: integers from 0 to 2^24; "
+                             "damaged file?)",
+                             (unsigned long long)i, (double)x[j], (unsigned long long)(rows[i].ex_offset + j));
+                    goto out;
+                }
+        }
     }
     size_t first = out->n; /* rows of this file are appended from here */
     for (hsize_t i = 0; i < n && !st; i++) {

@@ -2,8 +2,10 @@
  * written:
  * - an adapter or a checkpoint whose tensor shapes disagree with its attributes (the loaders
  *   and the commands that use them: `score`, `pretrain --resume`);
- * - a results file with a truncated dataset (`/curves/loss` or `/runs` shorter than the rows
- *   say): `table`, `merge` and `sweep -o` refuse it and leave it as it is;
+ * - a results file with a truncated dataset (`/curves/loss`, `/runs` or `/examples/records`
+ *   shorter than the rows say), rows whose ex_offset / ex_count disagree with the records before
+ *   them, or a test record that is not a count: `table`, `merge` and `sweep -o` refuse it and
+ *   leave it as it is;
  * - a spec naming files outside the working tree: allowed (docs/ARCHITECTURE.md "Decisions"),
  *   and a missing one is an error naming the spec line and the path;
  * - an output directory that is read-only or full (a small tmpfs, mounted here when this runs
@@ -95,6 +97,44 @@ static void shrink_dataset(const char *path, const char *name, hsize_t n) {
     H5Fclose(f);
 }
 
+/* Sets the uint64 field `field` of row `row` of /runs (the other fields are left as they are). */
+static void set_run_field(const char *path, const char *field, size_t row, uint64_t v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t d = H5Dopen2(f, "/runs", H5P_DEFAULT);
+    assert_true(d >= 0);
+    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(uint64_t));
+    assert_true(H5Tinsert(mt, field, 0, H5T_NATIVE_UINT64) >= 0);
+    hid_t sp = H5Dget_space(d);
+    hsize_t n = 0;
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+    assert_true(row < n);
+    uint64_t *x = calloc(n, sizeof *x);
+    assert_true(H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    x[row] = v;
+    assert_true(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    free(x);
+    H5Sclose(sp);
+    H5Tclose(mt);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
+/* Sets element i of the float dataset `name` to v. */
+static void set_float(const char *path, const char *name, hsize_t i, float v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    assert_true(d >= 0);
+    hid_t sp = H5Dget_space(d), one = H5Screate_simple(1, (hsize_t[]){1}, NULL);
+    assert_true(H5Sselect_elements(sp, H5S_SELECT_SET, 1, &i) >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, one, sp, H5P_DEFAULT, &v) >= 0);
+    H5Sclose(one);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
 static void copy_file(const char *src, const char *dst) {
     snapshot s = snap(src);
     assert_true(s.n >= 0);
@@ -175,6 +215,13 @@ static void test_checkpoint_shapes(void **state) {
 
 /* ---- a results file with a truncated dataset ---------------------------------------------- */
 
+/* Fails, showing the log, unless the log contains needle. */
+static void expect_in_log(const char *log, const char *needle) {
+    if (tu_log_contains(log, needle)) return;
+    tu_print_log(log);
+    fail_msg("expected '%s' in the log above", needle);
+}
+
 static void check_truncated(const char *good, const char *bad, const char *needle) {
     const char *log = tu_tmp_path("trunc.log"), *out = tu_tmp_path("trunc_merged.h5");
     const char *spec = write_text("trunc.ini", k_spec2);
@@ -186,12 +233,12 @@ static void check_truncated(const char *good, const char *bad, const char *needl
     pb_res_free(&r);
     snapshot s = snap(bad);
     tu_expect_exit(RUN(log, "table", bad), 1, log);
-    assert_true(tu_log_contains(log, needle));
+    expect_in_log(log, needle);
     tu_expect_exit(RUN(log, "merge", good, bad, "-o", out), 1, log);
-    assert_true(tu_log_contains(log, needle));
+    expect_in_log(log, needle);
     assert_int_equal(access(out, F_OK), -1);
     tu_expect_exit(RUN(log, "sweep", spec, "-o", bad, "--threads", "1"), 1, log);
-    assert_true(tu_log_contains(log, needle));
+    expect_in_log(log, needle);
     assert_unchanged(s, bad);
 }
 
@@ -206,6 +253,38 @@ static void test_results_truncated(void **state) {
     copy_file(good, bad);
     shrink_dataset(bad, "/runs", 1); /* n_runs says 2 */
     check_truncated(good, bad, "runs");
+}
+
+/* The test records (schema version 2): two rows of 16 examples x (predicted, gold) = 64 floats. */
+static void test_results_records(void **state) {
+    (void)state;
+    const char *spec = write_text("trunc.ini", k_spec2), *log = tu_tmp_path("trunc.log");
+    char good[600], bad[600]; /* tu_tmp_path's buffers are reused after 16 calls */
+    snprintf(good, sizeof good, "%s", tu_tmp_path("rec_good.h5"));
+    snprintf(bad, sizeof bad, "%s", tu_tmp_path("rec_bad.h5"));
+    tu_expect_exit(RUN(log, "sweep", spec, "-o", good, "--threads", "1"), 0, log);
+    pb_res r;
+    pb_res_init(&r);
+    assert_int_equal(pb_res_read(good, &r), PB_OK);
+    assert_int_equal(r.n, 2);
+    for (size_t i = 0; i < r.n; i++) assert_true(r.rows[i].n_ex == 16 && r.rows[i].ex_width == 2);
+    pb_res_free(&r);
+    copy_file(good, bad);
+    shrink_dataset(bad, "/examples/records", 40);
+    check_truncated(good, bad, "dataset '/examples/records' has 40 elements; the rows of /runs point to 64");
+    copy_file(good, bad);
+    set_run_field(bad, "ex_offset", 1, 0); /* row 1's records begin where row 0's end: 32 */
+    check_truncated(good, bad, "row 1 of /runs has inconsistent test-record offsets: ex_offset 0, ex_count 16");
+    copy_file(good, bad);
+    set_run_field(bad, "ex_count", 0, 15); /* row 0 then ends at 30, row 1 still begins at 32 */
+    check_truncated(good, bad, "row 1 of /runs has inconsistent test-record offsets: ex_offset 32, ex_count 16, "
+                               "ex_width 2; expected ex_offset 30");
+    copy_file(good, bad);
+    set_run_field(bad, "ex_count", 1, 17); /* the last row points past the records */
+    check_truncated(good, bad, "the rows of /runs point to 66");
+    copy_file(good, bad);
+    set_float(bad, "/examples/records", 37, 0.5f); /* a label that is not an integer */
+    check_truncated(good, bad, "row 1 of /runs: test record value 0.5 at /examples/records[37] is not a count");
 }
 
 /* ---- files outside the working tree --------------------------------------------------------- */
@@ -330,6 +409,7 @@ int main(void) {
         cmocka_unit_test(test_adapter_shapes),
         cmocka_unit_test(test_checkpoint_shapes),
         cmocka_unit_test(test_results_truncated),
+        cmocka_unit_test(test_results_records),
         cmocka_unit_test(test_spec_outside_tree),
         cmocka_unit_test_setup_teardown(test_readonly_and_full_outputs, mount_setup, mount_teardown),
     };
