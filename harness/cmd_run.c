@@ -14,7 +14,7 @@ static void run_usage(FILE *f) {
             "                     [--steps N] [--batch B] [--lr X] [--weight-decay X] [--warmup-frac X]\n"
             "                     [--schedule linear|cosine|constant] [--max-len T] [--eval-every N]\n"
             "                     [--eval-max N] [--gen-max N] [--threads N] [--data-dir DIR] [--quiet]\n"
-            "                     [--save-adapter FILE.h5] [--no-fetch]\n"
+            "                     [--save-adapter FILE.h5] [--no-fetch] [--group-by-length]\n"
             "Fine-tunes the backbone with the method on the task and prints parameters, FLOPs per\n"
             "token, memory by category, time and the dev/test metrics.\n"
             "  --backbone  a preset (randomly initialised; see `peftbench list backbones`) or a\n"
@@ -22,7 +22,8 @@ static void run_usage(FILE *f) {
             "              backbone, pretrained once if missing, as in sweep specs) (default: tiny)\n"
             "  --method    e.g. lora:r=8,alpha=16,targets=q_proj+v_proj (see `peftbench list methods`)\n"
             "  --task      e.g. sentiment, spam:max_train=2000, csv:dir=DIR (docs/TASKS.md)\n"
-            "  --no-fetch  never download: fail, naming it, when fetched data the run needs is missing\n");
+            "  --no-fetch  never download: fail, naming it, when fetched data the run needs is missing\n"
+            "  --group-by-length  batches of similar length (Hugging Face's group_by_length): less padding\n");
 }
 
 int pb_cmd_run(pb_args *a) {
@@ -79,6 +80,7 @@ int pb_cmd_run(pb_args *a) {
             }
         } else if (r == 0 && (r = pb_args_opt(a, "--quiet", 0, NULL)) > 0) c.verbose = 0;
         else if (r == 0 && (r = pb_args_opt(a, "--no-fetch", 0, NULL)) > 0) no_fetch = 1;
+        else if (r == 0 && (r = pb_args_opt(a, "--group-by-length", 0, NULL)) > 0) c.group_by_length = 1;
         else if (r == 0 && (r = pb_args_opt(a, "--help", 0, NULL)) > 0) {
             run_usage(stdout);
             return 0;

@@ -363,6 +363,26 @@ static pb_status evaluate(evaluator *ev, const enc_split *s, pb_split sp, size_t
     return st;
 }
 
+static const int *g_len;        /* qsort has no context argument */
+static size_t *g_pos_in_epoch;
+static int cmp_len_desc(const void *a, const void *b) {
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    if (g_len[i] != g_len[j]) return (g_len[i] < g_len[j]) - (g_len[i] > g_len[j]);
+    return (g_pos_in_epoch[i] > g_pos_in_epoch[j]) - (g_pos_in_epoch[i] < g_pos_in_epoch[j]);
+}
+
+pb_status pb_group_by_length(size_t *order, size_t n, const int *len, int B) {
+    size_t *pos = malloc(sizeof *pos * (n ? n : 1));
+    if (!pos) return pb_errorf(PB_ENOMEM, "out of memory grouping %zu examples by length", n);
+    for (size_t i = 0; i < n; i++) pos[order[i]] = i;
+    g_len = len;
+    g_pos_in_epoch = pos;
+    size_t mega = (size_t)(B > 0 ? B : 1) * 50;
+    for (size_t i = 0; i < n; i += mega) qsort(order + i, n - i < mega ? n - i : mega, sizeof *order, cmp_len_desc);
+    free(pos);
+    return PB_OK;
+}
+
 /* The trainable parameters (the optimizer's segments) into or out of one flat copy. */
 static void segments_copy(const pb_segment *seg, int nseg, float *flat, int restore) {
     size_t off = 0;
@@ -520,6 +540,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     pb_segment *seg = NULL;
     float *snap = NULL;
     size_t *order = NULL;
+    int *train_len = NULL; /* token length of each training example (group_by_length) */
     pb_tokenizer tk;
     pb_tokenizer_init_byte(&tk);
     int32_t *ho_owned = NULL; /* the held-out stream re-encoded by a BPE backbone's tokenizer */
@@ -615,6 +636,12 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
         goto out;
     }
     for (size_t i = 0; i < ntr; i++) order[i] = i;
+    train_len = malloc(sizeof *train_len * ntr);
+    if (!train_len) {
+        st = pb_errorf(PB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < ntr; i++) train_len[i] = sp[PB_SPLIT_TRAIN].ex[i].len;
     pb_rng rng;
     pb_rng_seed(&rng, c->seed * 1000003u + 7u);
     size_t pos = ntr;
@@ -636,6 +663,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
                     order[i - 1] = order[j];
                     order[j] = tmp;
                 }
+                if (c->group_by_length && (st = pb_group_by_length(order, ntr, train_len, B))) goto out;
                 pos = 0;
             }
             idx[b] = order[pos++];
@@ -736,6 +764,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
 out:
     if (st) fail(r, st);
     free(order);
+    free(train_len);
     free(seg);
     free(snap);
     batch_free(&bb);

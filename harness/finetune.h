@@ -45,6 +45,9 @@ typedef struct {
     int eval_every;        /* steps between evaluations (0: only at the end) */
     int eval_max;          /* evaluate on at most this many dev/test examples (0: all) */
     int gen_max;           /* generation: at most this many generated tokens (0: from the data) */
+    int group_by_length;   /* 1: batches of similar length (Hugging Face's group_by_length: each
+                              shuffled epoch cut into megabatches of 50 batches, each sorted by
+                              length): less padding, the same examples per epoch */
     float lr, weight_decay, warmup_frac, clip;
     pb_decay decay;
     int threads;           /* 0: leave as set */
@@ -123,6 +126,12 @@ pb_status pb_run_cell(const pb_run_config *cfg, pb_run_result *result);
  * records included; eval_max caps the test split the same way). Trainable parameters, FLOPs and
  * memory are 0. */
 pb_status pb_run_reference(const pb_run_config *cfg, pb_ref_kind kind, pb_run_result *result);
+/* Hugging Face's group_by_length (LengthGroupedSampler): order[0..n) is an epoch's shuffled
+ * order of example indices (each index < n, len[index] its length); it is cut into megabatches
+ * of 50*B examples and each is sorted by length, longest first (ties keep the shuffled order),
+ * so consecutive batches of B hold examples of similar length while the megabatches keep their
+ * random order. In place. */
+pb_status pb_group_by_length(size_t *order, size_t n, const int *len, int B);
 /* Frees what a result holds (its test records); the result can be reused. */
 void pb_run_result_free(pb_run_result *result);
 

@@ -77,6 +77,7 @@ static void row_identity(pb_res_row *w, const pb_sweep_spec *s, const pb_sweep_c
     w->eval_every = c->eval_every;
     w->eval_max = c->eval_max;
     w->gen_max = c->gen_max;
+    w->group_by_length = c->group_by_length;
     w->lr = c->lr;
     w->weight_decay = c->weight_decay;
     w->warmup_frac = c->warmup_frac;

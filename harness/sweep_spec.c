@@ -309,7 +309,7 @@ static const sweep_key g_sweep_keys[] = {
     {"warmup_frac", 3, 0, 1},   {"clip", 3, 0, 1e6},        {"schedule", 0, 0, 0},
     {"forgetting", 0, 0, 0},    {"forgetting_tokens", 2, 64, 1e9}, {"data_dir", 0, 0, 0},
     {"threads", 2, 0, 1024},    {"methods", 0, 0, 0},       {"references", 1, 0, 0},
-    {"lr_protocol", 0, 0, 0},
+    {"lr_protocol", 0, 0, 0},   {"group_by_length", 2, 0, 1},
 };
 #define N_SWEEP_KEYS (int)(sizeof g_sweep_keys / sizeof g_sweep_keys[0])
 
@@ -484,6 +484,9 @@ static int format_config(char *out, size_t cap, const char *backbone_ident, cons
                      "schedule=%s\n",
                      backbone_ident, task_canon, method, (unsigned long long)c->seed, c->steps, c->batch, c->max_len,
                      c->eval_every, c->eval_max, c->gen_max, lr, wd, wf, clip, pb_decay_name(c->decay));
+    /* added later, written only when set, so the keys of cells that leave it at 0 are unchanged */
+    if (n > 0 && (size_t)n < cap && c->group_by_length)
+        n += snprintf(out + n, cap - (size_t)n, "group_by_length=1\n");
     return n > 0 && (size_t)n < cap;
 }
 
@@ -750,6 +753,7 @@ pb_status pb_sweep_load(const char *path, const char *data_dir_flag, pb_sweep_sp
         else if (!strcmp(sk->key, "eval_every")) base.eval_every = (int)lv;
         else if (!strcmp(sk->key, "eval_max")) base.eval_max = (int)lv;
         else if (!strcmp(sk->key, "gen_max")) base.gen_max = (int)lv;
+        else if (!strcmp(sk->key, "group_by_length")) base.group_by_length = (int)lv;
         else if (!strcmp(sk->key, "threads")) s->threads = (int)lv;
         else if (!strcmp(sk->key, "forgetting_tokens")) s->forgetting_tokens = (size_t)lv;
         else if (!strcmp(sk->key, "weight_decay")) base.weight_decay = (float)dv;

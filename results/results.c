@@ -231,10 +231,12 @@ void pb_res_crash_point(const char *stage) {
     X(F64, heldout_bpb_after, 1) X(F64, forgetting, 1)                                             \
     X(STR, git_commit, 1) X(STR, compiler, 1) X(STR, blas, 1) X(STR, host, 1) X(STR, date, 1)      \
     X(STR, version, 1) X(I32, threads, 1) X(I32, jobs, 1) X(CURVE, eval, 1) X(CURVE, loss, 1)      \
-    X(I32, setup_steps, 1) X(I32, ex_width, 1) X(CURVE, ex, 1) X(F64, cpu_seconds, 1)
+    X(I32, setup_steps, 1) X(I32, ex_width, 1) X(CURVE, ex, 1) X(F64, cpu_seconds, 1)                  \
+    X(I32, group_by_length, 1)
 
 /* Fields that version 1 files do not have (read as 0). */
-static const char *const g_v2_fields[] = {"setup_steps", "ex_width", "ex_offset", "ex_count", "cpu_seconds", NULL};
+static const char *const g_v2_fields[] = {"setup_steps", "ex_width", "ex_offset", "ex_count", "cpu_seconds",
+                                         "group_by_length", NULL};
 
 /* In memory a row is pb_res_row plus the curve offsets the file stores. */
 typedef struct {

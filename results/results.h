@@ -66,6 +66,7 @@ typedef struct {
     /* configuration */
     uint64_t seed;
     int32_t steps, batch, max_len, eval_every, eval_max, gen_max;
+    int32_t group_by_length;          /* 1: length-grouped training batches (version 2) */
     double lr, weight_decay, warmup_frac, clip;
     char schedule[PB_RES_SHORT];
     /* status */
