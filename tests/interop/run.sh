@@ -35,7 +35,8 @@ extract() {
     $0 == b { on = 1; next } $0 == e { on = 0 } on && !/^```/' "$src/$1"
 }
 
-# A small sweep: two methods, one task, one learning rate each, two seeds.
+# A small sweep: two methods and the majority-class reference row, two tasks, one learning rate
+# each, two seeds.
 cat >spec.ini <<'EOF'
 [sweep]
 name = interop
@@ -48,6 +49,7 @@ steps = 10
 batch = 4
 max_len = 48
 eval_every = 5
+references = majority
 [method full]
 lrs = 1e-3
 [method lora]
