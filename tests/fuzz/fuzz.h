@@ -22,7 +22,8 @@
 #define pbf_fail(...) pbf_fail_at(__FILE__, __LINE__, __VA_ARGS__)
 void pbf_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
 
-/* A failing status must come with a message: returns st, aborting if the message is empty. */
+/* A failing status must come with a message: returns st, aborting if the message is empty.
+ * With PB_FUZZ_VERBOSE set, prints the message (what a seed reaches). */
 pb_status pbf_check_status(pb_status st);
 
 /* A path for a scratch file or directory of this process: $TMPDIR (or /tmp) /pbfuzz-PID-name.

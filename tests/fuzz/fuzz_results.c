@@ -1,9 +1,12 @@
 /* fuzz_results.c — results files as `peftbench table` and `peftbench merge` read them
  * (results/results.h pb_res_read; results/table.h pb_table_build/pb_table_write; the merge's
- * pb_res_put and pb_res_write). A results file of 6 rows (2 methods x 3 seeds, ok, diverged and
- * failed, with curves) is written once per process by the real writer, then mutated by the
- * input (h5mutate.h: attributes, /runs and /curves reshaped, retyped, truncated, rows with
- * arbitrary bytes). Input byte 0 bit 0 set: the file is truncated instead.
+ * pb_res_put and pb_res_write). A results file (schema version 2) of 8 rows is written once per
+ * process by the real writer: a classification task (2 methods x 3 seeds, ok, diverged and
+ * failed) and a generation task (2 methods, one seed), with curves and test records (8 examples
+ * per row: (predicted, gold) labels, or exact and token_acc statistics). The input mutates it
+ * (h5mutate.h: attributes, /runs, /curves and /examples/records reshaped, retyped, truncated,
+ * rows and records with arbitrary bytes). Input byte 0 bit 0 set: the file is truncated instead.
+ * The table's bootstrap (B = 2000) runs on 8 examples per row, so an execution stays fast.
  *
  * Checks: every refusal has a message; a file that reads has unique keys (pb_res_find finds
  * each row at its own index); every table that builds renders in md, tex and csv; merging it
@@ -25,7 +28,10 @@
 
 int pb_fuzz_results(const uint8_t *data, size_t size);
 
+enum { N_ROWS = 8, N_EX = 8 };
+
 static void make_row(pb_res_row *w, int i) {
+    int gen = i >= 6; /* rows 6, 7: the generation task */
     pb_res_row_init(w);
     snprintf(w->config, sizeof w->config, "peftbench-cell 1\nfuzz=%d", i);
     pb_res_key(w->config, w->key);
@@ -36,12 +42,12 @@ static void make_row(pb_res_row *w, int i) {
     snprintf(w->method_name, sizeof w->method_name, i % 2 ? "lora" : "full");
     snprintf(w->method_label, sizeof w->method_label, i % 2 ? "lora" : "full");
     snprintf(w->category, sizeof w->category, i % 2 ? "reparameterization" : "selective");
-    snprintf(w->task, sizeof w->task, "sentiment");
-    snprintf(w->task_name, sizeof w->task_name, "sentiment");
-    snprintf(w->task_kind, sizeof w->task_kind, "classify");
-    w->seed = (uint64_t)(i / 2 + 1);
+    snprintf(w->task, sizeof w->task, gen ? "copy" : "sentiment");
+    snprintf(w->task_name, sizeof w->task_name, gen ? "copy" : "sentiment");
+    snprintf(w->task_kind, sizeof w->task_kind, gen ? "generate" : "classify");
+    w->seed = gen ? 1 : (uint64_t)(i / 2 + 1);
     w->steps = 20, w->batch = 4, w->max_len = 32, w->eval_every = 5;
-    w->lr = i < 4 ? 1e-3 : 3e-3;
+    w->lr = i < 4 || gen ? 1e-3 : 3e-3;
     snprintf(w->schedule, sizeof w->schedule, "linear");
     snprintf(w->status, sizeof w->status, "%s", i == 5 ? "failed" : i == 4 ? "diverged" : "ok");
     w->trainable = i % 2 ? 500 : 36000, w->total = 36000 + (i % 2 ? 500 : 0);
@@ -50,8 +56,8 @@ static void make_row(pb_res_row *w, int i) {
     w->flops_train = w->flops_fwd + w->flops_bwd_in + w->flops_bwd_w;
     w->infer_flops = 1e5, w->infer_flops_merged = NAN;
     w->mem_peak_total = 1000000u + (uint64_t)i;
-    snprintf(w->metrics, sizeof w->metrics, "acc,macro_f1");
-    snprintf(w->select_metric, sizeof w->select_metric, "acc");
+    snprintf(w->metrics, sizeof w->metrics, gen ? "exact,token_acc" : "acc,macro_f1");
+    snprintf(w->select_metric, sizeof w->select_metric, gen ? "token_acc" : "acc");
     w->higher_is_better = 1, w->n_metrics = 2, w->best_step = 10;
     w->dev_metric = 0.5 + 0.01 * i, w->test_metric = 0.4 + 0.01 * i;
     for (int k = 0; k < PB_RES_MAX_METRICS; k++) w->dev_all[k] = w->test_all[k] = k < 2 ? 0.5 : NAN;
@@ -67,6 +73,14 @@ static void make_row(pb_res_row *w, int i) {
     w->loss = malloc(sizeof(float) * 20);
     for (int k = 0; k < 4; k++) w->eval_step[k] = 5 * (k + 1), w->eval_train_loss[k] = w->eval_dev[k] = w->eval_test[k] = 0.5f;
     for (int k = 0; k < 20; k++) w->loss[k] = 1.0f / (float)(k + 1);
+    if (i == 5) return; /* failed: no records */
+    w->ex_width = gen ? 4 : 2, w->n_ex = N_EX;
+    w->ex = malloc(sizeof(float) * N_EX * (size_t)w->ex_width);
+    for (int j = 0; j < N_EX; j++) {
+        float *x = w->ex + j * w->ex_width;
+        if (gen) x[0] = (float)((i + j) % 2), x[1] = 1, x[2] = (float)((i + j) % 4), x[3] = 3; /* exact, token_acc */
+        else x[0] = (float)((i + j) % 3 == 0), x[1] = (float)(j % 2);                       /* predicted, gold */
+    }
 }
 
 static const char *template_path(void) {
@@ -75,13 +89,22 @@ static const char *template_path(void) {
     snprintf(path, sizeof path, "%s", pbf_path("results-template.h5"));
     pb_res r;
     pb_res_init(&r);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < N_ROWS; i++) {
         pb_res_row w;
         make_row(&w, i);
         if (pb_res_put(&r, &w)) pbf_fail("template row: %s", pb_errmsg());
         pb_res_row_free(&w);
     }
     if (pb_res_write(path, &r)) pbf_fail("template: %s", pb_errmsg());
+    pb_res_free(&r);
+    /* the unmutated file reaches the bootstrap: both tasks have intervals */
+    pb_res_init(&r);
+    pb_table t;
+    if (pb_res_read(path, &r) || pb_table_build(&r, "tiny", NULL, &t)) pbf_fail("template: %s", pb_errmsg());
+    if (!t.any_intervals || t.n_tasks != 2 || t.n_test[0] != N_EX || t.n_test[1] != N_EX)
+        pbf_fail("template: the table has no intervals (tasks %d, test examples %zu, %zu)", t.n_tasks, t.n_test[0],
+                 t.n_test[1]);
+    pb_table_free(&t);
     pb_res_free(&r);
     return path;
 }

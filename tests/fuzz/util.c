@@ -20,6 +20,7 @@ void pbf_fail_at(const char *file, int line, const char *fmt, ...) {
 
 pb_status pbf_check_status(pb_status st) {
     if (st != PB_OK && !pb_errmsg()[0]) pbf_fail("status %d without a message", (int)st);
+    if (st != PB_OK && getenv("PB_FUZZ_VERBOSE")) fprintf(stderr, "refused: %s\n", pb_errmsg());
     return st;
 }
 
