@@ -336,6 +336,7 @@ static void test_setup_steps(void **state) {
         pb_run_result r;
         if (pb_run_cell(&c, &r) != PB_OK) fail_msg("%s: %s", methods[i], r.message);
         if (r.setup_steps != want[i]) fail_msg("%s: setup_steps %d, expected %d", methods[i], r.setup_steps, want[i]);
+        pb_run_result_free(&r); /* its test records */
     }
 }
 
