@@ -140,8 +140,8 @@ int pb_cmd_demo(pb_args *a) {
     if (st) goto fail;
     if (freeze) {
         pb_model_set_trainable_all(&m, 0);
-        pb_tensor_set_trainable(&m, m.lnf_w, 1);
-        pb_tensor_set_trainable(&m, m.lnf_b, 1);
+        pb_tensor_set_trainable(&m, m.global.w[PB_SITE_LN_F], 1);
+        if (m.global.b[PB_SITE_LN_F]) pb_tensor_set_trainable(&m, m.global.b[PB_SITE_LN_F], 1);
         if ((st = pb_model_prepare(&m))) goto fail;
     }
     if (!ids || !tg) {

@@ -421,12 +421,12 @@ static pb_status load_backbone(pb_model *m, pb_tokenizer *tk, const char *spec, 
         *m = lm;
         return PB_OK;
     }
-    /* The classification layout is the LM layout followed by the head: copy the shared prefix. */
+    /* Another head: a model with it, every other tensor copied from the checkpoint by name (an
+     * untied LM head is dropped; the new head stays initialised). */
     st = pb_model_init(m, &lm.d, head, K, seed);
-    if (!st) {
-        size_t n_lm;
-        pb_model_layout(&lm.d, PB_HEAD_LM, 0, NULL, &n_lm);
-        memcpy(m->params, lm.params, sizeof(float) * n_lm);
+    if (!st && (st = pb_model_copy_by_name(m, &lm, 1u << PB_SITE_HEAD))) {
+        pb_model_free(m);
+        st = pb_error_context(st, "backbone '%s'", spec);
     }
     pb_model_free(&lm);
     return st;
@@ -467,11 +467,11 @@ static double infer_flops_per_token(evaluator *ev, const enc_split *s) {
 
 /* Held-out bits per byte for the forgetting metric (pretrain.h pb_eval_stream). direct: score m
  * itself (an LM-head model with its method attached; P virtual tokens in front shorten the
- * window). Otherwise score a temporary LM-head model that copies m's trunk (the classification
- * layout is the LM layout followed by the head), so m's buffers and the cell's memory counters
- * are left alone. Encoders score masked tokens. */
-static pb_status heldout_bpb(pb_model *m, const pb_tokenizer *tk, int direct, const int32_t *tok, size_t n, int P,
-                             uint64_t seed, double *bpb) {
+ * window). Otherwise score a temporary LM-head model: the backbone as loaded (its own LM head,
+ * tied or not) with m's other tensors copied in by name, so m's buffers and the cell's memory
+ * counters are left alone. Encoders score masked tokens. */
+static pb_status heldout_bpb(pb_model *m, const char *backbone, const pb_tokenizer *tk, int direct, const int32_t *tok,
+                             size_t n, int P, uint64_t seed, double *bpb) {
     pb_eval ev;
     pb_status st;
     float mask = m->d.causal ? 0.0f : 0.15f;
@@ -479,11 +479,12 @@ static pb_status heldout_bpb(pb_model *m, const pb_tokenizer *tk, int direct, co
         if ((st = pb_eval_stream_tok(m, tk, tok, n, m->d.max_seq - P, 8, mask, 0, &ev, NULL))) return st;
     } else {
         pb_model lm;
-        if ((st = pb_model_init(&lm, &m->d, PB_HEAD_LM, 0, seed))) return st;
-        size_t n_lm;
-        pb_model_layout(&lm.d, PB_HEAD_LM, 0, NULL, &n_lm);
-        memcpy(lm.params, m->params, sizeof(float) * n_lm);
-        st = pb_eval_stream_tok(&lm, tk, tok, n, lm.d.max_seq, 8, mask, 0, &ev, NULL);
+        pb_tokenizer scratch;
+        st = load_backbone(&lm, &scratch, backbone, PB_HEAD_LM, 0, seed);
+        pb_tokenizer_free(&scratch);
+        if (st) return st;
+        if (!(st = pb_model_copy_by_name(&lm, m, 1u << PB_SITE_HEAD)))
+            st = pb_eval_stream_tok(&lm, tk, tok, n, lm.d.max_seq, 8, mask, 0, &ev, NULL);
         pb_model_free(&lm);
         if (st) return st;
     }
@@ -573,7 +574,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
                        c->backbone);
         goto out;
     }
-    if (ho && (st = heldout_bpb(&m, hot, 0, ho, n_ho, 0, c->seed, &r->heldout_bpb_before)))
+    if (ho && (st = heldout_bpb(&m, c->backbone, hot, 0, ho, n_ho, 0, c->seed, &r->heldout_bpb_before)))
         goto out;
     if ((st = pb_peft_create(&peft, c->method, NULL, head, K, &m, c->seed))) goto out;
     int P = m.hooks && m.hooks->embed.fwd ? m.hooks->embed.P : 0;
@@ -758,7 +759,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     /* Forgetting after: an LM-head model as it is (merged or with its hooks); a classification
      * model through an LM head on its trunk, meaningful only when base weights changed. */
     if (ho && !r->diverged && (head == PB_HEAD_LM || merged) &&
-        (st = heldout_bpb(&m, hot, head == PB_HEAD_LM, ho, n_ho, P, c->seed, &r->heldout_bpb_after)))
+        (st = heldout_bpb(&m, c->backbone, hot, head == PB_HEAD_LM, ho, n_ho, P, c->seed, &r->heldout_bpb_after)))
         goto out;
     st = PB_OK;
 out:

@@ -2,8 +2,10 @@
  *
  * Every bias of the backbone: the q/k/v/o, MLP and LayerNorm biases (Ben Zaken et al. train
  * "the bias terms" of BERT, LayerNorm biases included).
- * Closed form (GPT-style backbone, L layers, width C, MLP width F, K labels):
- *   trainable = L * (4C [q,k,v,o] + F [up] + C [down] + 2C [ln_1, ln_2]) + C [ln_f] + (K*C + K).
+ * Closed form: trainable = every bias of the backbone, sum over sites of (occurrences x OC of
+ * the sites with a bias: pb_desc_bias_params); the task head is the framework's to count
+ * (method.h). GPT-style backbone, L layers, width C, MLP width F:
+ *   L * (4C [q,k,v,o] + F [up] + C [down] + 2C [ln_1, ln_2]) + C [ln_f].
  */
 #include "method.h"
 
@@ -15,10 +17,9 @@ static pb_status bitfit_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t bitfit_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+static size_t bitfit_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
     (void)hp;
-    size_t L = (size_t)d->n_layer, C = (size_t)d->d_model, F = (size_t)d->d_ff;
-    return L * (4 * C + F + C + 2 * C) + C + pb_head_closed_form(d, K);
+    return pb_desc_bias_params(d, head);
 }
 
 const pb_method pb_method_bitfit = {

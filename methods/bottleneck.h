@@ -70,7 +70,7 @@ int pb_bn_size(const pb_method *m, const pb_hp_values *hp, int C);
  * pb_bn_state. Errors name the offending hyperparameter. */
 pb_status pb_bn_attach(pb_method_ctx *c, unsigned where, int parallel);
 /* Trainable parameters: L * units-per-layer * (2rC + r + C [+ C + 1 gate]) + the task head. */
-size_t pb_bn_closed_form(const pb_method *m, const pb_hp_values *hp, const pb_model_desc *d, int K, int n_sub);
+size_t pb_bn_closed_form(const pb_method *m, const pb_hp_values *hp, const pb_model_desc *d, int n_sub);
 /* Initialisation (init_weights) and the sublayer hooks, for the method tables. */
 void pb_bn_init(pb_method_ctx *c, pb_rng *rng);
 void pb_bn_fwd(pb_method_ctx *c, int slot, float *h, const float *x, int N);

@@ -15,8 +15,8 @@
  * Merge: W <- m ⊙ (W + s B A) / ||W + s B A||_row.
  *
  * Closed form: trainable = sum over targeted sites of r (IC + OC) + OC (the magnitude), plus
- * the biases `bias` selects, plus the task head (K C + K). For q,v targets on the GPT-style
- * backbone: L (2 r (C + C) + 2 C) + K C + K.
+ * the biases `bias` selects (the task head is the framework's to count). For q,v targets on the
+ * GPT-style backbone: L (2 r (C + C) + 2 C).
  *
  * Gradient (default, exact_norm=0): ||V|| is detached, as the paper (section 4.3) and Hugging
  * Face PEFT do (DoraLinearLayer.forward: weight_norm = weight_norm.detach()). The backward is the
@@ -83,8 +83,8 @@ static pb_status dora_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t dora_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    return pb_lowrank_closed_form(hp, d, K, 1);
+static size_t dora_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    return pb_lowrank_closed_form(hp, d, head, 1);
 }
 
 /* ||v|| of each row of v (rows, n), accumulated in double; one function for init, forward and

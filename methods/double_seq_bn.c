@@ -18,9 +18,10 @@
  * the adapters): every norm of the backbone trains too, in place (ln_1, ln_2, ln_f on the
  * GPT-style backbone). Default 0, as AdapterHub, which trains the adapters only.
  *
- * Closed form (GPT-style backbone, L layers, width C, K labels):
- *   trainable = 2 L (2 r C + r + C [+ C + 1 with the gate]) + (K C + K on classification)
- *               [+ L 4 C + 2 C with layer_norms; on real models pb_norms_closed_form].
+ * Closed form (L layers, width C; the task head is the framework's to count):
+ *   trainable = 2 L (2 r C + r + C [+ C + 1 with the gate])
+ *               [+ every norm with layer_norms: L 4 C + 2 C on the GPT-style backbone;
+ *                pb_norms_closed_form].
  * Saved per adapter and row: h (C), u (r), a (r) [+ y (C), g (1)]; workspace per row C + r [+ 1].
  * Merge: none (non-linear).
  *
@@ -54,10 +55,10 @@ static pb_status double_seq_bn_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t double_seq_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+static size_t double_seq_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
     const pb_method *m = pb_method_find("double_seq_bn");
-    size_t n = pb_bn_closed_form(m, hp, d, K, 2);
-    return n + (pb_hpv_num(m, hp, "layer_norms") != 0 ? pb_norms_closed_form(d, NORM_SITES) : 0);
+    size_t n = pb_bn_closed_form(m, hp, d, 2);
+    return n + (pb_hpv_num(m, hp, "layer_norms") != 0 ? pb_norms_closed_form(d, head, NORM_SITES) : 0);
 }
 
 static const char *const double_seq_bn_examples[] = {

@@ -1,6 +1,7 @@
 /* full.c — full fine-tuning: every base tensor trains (the baseline every table is relative to).
  *
- * Closed form: trainable = all base parameters (with the task head).
+ * Closed form: trainable = all base parameters (the task head among them is the framework's to
+ * count, method.h).
  * Counting: not a PEFT wrapper, so "all params" is the base model alone (no head copy).
  */
 #include "method.h"
@@ -10,11 +11,11 @@ static pb_status full_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t full_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int n_labels) {
+static size_t full_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
     (void)hp;
-    size_t n;
-    pb_model_layout(d, n_labels ? PB_HEAD_CLS : PB_HEAD_LM, n_labels, NULL, &n);
-    return n;
+    size_t n; /* every tensor of the layout; the task head among them is the framework's to count */
+    pb_model_layout(d, head, 1, NULL, &n);
+    return n - pb_model_task_head_params(d, head, 1);
 }
 
 const pb_method pb_method_full = {

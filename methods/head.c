@@ -1,7 +1,8 @@
 /* head.c — linear probing: only the task head trains; the backbone is frozen.
  *
- * Closed form: trainable = K*C + K (classification head score.weight, score.bias; real models'
- * heads as pb_head_closed_form); 0 with the LM head, which is tied to the frozen token embedding.
+ * Closed form: 0 of its own: the framework counts the task head it trains (score.weight,
+ * score.bias: K C + K, or the head the descriptor has; pb_model_task_head_params); nothing with an
+ * LM head.
  * Backward does no work in the trunk at all (the model's plan stops at the head).
  */
 #include "method.h"
@@ -15,9 +16,9 @@ static pb_status head_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t head_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int n_labels) {
-    (void)hp;
-    return pb_head_closed_form(d, n_labels);
+static size_t head_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    (void)hp, (void)d, (void)head;
+    return 0; /* only the task head, which the framework counts */
 }
 
 const pb_method pb_method_head = {

@@ -14,10 +14,10 @@
  * the default is intersected with the targets, as PEFT's per-model default is. An empty list
  * (feedforward_modules=) scales every target's output.
  *
- * Closed form (GPT-style backbone, L layers, width C, MLP width F, K labels): per layer, the
- * sum over targeted sites of OC (output-scaled) or IC (input-scaled), where IC/OC are C except
- * mlp.up's OC and mlp.down's IC, which are F; plus K C + K on classification. Defaults:
- *   trainable = L (C + C + F) + (K C + K).
+ * Closed form: the sum over targeted sites (each occurrence) of OC (output-scaled) or IC
+ * (input-scaled), from the site shapes (pb_desc_site_shape); the task head is the framework's to
+ * count. Defaults on the GPT-style backbone (L layers, width C, MLP width F):
+ *   trainable = L (C + C + F).
  * Saved per row: the base output (OC) of every output-scaled site (for d l). Workspace per row:
  * the largest of 2 IC (input-scaled: x * l, and d(x * l)) and OC (output-scaled: dout * l).
  *
@@ -54,10 +54,9 @@ typedef struct {
     size_t acts_off[MAX_TARGETS]; /* floats per row before this target's saved output */
 } ia3_state;
 
-/* The targets and feedforward masks (feedforward within targets), shared by attach and
- * closed_form. */
-static uint32_t ff_mask(const pb_hp_values *hp, uint32_t targets) {
-    return hp->raw[HP_FF][0] ? hp->sites[HP_FF] & targets : 0;
+/* The feedforward mask within the targets, as attach computes it (for closed_form). */
+static uint32_t ff_mask(const pb_hp_values *hp, const pb_model_desc *d, uint32_t targets) {
+    return hp->raw[HP_FF][0] ? pb_hpv_sites_on(hp, HP_FF, d, LINEAR_SITES) & targets : 0;
 }
 
 static pb_status ia3_attach(pb_method_ctx *c) {
@@ -100,15 +99,15 @@ static pb_status ia3_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t ia3_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    uint32_t sites = hp->sites[HP_TARGETS] & pb_desc_sites(d) & LINEAR_SITES, ff = ff_mask(hp, sites);
-    size_t C = (size_t)d->d_model, F = (size_t)d->d_ff, L = (size_t)d->n_layer, per_layer = 0;
+static size_t ia3_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    uint32_t sites = pb_hpv_sites_on(hp, HP_TARGETS, d, LINEAR_SITES), ff = ff_mask(hp, d, sites);
+    size_t n = 0;
     for (int s = 0; s < PB_NSITE; s++) {
-        if (!(sites & (1u << s))) continue;
-        size_t ic = s == PB_SITE_DOWN ? F : C, oc = (s == PB_SITE_UP || s == PB_SITE_GATE) ? F : C;
-        per_layer += (ff >> s) & 1u ? ic : oc;
+        int ic, oc;
+        if (!(sites & (1u << s)) || !pb_desc_site_shape(d, (pb_site)s, &ic, &oc, NULL)) continue;
+        n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * (size_t)((ff >> s) & 1u ? ic : oc);
     }
-    return L * per_layer + pb_head_closed_form(d, K);
+    return n;
 }
 
 static void ia3_init(pb_method_ctx *c, pb_rng *rng) {

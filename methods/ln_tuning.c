@@ -6,11 +6,12 @@
  * (post_attention_layernorm), ln_f (norm, final_layer_norm).
  * The parameters are trained in place (select hook); nothing is added, nothing to merge, and the
  * model starts exactly at the base model.
- * Closed form (GPT-style backbone, L layers, width C, K labels), all three targeted:
- *   trainable = L (2C [ln_1] + 2C [ln_2]) + 2C [ln_f] + (K C + K).
- * On real models (pb_norms_closed_form) a norm is 2C (LayerNorm) or C (RMSNorm); an
- * encoder-decoder's decoder blocks add the cross-attention norm (LN_X) and each stack has its
- * final norm; BERT-style embeddings have a norm (LN_EMBED); the head as pb_head_closed_form.
+ * Closed form: the sum over targeted norms (each occurrence) of their gain and bias (C + C for
+ * LayerNorm, C for RMSNorm; pb_norms_closed_form: an encoder-decoder's decoder blocks add the
+ * cross-attention norm and each stack has its final norm, BERT-style embeddings have a norm); the
+ * task head is the framework's to count. GPT-style backbone, L layers, width C, all three
+ * targeted:
+ *   trainable = L (2C [ln_1] + 2C [ln_2]) + 2C [ln_f].
  * Counting: PEFT's LNTuningLayer trains a deep copy of each targeted LayerNorm, so its "all
  * params" includes the copies (2C per norm). Here the norms train in place, and are counted as
  * PEFT counts them (pb_ctx_unfreeze_copy): trainable the same, "all" = base + the copies.
@@ -35,8 +36,8 @@ static pb_status ln_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t ln_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    return pb_norms_closed_form(d, hp->sites[0] & pb_desc_sites(d) & LN_SITES) + pb_head_closed_form(d, K);
+static size_t ln_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    return pb_norms_closed_form(d, head, pb_hpv_sites_on(hp, 0, d, LN_SITES));
 }
 
 static const char *const ln_examples[] = {"ln_tuning", "ln_tuning:targets=ln_2+norm", "ln_tuning:targets=ln_1", NULL};

@@ -22,8 +22,8 @@
  *   dw1_a += dP1 w1_b^T, dw1_b += w1_a^T dP1, and the same for w2 (8 OC IC r MATMUL).
  * Nothing is saved beyond the site input the model keeps; workspace: P1, P2, W' / G (3 max OC IC).
  *
- * Closed form: trainable = sum over targeted sites of 2 r (IC + OC), plus the task head
- * (K C + K). For q,v on the GPT-style backbone: 8 r C L + K C + K.
+ * Closed form: trainable = sum over targeted sites of 2 r (IC + OC) (the task head is the
+ * framework's to count). For q,v on the GPT-style backbone: 8 r C L.
  */
 #include "lowrank.h"
 #include "pb_mem.h"
@@ -90,15 +90,15 @@ static pb_status loha_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t loha_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    uint32_t sites = hp->sites[HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
-    size_t r = (size_t)hp->num[HP_R], L = (size_t)d->n_layer, per_layer = 0, ic, oc;
+static size_t loha_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    uint32_t sites = pb_hpv_sites_on(hp, HP_TARGETS, d, PB_LOWRANK_SITES);
+    size_t r = (size_t)hp->num[HP_R], n = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++)
         if (sites & (1u << s)) {
             pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
-            per_layer += 2 * r * (ic + oc);
+            n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * 2 * r * (ic + oc);
         }
-    return L * per_layer + pb_head_closed_form(d, K);
+    return n;
 }
 
 static void loha_init(pb_method_ctx *c, pb_rng *rng) {

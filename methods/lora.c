@@ -7,7 +7,7 @@
  * bias: "none" trains no bias; "all" trains every bias of the backbone; "lora_only" trains the
  * biases of the targeted layers.
  * Closed form: trainable = sum over targeted sites of r (IC + OC), plus the biases that `bias`
- * selects, plus the task head (K C + K). Targets default to q and v (Hugging Face's default
+ * selects (the task head is the framework's to count). Targets default to q and v (Hugging Face's default
  * for most decoders; its GPT-2 default is the fused c_attn).
  * Saved per target: u = dropout(x) A^T (N, r). Workspace: the dropout output (N, IC) when
  * dropout > 0 (recomputed in backward from its seed), du (N, r).
@@ -47,8 +47,8 @@ static pb_status lora_attach(pb_method_ctx *c) {
     return pb_lowrank_attach(c, s);
 }
 
-static size_t lora_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    return pb_lowrank_closed_form(hp, d, K, 0) + (hp->num[HP_GATE] != 0 ? pb_lowrank_gate_count(hp, d) : 0);
+static size_t lora_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    return pb_lowrank_closed_form(hp, d, head, 0) + (hp->num[HP_GATE] != 0 ? pb_lowrank_gate_count(hp, d, head) : 0);
 }
 
 static void lora_init(pb_method_ctx *c, pb_rng *rng) { pb_lowrank_init(c, c->state, rng); }

@@ -39,22 +39,22 @@ void pb_lowrank_unfreeze_all_biases(pb_method_ctx *c) {
 }
 
 void pb_lowrank_site_dims(pb_site site, const pb_model_desc *d, size_t *ic, size_t *oc) {
-    size_t C = (size_t)d->d_model, F = (size_t)d->d_ff;
-    *ic = site == PB_SITE_DOWN ? F : C;
-    *oc = (site == PB_SITE_UP || site == PB_SITE_GATE) ? F : C;
+    int in, out;
+    pb_desc_site_shape(d, site, &in, &out, NULL);
+    *ic = (size_t)in;
+    *oc = (size_t)out;
 }
 
-size_t pb_lowrank_bias_count(int bias, uint32_t sites, const pb_model_desc *d) {
-    size_t C = (size_t)d->d_model, F = (size_t)d->d_ff, L = (size_t)d->n_layer;
-    if (bias == 1) return L * (4 * C + F + C + 2 * C) + C; /* every bias, as bitfit */
+size_t pb_lowrank_bias_count(int bias, uint32_t sites, const pb_model_desc *d, pb_head_kind head) {
+    if (bias == 1) return pb_desc_bias_params(d, head); /* every bias, as bitfit */
     if (bias != 2) return 0;
-    size_t n = 0, ic, oc;
-    for (int s = 0; s < PB_NSITE; s++)
-        if (sites & (1u << s)) {
-            pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
-            n += oc;
-        }
-    return L * n;
+    size_t n = 0;
+    for (int s = 0; s < PB_NSITE; s++) {
+        int in, out, b;
+        if ((sites & (1u << s)) && pb_desc_site_shape(d, (pb_site)s, &in, &out, &b) && b)
+            n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * (size_t)out;
+    }
+    return n;
 }
 
 /* ---- 2. the LoRA adapter set ---------------------------------------------------------------- */
@@ -108,28 +108,27 @@ pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s) {
     return PB_OK;
 }
 
-size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K, size_t per_oc) {
-    uint32_t sites = hp->sites[PB_LR_HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
-    size_t r = (size_t)hp->num[PB_LR_HP_R], L = (size_t)d->n_layer;
+size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head, size_t per_oc) {
+    uint32_t sites = pb_hpv_sites_on(hp, PB_LR_HP_TARGETS, d, PB_LOWRANK_SITES);
+    size_t r = (size_t)hp->num[PB_LR_HP_R], n = 0, ic, oc;
     int bias = (int)hp->num[PB_LR_HP_BIAS];
-    size_t per_layer = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++) {
         if (!(sites & (1u << s))) continue;
         pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
-        per_layer += r * (ic + oc) + per_oc * oc;
+        n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * (r * (ic + oc) + per_oc * oc);
     }
-    return L * per_layer + pb_head_closed_form(d, K) + pb_lowrank_bias_count(bias, sites, d);
+    return n + pb_lowrank_bias_count(bias, sites, d, head);
 }
 
-size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d) {
-    uint32_t sites = hp->sites[PB_LR_HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
-    size_t per_layer = 0, ic, oc;
+size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    uint32_t sites = pb_hpv_sites_on(hp, PB_LR_HP_TARGETS, d, PB_LOWRANK_SITES);
+    size_t n = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++)
         if (sites & (1u << s)) {
             pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
-            per_layer += ic + 1;
+            n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * (ic + 1);
         }
-    return (size_t)d->n_layer * per_layer;
+    return n;
 }
 
 void pb_lowrank_init(pb_method_ctx *c, pb_lowrank *s, pb_rng *rng) {

@@ -88,11 +88,12 @@ typedef struct {
  * selects; declares the workspace. Errors name the method and the offending value. */
 pb_status pb_lowrank_attach(pb_method_ctx *c, pb_lowrank *s);
 /* Trainable count of the set: sum over targets of r (IC + OC) + per_oc * OC, plus the biases
- * `bias` selects, plus the task head (K C + K). per_oc: extra trainable floats per output feature
- * that the method adds per target (DoRA's magnitude: 1). The gate is not included (see below). */
-size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K, size_t per_oc);
+ * `bias` selects (the task head is the framework's). per_oc: extra trainable floats per output
+ * feature that the method adds per target (DoRA's magnitude: 1). The gate is not included (see
+ * below). */
+size_t pb_lowrank_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head, size_t per_oc);
 /* Trainable floats of the gates: sum over targets of IC + 1. */
-size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d);
+size_t pb_lowrank_gate_count(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head);
 /* A ~ U(-1/sqrt(IC), 1/sqrt(IC)) (kaiming_uniform(a=sqrt(5)), as Hugging Face); B stays 0; with
  * the gate, Wg ~ N(0, 0.02^2) (AdapterHub's LoRA gate), bg = 0 (drawn after every A, so the
  * ungated set draws the same numbers as before the gate existed). */
@@ -121,8 +122,8 @@ void pb_lowrank_target(pb_method_ctx *c, const pb_lowrank *s, int i, int *layer,
 void pb_lowrank_unfreeze_bias(pb_method_ctx *c, int layer, pb_site site); /* the site's bias, if any */
 void pb_lowrank_unfreeze_all_biases(pb_method_ctx *c);
 /* Biases counted by the closed form for option `bias` on targeted sites `sites`. */
-size_t pb_lowrank_bias_count(int bias, uint32_t sites, const pb_model_desc *d);
-/* In and out features of a per-layer linear site of the GPT-style backbone. */
+size_t pb_lowrank_bias_count(int bias, uint32_t sites, const pb_model_desc *d, pb_head_kind head);
+/* In and out features of a linear site (pb_desc_site_shape). */
 void pb_lowrank_site_dims(pb_site site, const pb_model_desc *d, size_t *ic, size_t *oc);
 
 #endif

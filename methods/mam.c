@@ -24,7 +24,7 @@
  *
  * Not identity at initialisation (the prefix is active from the start; the adapter alone would
  * be). Merge: not possible (prefix tuning cannot be folded).
- * Closed form: prefix_tuning's + par_bn's (each without the head) + K C + K on classification:
+ * Closed form: prefix_tuning's + par_bn's (the task head is the framework's to count):
  *   with projection   P C + (C h + h) + (h 2 L C + 2 L C)  +  L (2 r C + r + C)
  *   (C is the key/value width kv under grouped-query attention for the prefix part.)
  *   Hugging Face's convention counts the projection MLP because it trains; the paper's
@@ -94,10 +94,10 @@ static pb_status mam_attach(pb_method_ctx *c) {
     return pb_ctx_compose(c, par, &part);
 }
 
-static size_t mam_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+static size_t mam_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
     char pre[256], par[256];
     part_specs(hp, pre, sizeof pre, par, sizeof par);
-    return pb_part_closed_form(pre, d) + pb_part_closed_form(par, d) + pb_head_closed_form(d, K);
+    return pb_part_closed_form(pre, d, head) + pb_part_closed_form(par, d, head);
 }
 
 /* The default (ReLU adapter) is gradient-checked too; the examples add smooth activations. */

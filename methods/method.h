@@ -116,8 +116,11 @@ struct pb_method {
      * tensors, hook points and buffers (sizes only; see the pb_ctx_* calls below). */
     pb_status (*attach)(pb_method_ctx *c);
     /* The trainable-parameter count by the closed form written in the file header, from the
-     * hyperparameters and the descriptor alone (tests hold it equal to what attach declared). */
-    size_t (*closed_form)(const pb_hp_values *hp, const pb_model_desc *d, int n_labels);
+     * hyperparameters, the descriptor and the head kind alone, as a formula over site shapes
+     * (pb_desc_site_shape, pb_desc_site_count): what the method adds and unfreezes, without the
+     * task head, which the framework adds (pb_peft_closed_form). Tests hold it equal to what
+     * attach declared on the test families and on every shape-only real model. */
+    size_t (*closed_form)(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head);
     /* Initialises the method's tensors; NULL leaves them zero. */
     void (*init)(pb_method_ctx *c, pb_rng *rng);
     /* Start of every forward (c->B, c->Tm, c->N, c->training, c->step, c->acts, c->work are set).
@@ -176,6 +179,10 @@ pb_status pb_ctx_sites(const pb_method_ctx *c, const char *key, uint32_t allowed
 double pb_hpv_num(const pb_method *m, const pb_hp_values *v, const char *key);
 uint32_t pb_hpv_sites(const pb_method *m, const pb_hp_values *v, const char *key);
 const char *pb_hpv_text(const pb_method *m, const pb_hp_values *v, const char *key);
+/* The sites SITES hyperparameter i selects on d, restricted to `allowed`, resolved name by name as
+ * pb_ctx_sites does at attach (pb_desc_target_sites: a real model's own module names), for
+ * closed_form. */
+uint32_t pb_hpv_sites_on(const pb_hp_values *v, int i, const pb_model_desc *d, uint32_t allowed);
 
 /* ---- declarations during attach ------------------------------------------------------------- */
 
@@ -194,24 +201,19 @@ const pb_tensor *pb_ctx_base(const pb_method_ctx *c, int i);
 const pb_tensor *pb_ctx_site_weight(const pb_method_ctx *c, int layer, pb_site site);
 const pb_tensor *pb_ctx_site_bias(const pb_method_ctx *c, int layer, pb_site site);
 /* Hugging Face PEFT's num_transformer_submodules: 2 for an encoder-decoder with its LM head
- * (SEQ_2_SEQ_LM: prompt tuning and p-tuning learn separate virtual tokens for the decoder), else 1. */
+ * (SEQ_2_SEQ_LM: prompt tuning and p-tuning learn separate virtual tokens for the decoder), else 1.
+ * pb_hf_submodules: the same from the descriptor and head, for closed_form. */
 int pb_ctx_submodules(const pb_method_ctx *c);
+int pb_hf_submodules(const pb_model_desc *d, pb_head_kind head);
 /* The blocks a prefix attaches to: every block, or an encoder-decoder's encoder blocks (PEFT's
- * num_layers = config.num_layers; the decoder reuses them). */
+ * num_layers = config.num_layers; the decoder reuses them). pb_hf_prefix_layers: for closed_form. */
 int pb_ctx_prefix_layers(const pb_method_ctx *c);
-/* The same two for closed forms, from the descriptor alone (n_labels 0: an LM head). */
-int pb_desc_submodules(const pb_model_desc *d, int n_labels);
-int pb_desc_prefix_layers(const pb_model_desc *d);
-/* For closed forms: trainable floats of the task head the framework trains, 0 with an LM head
- * (n_labels 0), else d's classification head: K E + K (ours, BERT; E = the embedding width,
- * C unless OPT-350m's proj_dim), K E without a bias (GPT-2, LLaMA, OPT: PB_CLS_LINEAR_NOBIAS),
- * or RoBERTa's dense + out_proj, C C + C + K C + K (PB_CLS_DENSE). */
-size_t pb_head_closed_form(const pb_model_desc *d, int n_labels);
-/* For closed forms: floats of the norms at `sites` (a mask over LN1, LN2, LN_X, LN_F, LN_EMBED)
- * that d has: 2C each for LayerNorm, C for RMSNorm; LN1 and LN2 in every block, LN_X in an
- * encoder-decoder's decoder blocks, LN_F once per stack (unless no_final_norm), LN_EMBED when
- * embed_norm. */
-size_t pb_norms_closed_form(const pb_model_desc *d, uint32_t sites);
+int pb_hf_prefix_layers(const pb_model_desc *d);
+/* For closed forms: the parameters of every norm of d at `sites` (a mask; each occurrence: every
+ * block that has it, both final norms of an encoder-decoder, the embedding norm), gain and bias
+ * from pb_desc_site_shape (2C for LayerNorm, C for RMSNorm). ln_tuning and double_seq_bn's
+ * layer_norms. */
+size_t pb_norms_closed_form(const pb_model_desc *d, pb_head_kind head, uint32_t sites);
 /* Trains base tensor i in place. */
 void pb_ctx_unfreeze(pb_method_ctx *c, int base_index);
 /* Trains base tensor i as Hugging Face PEFT does with a module it copies (modules_to_save, LN
@@ -231,9 +233,8 @@ pb_status pb_ctx_hook_embed(pb_method_ctx *c, int P);
  * (PB_MEM_WORKSPACE), in floats per row (N) plus a fixed count. Accumulates over calls. */
 void pb_ctx_acts(pb_method_ctx *c, size_t per_row, size_t fixed);
 void pb_ctx_work(pb_method_ctx *c, size_t per_row, size_t fixed);
-/* The closed form of a part's spec without the task head (hybrids' closed_form); 0 if the spec
- * does not parse. */
-size_t pb_part_closed_form(const char *spec, const pb_model_desc *d);
+/* The closed form of a part's spec (hybrids' closed_form); 0 if the spec does not parse. */
+size_t pb_part_closed_form(const char *spec, const pb_model_desc *d, pb_head_kind head);
 /* Attaches another method as a part of this one (hybrids): spec "NAME:key=value,...". */
 pb_status pb_ctx_compose(pb_method_ctx *c, const char *spec, pb_method_ctx **part);
 /* The FLOPs of the parts c composed (each part's own flops function). */

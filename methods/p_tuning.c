@@ -33,8 +33,8 @@
  *   MLP   P C + (C h + h) + (h h + h) + (h C + C)
  *   LSTM  P C + sum over layers k of 2 (4h (in_k + h) + 8h), in_0 = C, in_k = 2h
  *         + (2h 2h + 2h) + (2h C + C)
- *   plus K C + K (the task head) on classification; the P C of the embeddings twice for an
- *   encoder-decoder with its LM head (num_transformer_submodules = 2, as prompt tuning).
+ *   with P C doubled for an encoder-decoder with its LM head (two sets of virtual tokens); the
+ *   task head is the framework's to count.
  * Saved (fixed sizes): MLP: the two ReLU outputs (P, h) each and the prompt (P, C). LSTM, per
  *   layer: its input after dropout (P, 2h) (layers above the first), per direction the
  *   activated gates (P, 4h) and cell states (P, h), its output (P, 2h); then the head's ReLU
@@ -187,11 +187,11 @@ static pb_status ptu_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t ptu_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+static size_t ptu_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
     const pb_method *m = pb_method_find("p_tuning");
     size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), C = (size_t)d->d_model;
     size_t h = (size_t)hidden_size((long)pb_hpv_num(m, hp, "encoder_hidden_size"), d->d_model);
-    size_t n = P * C * (size_t)pb_desc_submodules(d, K);
+    size_t n = P * (size_t)pb_hf_submodules(d, head) * C;
     if ((int)pb_hpv_num(m, hp, "encoder_reparameterization_type") == ENC_MLP) {
         n += (C * h + h) + (h * h + h) + (h * C + C);
     } else {
@@ -199,7 +199,7 @@ static size_t ptu_closed_form(const pb_hp_values *hp, const pb_model_desc *d, in
         for (int k = 0; k < nl; k++) n += 2 * (4 * h * ((k ? 2 * h : C) + h) + 8 * h);
         n += (2 * h * 2 * h + 2 * h) + (2 * h * C + C);
     }
-    return n + pb_head_closed_form(d, K);
+    return n;
 }
 
 static void fill(pb_method_ctx *c, pb_rng *rng, int handle, float bound) {

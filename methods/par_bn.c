@@ -14,8 +14,8 @@
  * (a=sqrt(5)) = U(+-1/sqrt(C)), biases 0, up weight and bias zero: the model starts exactly at
  * the base model. ("bert": down N(0, 0.02^2), up still zero.)
  *
- * Closed form (GPT-style backbone, L layers, width C, K labels):
- *   trainable = L (2 r C + r + C [+ C + 1 with the gate]) + (K C + K on classification).
+ * Closed form (L layers, width C; the task head is the framework's to count):
+ *   trainable = L (2 r C + r + C [+ C + 1 with the gate]).
  * Saved per layer and row: u (r), a (r) [+ y (C), g (1)] (x is the model's saved ln_2 output).
  * Workspace per row: C + r [+ 1]. Merge: none (non-linear in x).
  *
@@ -31,8 +31,9 @@ static const pb_hparam par_bn_hparams[] = {PB_BN_HPARAMS("2", "relu", "4.0", "ma
 
 static pb_status par_bn_attach(pb_method_ctx *c) { return pb_bn_attach(c, 1u << PB_SUB_FFN, 1); }
 
-static size_t par_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    return pb_bn_closed_form(pb_method_find("par_bn"), hp, d, K, 1);
+static size_t par_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    (void)head;
+    return pb_bn_closed_form(pb_method_find("par_bn"), hp, d, 1);
 }
 
 /* The default is relu; the examples add smooth non-linearities (see seq_bn.c). */

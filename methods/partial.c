@@ -9,8 +9,9 @@
  * ln_f. With the LM head, the head is tied to the token embedding and stays frozen (training it
  * would train the embedding). Backward stops at layer L-k (the model's plan), so the saved
  * activations and backward FLOPs are those of k layers.
- * Closed form (GPT-style backbone, width C, MLP width F, K labels):
- *   trainable = k (4C^2 + 2CF + 9C + F) + 2C [ln_f] + (K C + K)
+ * Closed form: every tensor of the top k blocks (their sites' shapes) plus ln_f; the task head is
+ * the framework's to count. GPT-style backbone, width C, MLP width F:
+ *   trainable = k (4C^2 + 2CF + 9C + F) + 2C [ln_f]
  *   (per layer: ln_1 2C, q/k/v/o 4(C^2 + C), ln_2 2C, up FC + F, down CF + C).
  */
 #include "method.h"
@@ -31,9 +32,13 @@ static pb_status partial_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t partial_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    size_t k = (size_t)hp->num[0], C = (size_t)d->d_model, F = (size_t)d->d_ff;
-    return k * (4 * C * C + 2 * C * F + 9 * C + F) + 2 * C + pb_head_closed_form(d, K);
+static size_t partial_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    int L = d->n_layer, k = (int)hp->num[0];
+    size_t n = (size_t)pb_desc_site_count(d, head, PB_SITE_LN_F) * pb_desc_site_params(d, PB_SITE_LN_F);
+    for (int l = L - k; l < L; l++) /* every tensor of the top k blocks */
+        for (int s = 0; s < PB_NSITE; s++)
+            if (pb_desc_layer_has(d, l, (pb_site)s)) n += pb_desc_site_params(d, (pb_site)s);
+    return n;
 }
 
 static const char *const partial_examples[] = {"partial", "partial:layers=2", NULL};

@@ -75,6 +75,15 @@ uint32_t pb_hpv_sites(const pb_method *m, const pb_hp_values *v, const char *key
     return v->sites[must_index(m, key)];
 }
 
+uint32_t pb_hpv_sites_on(const pb_hp_values *v, int i, const pb_model_desc *d, uint32_t allowed) {
+    char buf[PB_HP_TEXT_MAX + 1];
+    uint32_t mask = 0;
+    snprintf(buf, sizeof buf, "%s", v->raw[i]);
+    for (char *save = NULL, *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save))
+        mask |= pb_desc_target_sites(d, t) & allowed;
+    return mask;
+}
+
 pb_status pb_ctx_sites(const pb_method_ctx *c, const char *key, uint32_t allowed, uint32_t *mask) {
     int i = must_index(c->method, key);
     uint32_t have = pb_desc_sites(c->d) & allowed;
@@ -265,36 +274,18 @@ const pb_tensor *pb_ctx_site_bias(const pb_method_ctx *c, int layer, pb_site sit
 void pb_ctx_unfreeze(pb_method_ctx *c, int i) {
     if (!c->peft->unfrozen[i]) c->peft->unfrozen[i] = 1;
 }
-int pb_ctx_submodules(const pb_method_ctx *c) {
-    return c->d->arch == PB_ARCH_ENCDEC && c->peft->head == PB_HEAD_LM ? 2 : 1;
+int pb_hf_submodules(const pb_model_desc *d, pb_head_kind head) {
+    return d->arch == PB_ARCH_ENCDEC && head == PB_HEAD_LM ? 2 : 1;
 }
-int pb_ctx_prefix_layers(const pb_method_ctx *c) { return pb_desc_prefix_layers(c->d); }
-int pb_desc_submodules(const pb_model_desc *d, int n_labels) {
-    return d->arch == PB_ARCH_ENCDEC && n_labels == 0 ? 2 : 1;
-}
-int pb_desc_prefix_layers(const pb_model_desc *d) { return d->arch == PB_ARCH_ENCDEC ? d->n_enc_layer : d->n_layer; }
-size_t pb_norms_closed_form(const pb_model_desc *d, uint32_t sites) {
-    size_t L = (size_t)d->n_layer, n = 0;
-    size_t norm = (d->norm == PB_NORM_LAYERNORM ? 2 : 1) * (size_t)d->d_model; /* RMSNorm: a gain only */
-    size_t dec = d->arch == PB_ARCH_ENCDEC ? L - (size_t)d->n_enc_layer : 0;
-    if (sites & (1u << PB_SITE_LN1)) n += L * norm;
-    if (sites & (1u << PB_SITE_LN2)) n += L * norm;
-    if (sites & (1u << PB_SITE_LN_X)) n += dec * norm;
-    if ((sites & (1u << PB_SITE_LN_F)) && !d->no_final_norm) n += (d->arch == PB_ARCH_ENCDEC ? 2 : 1) * norm;
-    if ((sites & (1u << PB_SITE_LN_EMBED)) && d->embed_norm) n += norm;
+int pb_hf_prefix_layers(const pb_model_desc *d) { return d->arch == PB_ARCH_ENCDEC ? d->n_enc_layer : d->n_layer; }
+size_t pb_norms_closed_form(const pb_model_desc *d, pb_head_kind head, uint32_t sites) {
+    size_t n = 0;
+    for (int s = 0; s < PB_NSITE; s++)
+        if ((sites >> s) & 1u) n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * pb_desc_site_params(d, (pb_site)s);
     return n;
 }
-
-size_t pb_head_closed_form(const pb_model_desc *d, int n_labels) {
-    size_t K = (size_t)n_labels, C = (size_t)d->d_model, E = d->proj_dim ? (size_t)d->proj_dim : C;
-    if (!K) return 0;
-    switch (d->cls_head) {
-    case PB_CLS_DENSE: return C * C + C + K * C + K;
-    case PB_CLS_LINEAR_NOBIAS: return K * E;
-    case PB_CLS_LINEAR: break;
-    }
-    return K * E + K;
-}
+int pb_ctx_submodules(const pb_method_ctx *c) { return pb_hf_submodules(c->d, c->peft->head); }
+int pb_ctx_prefix_layers(const pb_method_ctx *c) { return pb_hf_prefix_layers(c->d); }
 void pb_ctx_unfreeze_copy(pb_method_ctx *c, int i) { c->peft->unfrozen[i] = 2; }
 
 static pb_status need_layer(const pb_method_ctx *c, int layer) {
@@ -470,11 +461,11 @@ static pb_status attach_one(pb_peft *p, const char *spec, uint64_t seed, pb_meth
     return PB_OK;
 }
 
-size_t pb_part_closed_form(const char *spec, const pb_model_desc *d) {
+size_t pb_part_closed_form(const char *spec, const pb_model_desc *d, pb_head_kind head) {
     const pb_method *m;
     pb_hp_values v;
     if (pb_peft_parse(spec, &m, &v) != PB_OK) return 0;
-    return m->closed_form(&v, d, 0);
+    return m->closed_form(&v, d, head);
 }
 
 pb_status pb_ctx_compose(pb_method_ctx *c, const char *spec, pb_method_ctx **part) {
@@ -757,7 +748,9 @@ void pb_peft_counts(const pb_peft *p, size_t *trainable, size_t *all) {
 
 size_t pb_peft_closed_form(const pb_peft *p) {
     const pb_method_ctx *c = p->ctx[0];
-    return c->method->closed_form ? c->method->closed_form(&c->hp, p->d, p->n_labels) : 0;
+    size_t n = c->method->closed_form ? c->method->closed_form(&c->hp, p->d, p->head) : 0;
+    /* the task head trains with every method that does not freeze it (pb_peft_create) */
+    return n + (c->freeze_head ? 0 : pb_model_task_head_params(p->d, p->head, p->n_labels));
 }
 
 int pb_peft_segments(pb_peft *p, pb_segment *seg) {

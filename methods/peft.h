@@ -61,7 +61,8 @@ void pb_peft_free(pb_peft *p);
 /* Trainable parameters and all parameters, Hugging Face PEFT's print_trainable_parameters()
  * convention (docs/METHODS.md "Counting"). */
 void pb_peft_counts(const pb_peft *p, size_t *trainable, size_t *all);
-/* Trainable tensors counted by the method's closed form (tests compare). */
+/* Trainable parameters by closed form (tests compare with pb_peft_counts): the method's
+ * closed_form plus the task head it trains (pb_model_task_head_params), written once here. */
 size_t pb_peft_closed_form(const pb_peft *p);
 /* Optimizer segments: the model's trainable base tensors, then the added trainable tensors. */
 int pb_peft_segments(pb_peft *p, pb_segment *seg);

@@ -31,7 +31,8 @@
  * Closed form (trainable):
  *   without projection  P 2 L kv
  *   with projection     P kv + (kv h + h) + (h 2 L kv + 2 L kv)
- *   plus K C + K (the task head) on classification.
+ *   L = the blocks the prefix attaches to (an encoder-decoder's encoder blocks); the task head
+ *   is the framework's to count.
  * Saved (fixed, with the projection): tanh output (P, h), prefixes (P, 2 L kv).
  * Workspace (fixed, with the projection): d(prefixes) (P, 2 L kv), d(tanh output) (P, h).
  * FLOPs beyond the kernels: tanh 1 per element forward, its backward 3 per element; gradient
@@ -148,16 +149,17 @@ static pb_status pre_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t pre_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+static size_t pre_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    (void)head;
     const pb_method *m = pb_method_find("prefix_tuning");
-    size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), L = (size_t)pb_desc_prefix_layers(d);
+    size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), L = (size_t)pb_hf_prefix_layers(d);
     size_t kv = (size_t)kv_width(d), C = (size_t)d->d_model;
     size_t h = (size_t)hidden_size((int)pb_hpv_num(m, hp, "encoder_hidden_size"), (int)kv);
     size_t n = pb_hpv_num(m, hp, "prefix_projection") != 0
                    ? P * kv + (kv * h + h) + (h * 2 * L * kv + 2 * L * kv)
                    : P * 2 * L * kv;
     if (pb_hpv_num(m, hp, "gate") != 0) n += L * (C + 1);
-    return n + pb_head_closed_form(d, K);
+    return n;
 }
 
 static void fill_linear(pb_rng *rng, pb_tensor *w, pb_tensor *b) {

@@ -27,9 +27,9 @@
  *
  * Not identity at initialisation: the virtual tokens change every real token's context.
  * Merge: not possible (NULL).
- * Closed form: trainable = P C (+ K C + K, the task head, on classification); twice P C for an
- * encoder-decoder with its LM head (Hugging Face's num_transformer_submodules = 2: the decoder
- * gets its own virtual tokens).
+ * Closed form: trainable = P C, doubled for an encoder-decoder with its LM head (Hugging Face's
+ * num_transformer_submodules = 2: the decoder gets its own virtual tokens; the task head is the
+ * framework's to count).
  * Saved activations and workspace: none (the prompt is copied into the model's own buffer).
  */
 #include "method.h"
@@ -93,10 +93,10 @@ static pb_status pt_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t pt_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+static size_t pt_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
     const pb_method *m = pb_method_find("prompt_tuning");
     size_t P = (size_t)pb_hpv_num(m, hp, "num_virtual_tokens"), C = (size_t)d->d_model;
-    return P * C * (size_t)pb_desc_submodules(d, K) + pb_head_closed_form(d, K);
+    return P * (size_t)pb_hf_submodules(d, head) * C;
 }
 
 static void pt_init(pb_method_ctx *c, pb_rng *rng) {

@@ -15,8 +15,8 @@
  * "mam_adapter" (U(+-1/sqrt(C)) = kaiming_uniform(a=sqrt(5)), bias 0); up weight and bias ZERO,
  * so the model starts exactly at the base model; gate N(0, 0.02^2), bias 0 (g ~ 0.5).
  *
- * Closed form (GPT-style backbone, L layers, width C, K labels):
- *   trainable = L * (2 r C + r + C [+ C + 1 with the gate]) + (K C + K on classification).
+ * Closed form (L layers, width C; the task head is the framework's to count):
+ *   trainable = L * (2 r C + r + C [+ C + 1 with the gate]).
  * Saved per layer and row: h (C), u (r), a (r) [+ y (C), g (1) with the gate]. Workspace per
  * row: C + r [+ 1].
  * Merge: none (the adapter is non-linear in h).
@@ -172,10 +172,10 @@ pb_status pb_bn_attach(pb_method_ctx *c, unsigned where, int parallel) {
     return PB_OK;
 }
 
-size_t pb_bn_closed_form(const pb_method *m, const pb_hp_values *hp, const pb_model_desc *d, int K, int n_sub) {
+size_t pb_bn_closed_form(const pb_method *m, const pb_hp_values *hp, const pb_model_desc *d, int n_sub) {
     size_t C = (size_t)d->d_model, r = (size_t)pb_bn_size(m, hp, d->d_model), L = (size_t)d->n_layer;
     size_t gate = pb_hpv_num(m, hp, "gate") != 0 ? C + 1 : 0;
-    return L * (size_t)n_sub * (2 * r * C + r + C + gate) + pb_head_closed_form(d, K);
+    return L * (size_t)n_sub * (2 * r * C + r + C + gate);
 }
 
 void pb_bn_init(pb_method_ctx *c, pb_rng *rng) {
@@ -311,8 +311,9 @@ static const pb_hparam seq_bn_hparams[] = {PB_BN_HPARAMS("16", "relu", "1.0", "b
 
 static pb_status seq_bn_attach(pb_method_ctx *c) { return pb_bn_attach(c, 1u << PB_SUB_FFN, 0); }
 
-static size_t seq_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    return pb_bn_closed_form(pb_method_find("seq_bn"), hp, d, K, 1);
+static size_t seq_bn_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    (void)head;
+    return pb_bn_closed_form(pb_method_find("seq_bn"), hp, d, 1);
 }
 
 /* The default (relu) is gradient-checked too (tests/test_methods.c: elements whose difference

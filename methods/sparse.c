@@ -40,8 +40,9 @@
  * the chosen entries (k); with criterion=fisher, the Fisher accumulator (T floats, kept for the
  * instance's life since the interface has no release hook); workspace: G (max OC IC), and with
  * criterion=fisher one float per row for the per-example scales.
- * Closed form: trainable = floor(density * T) + (K C + K), T = L * sum over targeted sites of
- * IC * OC (all-linear on the GPT-style backbone: T = L (4 C^2 + 2 C F)).
+ * Closed form: trainable = floor(density * T), T = the sum over targeted per-layer sites (each
+ * occurrence) of IC * OC (all-linear on the GPT-style backbone: T = L (4 C^2 + 2 C F)); the task
+ * head is the framework's to count.
  */
 #include "lowrank.h"
 #include "pb_mem.h"
@@ -128,16 +129,15 @@ static pb_status sparse_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t sparse_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    uint32_t sites = hp->sites[HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
+static size_t sparse_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    uint32_t sites = pb_hpv_sites_on(hp, HP_TARGETS, d, PB_LOWRANK_SITES);
     size_t total = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++)
-        if (sites & (1u << s)) {
+        if ((sites & (1u << s)) && pb_site_per_layer((pb_site)s)) { /* per-layer sites only, as attach */
             pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
-            total += ic * oc;
+            total += (size_t)pb_desc_site_count(d, head, (pb_site)s) * ic * oc;
         }
-    total *= (size_t)d->n_layer;
-    return chosen(hp->num[HP_DENSITY], total) + pb_head_closed_form(d, K);
+    return chosen(hp->num[HP_DENSITY], total);
 }
 
 /* ---- choosing the entries ------------------------------------------------------------------- */

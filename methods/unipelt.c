@@ -36,7 +36,7 @@
  * cannot be folded, and a gated LoRA depends on its input).
  *
  * Closed form (GPT-style backbone, L layers, width C, MLP width F, K labels; kv = C without
- * grouped-query attention): the sum of the parts' closed forms without the head, plus K C + K:
+ * grouped-query attention): the sum of the parts' closed forms (the task head is the framework's):
  *   lora     sum over targets of r (IC + OC) + (IC + 1)        q, v: L (2 r 2C + 2 (C + 1))
  *   prefix   P kv + (kv h + h) + (h 2 L kv + 2 L kv) + L (C + 1)   (projection; else P 2 L kv + L (C + 1))
  *   seq_bn   L (2 b C + b + C + C + 1),  b = max(1, floor(C / reduction_factor)) or adapter_size
@@ -119,10 +119,10 @@ static pb_status uni_attach(pb_method_ctx *c) {
     return pb_ctx_compose(c, seq, &part);
 }
 
-static size_t uni_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
+static size_t uni_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
     char lora[512], pre[512], seq[512];
     part_specs(hp, lora, pre, seq, sizeof lora);
-    return pb_part_closed_form(lora, d) + pb_part_closed_form(pre, d) + pb_part_closed_form(seq, d) + pb_head_closed_form(d, K);
+    return pb_part_closed_form(lora, d, head) + pb_part_closed_form(pre, d, head) + pb_part_closed_form(seq, d, head);
 }
 
 /* Small sizes; the default (ReLU adapter) is gradient-checked too, the examples add smooth

@@ -25,8 +25,8 @@
  * Counting: A and B are frozen buffers (pb_ctx_param(..., trainable = 0)): allocated and booked as
  * frozen memory, not parameters — Hugging Face keeps them as buffers (save_projection decides
  * only whether they are written to the checkpoint; here they are regenerated from the key).
- * Closed form: trainable = sum over targeted sites of (r + OC), plus the biases `bias` selects,
- * plus the task head (K C + K). For q,v on the GPT-style backbone: L (2 r + 2 C) + K C + K.
+ * Closed form: trainable = sum over targeted sites of (r + OC), plus the biases `bias` selects
+ * (the task head is the framework's to count). For q,v on the GPT-style backbone: L (2 r + 2 C).
  *
  * Cost per target: forward 2 N r (IC + OC) (MATMUL) + 2 OC r (OTHER, forming M); backward
  * 2 N OC r for dM and 2 N r (OC + IC) for the input gradient (MATMUL), 2 OC r + 6 OC r (OTHER).
@@ -111,15 +111,15 @@ static pb_status vera_attach(pb_method_ctx *c) {
     return PB_OK;
 }
 
-static size_t vera_closed_form(const pb_hp_values *hp, const pb_model_desc *d, int K) {
-    uint32_t sites = hp->sites[HP_TARGETS] & pb_desc_sites(d) & PB_LOWRANK_SITES;
-    size_t r = (size_t)hp->num[HP_R], L = (size_t)d->n_layer, per_layer = 0, ic, oc;
+static size_t vera_closed_form(const pb_hp_values *hp, const pb_model_desc *d, pb_head_kind head) {
+    uint32_t sites = pb_hpv_sites_on(hp, HP_TARGETS, d, PB_LOWRANK_SITES);
+    size_t r = (size_t)hp->num[HP_R], n = 0, ic, oc;
     for (int s = 0; s < PB_NSITE; s++)
         if (sites & (1u << s)) {
             pb_lowrank_site_dims((pb_site)s, d, &ic, &oc);
-            per_layer += r + oc;
+            n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * (r + oc);
         }
-    return L * per_layer + pb_head_closed_form(d, K) + pb_lowrank_bias_count((int)hp->num[HP_BIAS], sites, d);
+    return n + pb_lowrank_bias_count((int)hp->num[HP_BIAS], sites, d, head);
 }
 
 static void vera_init(pb_method_ctx *c, pb_rng *rng) {

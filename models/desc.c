@@ -1,5 +1,6 @@
 /* desc.c — site names and aliases, runnable check, backbone presets (see desc.h). */
 #include "desc.h"
+#include "block.h"
 #include "tokenizer.h"
 
 #include <stdio.h>
@@ -73,24 +74,23 @@ void pb_site_describe_names(char *buf, int cap) {
 }
 
 pb_status pb_desc_check_runnable(const pb_model_desc *d) {
+    /* what the trunk (models/model.c) needs; the family's block file checks the rest */
     const char *why = NULL;
-    if (d->n_layer < 1 || d->d_model < 1 || d->n_head < 1 || d->d_ff < 1 || d->vocab < 1 || d->max_seq < 1)
-        why = "every size (n_layer, d_model, n_head, d_ff, vocab, max_seq) must be positive";
+    if (d->n_layer < 1 || d->d_model < 1 || d->n_head < 1 || d->n_kv_head < 1 || d->d_ff < 1 || d->vocab < 1 ||
+        d->max_seq < 1)
+        why = "every size (n_layer, d_model, n_head, n_kv_head, d_ff, vocab, max_seq) must be positive";
     else if (d->d_model % d->n_head) why = "d_model must be a multiple of n_head";
+    else if (d->n_head % d->n_kv_head) why = "n_head must be a multiple of n_kv_head";
     else if (d->arch != PB_ARCH_DECODER && d->arch != PB_ARCH_ENCODER)
         why = "only decoder and encoder architectures run (encoder-decoder and vision are shape-only)";
-    else if (d->n_kv_head != d->n_head) why = "grouped-query attention is shape-only for now";
-    else if (d->ffn != PB_FFN_GELU) why = "only the GELU MLP runs (SwiGLU/GeGLU are shape-only for now)";
-    else if (d->norm != PB_NORM_LAYERNORM) why = "only LayerNorm runs (RMSNorm is shape-only for now)";
-    else if (!d->bias) why = "only linear layers with biases run";
-    else if (d->fused_qkv) why = "only separate q/k/v projections run";
-    else if (d->pos != PB_POS_LEARNED) why = "only learned positions run";
-    else if (!d->tied_embed) why = "only a tied LM head runs";
     else if (d->n_enc_layer || d->head_dim || d->qkv_bias || d->pos_offset || d->type_vocab || d->rel_buckets ||
              d->embed_norm || d->no_final_norm || d->pooler || d->proj_dim || d->image || d->patch || d->channels ||
              d->cls_head || d->cls_pooler || d->own_head || d->names)
         why = "it is a real model's shape-only descriptor (peftbench count reads it; nothing runs it)";
     if (why) return pb_errorf(PB_EINVAL, "backbone '%s' cannot run: %s", d->name, why);
+    char blocks[512];
+    if (!pb_block_select(d, blocks, sizeof blocks))
+        return pb_errorf(PB_EINVAL, "backbone '%s' cannot run: no block file runs it (%s)", d->name, blocks);
     return PB_OK;
 }
 
@@ -99,7 +99,7 @@ pb_status pb_desc_check_runnable(const pb_model_desc *d) {
      .d_ff = 4 * (C), .ffn = PB_FFN_GELU, .norm = PB_NORM_LAYERNORM, .bias = 1, .fused_qkv = 0,                 \
      .pos = PB_POS_LEARNED, .vocab = PB_TOK_VOCAB, .max_seq = ctx, .tied_embed = 1}
 
-/* Runnable presets. "tiny" serves the tests (seconds on one core); "small" is the default
+/* Runnable presets. "tiny" serves the tests (seconds on one core); "mini" is the default
  * backbone sized for a 2-core machine (docs/ARCHITECTURE.md "Sizing"). */
 static const pb_model_desc g_backbones[] = {
     GPT("tiny", PB_ARCH_DECODER, 1, 2, 32, 4, 64),
@@ -140,6 +140,82 @@ uint32_t pb_desc_sites(const pb_model_desc *d) {
 
 int pb_desc_head_dim(const pb_model_desc *d) { return d->head_dim ? d->head_dim : d->d_model / d->n_head; }
 
+int pb_desc_site_shape(const pb_model_desc *d, pb_site s, int *in, int *out, int *bias) {
+    const int C = d->d_model, F = d->d_ff, hd = pb_desc_head_dim(d), qd = d->n_head * hd;
+    const int kvd = d->n_kv_head * hd, E = d->proj_dim ? d->proj_dim : C;
+    const int b = d->bias, qkvb = d->bias || d->qkv_bias, ln = d->norm == PB_NORM_LAYERNORM;
+    int i = 0, o = 0, hb = 0;
+    if (s != PB_SITE_HEAD && ((pb_desc_sites(d) >> s) & 1u)) switch (s) {
+        case PB_SITE_EMBED: o = d->vocab, i = E; break;
+        case PB_SITE_POS:
+            o = d->patch ? (d->image / d->patch) * (d->image / d->patch) + 1 : d->max_seq + d->pos_offset, i = C;
+            break;
+        case PB_SITE_TYPE: o = d->type_vocab, i = C; break;
+        case PB_SITE_CLS_TOK: o = 1, i = C; break;
+        case PB_SITE_PATCH: o = C, i = d->channels * d->patch * d->patch, hb = 1; break;
+        case PB_SITE_LN1: case PB_SITE_LN2: case PB_SITE_LN_X: case PB_SITE_LN_F: case PB_SITE_LN_EMBED:
+            o = C, hb = ln;
+            break;
+        case PB_SITE_Q: case PB_SITE_XQ: o = qd, i = C, hb = qkvb; break;
+        case PB_SITE_K: case PB_SITE_V: case PB_SITE_XK: case PB_SITE_XV: o = kvd, i = C, hb = qkvb; break;
+        case PB_SITE_QKV: o = qd + 2 * kvd, i = C, hb = qkvb; break;
+        case PB_SITE_O: case PB_SITE_XO: o = C, i = qd, hb = b; break;
+        case PB_SITE_UP: case PB_SITE_GATE: o = F, i = C, hb = b; break;
+        case PB_SITE_DOWN: o = C, i = F, hb = b; break;
+        case PB_SITE_REL: o = d->rel_buckets, i = d->n_head; break;
+        case PB_SITE_PROJ_IN: o = C, i = E; break;
+        case PB_SITE_PROJ_OUT: o = E, i = C; break;
+        case PB_SITE_POOLER: o = C, i = C, hb = 1; break;
+        default: break;
+        }
+    if (in) *in = i;
+    if (out) *out = o;
+    if (bias) *bias = hb;
+    return o > 0;
+}
+
+size_t pb_desc_site_params(const pb_model_desc *d, pb_site s) {
+    int in, out, bias;
+    if (!pb_desc_site_shape(d, s, &in, &out, &bias)) return 0;
+    return (size_t)out * (size_t)(in ? in : 1) + (bias ? (size_t)out : 0);
+}
+
+int pb_desc_layer_has(const pb_model_desc *d, int l, pb_site s) {
+    if (!pb_site_per_layer(s) || !((pb_desc_sites(d) >> s) & 1u)) return 0;
+    switch (s) {
+    case PB_SITE_LN_X: case PB_SITE_XQ: case PB_SITE_XK: case PB_SITE_XV: case PB_SITE_XO:
+        return pb_desc_is_dec_block(d, l);
+    case PB_SITE_REL: return l == 0 || l == d->n_enc_layer;
+    default: return 1;
+    }
+}
+
+int pb_desc_has_pooler(const pb_model_desc *d, pb_head_kind head) {
+    return d->pooler && (head == PB_HEAD_NONE || (head == PB_HEAD_CLS && d->cls_pooler));
+}
+
+int pb_desc_site_count(const pb_model_desc *d, pb_head_kind head, pb_site s) {
+    if (pb_site_per_layer(s)) {
+        int n = 0;
+        for (int l = 0; l < d->n_layer; l++) n += pb_desc_layer_has(d, l, s);
+        return n;
+    }
+    if (s == PB_SITE_HEAD || !((pb_desc_sites(d) >> s) & 1u)) return 0;
+    if (s == PB_SITE_POOLER) return pb_desc_has_pooler(d, head);
+    if (s == PB_SITE_LN_F) return d->arch == PB_ARCH_ENCDEC ? 2 : 1;
+    return 1;
+}
+
+size_t pb_desc_bias_params(const pb_model_desc *d, pb_head_kind head) {
+    size_t n = 0;
+    for (int s = 0; s < PB_NSITE; s++) {
+        int in, out, bias;
+        if (pb_desc_site_shape(d, (pb_site)s, &in, &out, &bias) && bias)
+            n += (size_t)pb_desc_site_count(d, head, (pb_site)s) * (size_t)out;
+    }
+    return n;
+}
+
 int pb_desc_is_dec_block(const pb_model_desc *d, int l) { return d->arch == PB_ARCH_ENCDEC && l >= d->n_enc_layer; }
 
 /* Our checkpoint names for the runnable family (GPT-2's where it has the tensor). */
@@ -148,7 +224,8 @@ static const pb_names g_preset_names = {
     .block = "h.%d.",
     .site = {[PB_SITE_EMBED] = "wte", [PB_SITE_POS] = "wpe", [PB_SITE_LN1] = "ln_1", [PB_SITE_Q] = "attn.q_proj",
              [PB_SITE_K] = "attn.k_proj", [PB_SITE_V] = "attn.v_proj", [PB_SITE_O] = "attn.c_proj",
-             [PB_SITE_LN2] = "ln_2", [PB_SITE_UP] = "mlp.c_fc", [PB_SITE_DOWN] = "mlp.c_proj", [PB_SITE_LN_F] = "ln_f",
+             [PB_SITE_LN2] = "ln_2", [PB_SITE_UP] = "mlp.c_fc", [PB_SITE_GATE] = "mlp.gate_proj",
+             [PB_SITE_DOWN] = "mlp.c_proj", [PB_SITE_LN_F] = "ln_f",
              [PB_SITE_HEAD] = "score"},
     .lm_head = "lm_head",
     .tok_head = "score",

@@ -1,11 +1,11 @@
 /* desc.h — model descriptors and named sites.
  *
  * A descriptor lists everything that decides a transformer's shapes (DESIGN.md "Models"). The
- * same descriptor serves two modes: runnable (weights allocated; models/model.h) and, later,
+ * same descriptor serves two modes: runnable (weights allocated; models/model.h) and
  * shape-only (real foundation-model configs counted by `peftbench count`). Only the subset that
  * pb_desc_check_runnable() accepts can run today: the GPT-style decoder and its bidirectional
- * encoder variant (pre-LN, learned positions, separate q/k/v/o with biases, GELU MLP, LayerNorm,
- * tied LM head).
+ * encoder variant (pre-LN, learned positions, separate q/k/v/o with or without biases, GELU MLP,
+ * LayerNorm, tied or untied LM head).
  *
  * Sites are the places PEFT methods attach to. Every runnable tensor belongs to one site; the
  * site names are ours (`attn.q`), and each has the module names real models use as aliases
@@ -15,6 +15,7 @@
 #ifndef PB_DESC_H
 #define PB_DESC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pb_error.h"
@@ -28,6 +29,9 @@ typedef enum { PB_POS_LEARNED, PB_POS_ROPE, PB_POS_RELATIVE, PB_POS_NONE } pb_po
  * T5's ClassificationHead). */
 typedef enum { PB_CLS_LINEAR, PB_CLS_LINEAR_NOBIAS, PB_CLS_DENSE } pb_cls_kind;
 typedef struct pb_names pb_names;
+/* LM: language-model head (tied: no tensor); CLS: sequence classification; NONE: the bare
+ * model (BERT's AutoModel); TOKCLS: token classification (shape-only). Only LM and CLS run. */
+typedef enum { PB_HEAD_LM, PB_HEAD_CLS, PB_HEAD_NONE, PB_HEAD_TOKCLS } pb_head_kind;
 
 typedef struct {
     char name[64];
@@ -135,6 +139,31 @@ const pb_model_desc *pb_backbone_at(int i);
 
 /* Mask over pb_site of the sites a model with this descriptor has (linear and others). */
 uint32_t pb_desc_sites(const pb_model_desc *d);
+
+/* ---- site shapes: the one place they are computed ------------------------------------------ */
+
+/* The shape of site s on d: its weight is (out, in), in = 0 for a vector (a norm's gain), and it
+ * has a bias (out) when *bias. Linear sites give their in/out features (attn.q C -> H*hd, attn.k
+ * and attn.v C -> Hkv*hd, attn.o H*hd -> C, mlp.up and mlp.gate C -> F, mlp.down F -> C, ...);
+ * norms (C, 0) with a bias for LayerNorm; tables their rows and width (embed (V, E), pos
+ * (positions, C), type, cls_token (1, C), attn.rel (buckets, H)). Returns 0 (sizes 0) for a site
+ * d does not have and for the head, whose shape depends on the head kind (pb_model_layout,
+ * pb_model_task_head_params). pb_model_layout, the FLOP and memory predictions and the methods
+ * (site dims, closed forms) all read it. */
+int pb_desc_site_shape(const pb_model_desc *d, pb_site s, int *in, int *out, int *bias);
+/* Parameters of one occurrence of site s: out x in (out for a vector) plus the bias; 0 if none. */
+size_t pb_desc_site_params(const pb_model_desc *d, pb_site s);
+/* Whether block l has per-layer site s (cross-attention and its norm only in the decoder blocks of
+ * an encoder-decoder, the relative bias only in the first block of each stack). */
+int pb_desc_layer_has(const pb_model_desc *d, int l, pb_site s);
+/* Whether a model with this head has the pooler (the bare model, or a classifier that keeps it). */
+int pb_desc_has_pooler(const pb_model_desc *d, pb_head_kind head);
+/* How many times site s occurs in a model with this head: the blocks that have it, or the global
+ * copies (an encoder-decoder has two ln_f; the pooler only where the head keeps it). 0 for the
+ * head (pb_model_task_head_params). */
+int pb_desc_site_count(const pb_model_desc *d, pb_head_kind head, pb_site s);
+/* The bias parameters of every site but the head (what BitFit trains). */
+size_t pb_desc_bias_params(const pb_model_desc *d, pb_head_kind head);
 
 /* Module names of a real model family, as Hugging Face transformers names them. Paths of
  * per-layer sites are relative to the block prefix; global ones are full. Decoder blocks of an

@@ -1,7 +1,8 @@
 /* flops.c — the backward plan, FLOPs and training memory from shapes (see flops.h).
  *
- * pb_flops_base follows model.c's layer_fwd / layer_bwd / pb_model_forward / pb_model_backward
- * call by call; where model.c calls a kernel, this file adds that kernel's rule (core/kernels.h).
+ * pb_flops_base follows the GPT block (models/block_gpt.c gpt_fwd / gpt_bwd) and the trunk
+ * (models/model.c pb_model_forward / pb_model_backward) call by call; where they call a kernel,
+ * this file adds that kernel's rule (core/kernels.h).
  * Kernels the runnable engine lacks (shape-only models) count by the rules in docs/COUNT.md
  * "Kernels of shape-only models", each marked "shape-only" below.
  */
@@ -38,6 +39,31 @@ void pb_plan_compute(const pb_plan_in *in, pb_layer_plan *plan, int *floor, int 
         p->up = p->ln2 || ON(BIT(UP) | BIT(GATE));
         p->down = p->up || ON(BIT(DOWN)) || f->sub[PB_SUB_FFN] == 2;
         p->out = p->res2 || p->down;
+        /* Per site: whether its backward runs, and whether it passes a gradient to its input (the
+         * blocks' pb_blk_site_bwd / pb_blk_norm_bwd and pb_flops_site_bwd read these). */
+        uint32_t run = 0, dinp = 0;
+#define SITE(s, r, di)               \
+    do {                             \
+        if (r) run |= BIT(s);        \
+        if ((r) && (di)) dinp |= BIT(s); \
+    } while (0)
+        SITE(DOWN, p->up || ON(BIT(DOWN)), p->up);
+        SITE(UP, p->up, p->ln2);
+        SITE(GATE, p->up, p->ln2);
+        SITE(LN2, p->ln2, p->res2);
+        SITE(O, p->att || ON(BIT(O)), p->att);
+        SITE(Q, p->q, p->ln1);
+        SITE(K, p->k, p->ln1);
+        SITE(V, p->v, p->ln1);
+        SITE(QKV, p->att, p->ln1);
+        SITE(XO, p->res2, 1); /* shape-only: cross-attention runs beside the attention sub-block */
+        SITE(XQ, p->res2, p->ln1);
+        SITE(XK, p->res2, p->ln1);
+        SITE(XV, p->res2, p->ln1);
+        SITE(LN1, p->ln1, p->in);
+#undef SITE
+        p->run = run;
+        p->dinp = dinp;
 #undef ON
         if (p->out && *floor == L) *floor = l;
         g = p->out;
@@ -47,9 +73,6 @@ void pb_plan_compute(const pb_plan_in *in, pb_layer_plan *plan, int *floor, int 
 
 static int hook_at(const pb_flops_env *e, int l, pb_site s) {
     return l >= 0 && (e->in->layer[l].hook & (1u << s));
-}
-static int hook_tr(const pb_flops_env *e, int l, pb_site s) {
-    return l >= 0 && (e->in->layer[l].hook_tr & (1u << s));
 }
 
 pb_status pb_flops_env_init(pb_flops_env *e, const pb_model_desc *d, pb_head_kind head, int K, const pb_plan_in *in,
@@ -126,18 +149,9 @@ typedef struct {
 } site_shape;
 
 static site_shape shape_of(const pb_model_desc *d, pb_site s) {
-    uint64_t C = (uint64_t)d->d_model, F = (uint64_t)d->d_ff, hd = (uint64_t)pb_desc_head_dim(d);
-    uint64_t qd = (uint64_t)d->n_head * hd, kvd = (uint64_t)d->n_kv_head * hd;
-    int qkvb = d->bias || d->qkv_bias, b = d->bias;
-    switch (s) {
-    case PB_SITE_Q: case PB_SITE_XQ: return (site_shape){C, qd, qkvb};
-    case PB_SITE_K: case PB_SITE_V: case PB_SITE_XK: case PB_SITE_XV: return (site_shape){C, kvd, qkvb};
-    case PB_SITE_QKV: return (site_shape){C, qd + 2 * kvd, qkvb};
-    case PB_SITE_O: case PB_SITE_XO: return (site_shape){qd, C, b};
-    case PB_SITE_UP: case PB_SITE_GATE: return (site_shape){C, F, b};
-    case PB_SITE_DOWN: return (site_shape){F, C, b};
-    default: return (site_shape){C, C, b};
-    }
+    int in, out, bias;
+    pb_desc_site_shape(d, s, &in, &out, &bias);
+    return (site_shape){(uint64_t)in, (uint64_t)out, bias};
 }
 
 int pb_flops_site_tr(const pb_flops_env *e, int layer, pb_site site, int bias) {
@@ -146,28 +160,12 @@ int pb_flops_site_tr(const pb_flops_env *e, int layer, pb_site site, int bias) {
     return (m & (1u << site)) != 0;
 }
 
-/* Site tensors or its hook make the point it writes need a gradient on their own. */
-static int site_own(const pb_flops_env *e, int l, pb_site s) {
-    return pb_flops_site_tr(e, l, s, 0) || pb_flops_site_tr(e, l, s, 1) || hook_tr(e, l, s);
-}
-
 int pb_flops_site_bwd(const pb_flops_env *e, int l, pb_site s, int *dinp) {
     *dinp = 0;
-    if (!e->training || l < e->floor || !e->g_lnf) return 0;
+    if (!e->training || l < e->floor || !e->g_lnf || !pb_site_is_linear(s)) return 0;
     const pb_layer_plan *p = &e->plan[l];
-    switch (s) {
-    case PB_SITE_DOWN: *dinp = p->up; return p->up || site_own(e, l, s);
-    case PB_SITE_UP: case PB_SITE_GATE: *dinp = p->ln2; return p->up;
-    case PB_SITE_O: *dinp = p->att; return p->res2 && (p->att || site_own(e, l, s));
-    case PB_SITE_Q: *dinp = p->ln1; return p->res2 && p->att && p->q;
-    case PB_SITE_K: *dinp = p->ln1; return p->res2 && p->att && p->k;
-    case PB_SITE_V: *dinp = p->ln1; return p->res2 && p->att && p->v;
-    case PB_SITE_QKV: *dinp = p->ln1; return p->res2 && p->att;
-    /* shape-only: cross-attention runs beside the attention sub-block */
-    case PB_SITE_XO: *dinp = 1; return p->res2;
-    case PB_SITE_XQ: case PB_SITE_XK: case PB_SITE_XV: *dinp = p->ln1; return p->res2;
-    default: return 0;
-    }
+    *dinp = (p->dinp >> s) & 1u;
+    return (p->run >> s) & 1u;
 }
 
 void pb_flops_site_base_bwd(const pb_flops_env *e, int layer, pb_site site, int N, int IC, int OC, int dinp,
@@ -200,14 +198,10 @@ int pb_flops_sub_bwd(const pb_flops_env *e, int l, pb_sublayer which, int *need_
     *need_dh = *dx = 0;
     if (!e->training || l < e->floor || !e->g_lnf) return 0;
     const pb_layer_plan *p = &e->plan[l];
-    if (which == PB_SUB_FFN) {
-        *dx = p->ln2;
-        *need_dh = p->up || site_own(e, l, PB_SITE_DOWN);
-        return 1;
-    }
-    if (!p->res2) return 0;
-    *dx = p->ln1;
-    *need_dh = p->att || site_own(e, l, PB_SITE_O);
+    if (which == PB_SUB_ATTN && !p->res2) return 0;
+    /* as pb_blk_sublayer_bwd: d(hook input) when the site under it runs; dx into ln2's / ln1's output */
+    *dx = which == PB_SUB_FFN ? p->ln2 : p->ln1;
+    *need_dh = (p->run >> (which == PB_SUB_FFN ? PB_SITE_DOWN : PB_SITE_O)) & 1u;
     return 1;
 }
 
@@ -487,11 +481,13 @@ size_t pb_buf_top(const pb_model_desc *d, pb_head_kind head, int K, const pb_dim
 size_t pb_buf_scratch(const pb_model_desc *d, pb_head_kind head, int K, const pb_dims *x) {
     size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
     size_t C = (size_t)d->d_model, H = (size_t)d->n_head, F = (size_t)d->d_ff;
-    size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
-    return pb_buf_layer_acts(d, x) + N * C /*out2*/ + 8 * N * C /*dres..datty, proj, dsub*/ + N * F /*dfch_gelu*/ +
-           B * H * Tm * Tk /*datt*/ + pb_buf_head_out(d, head, K, x) /*dlogits*/ + B * C /*dpooled*/ +
-           (Pk ? 2 * B * Tk * C : 0) /*dkf, dvf*/ + 2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * C /*pk..dpv*/ +
-           (x->Pg ? B : 0) /*dpgate*/ + bytes_as_floats(B * Tk) /*kmask*/;
+    size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe, hd = (size_t)pb_desc_head_dim(d);
+    size_t qd = H * hd, kvd = (size_t)d->n_kv_head * hd;
+    return pb_buf_layer_acts(d, x) + N * C /*out2*/ + 2 * N * C /*dres, dln*/ + 2 * N * (qd + kvd) /*dq, dk, dv, datty*/ +
+           2 * N * C /*proj, dsub*/ + N * F /*dfch*/ + B * H * Tm * Tk /*datt*/ +
+           pb_buf_head_out(d, head, K, x) /*dlogits*/ + B * C /*dpooled*/ + (Pk ? 2 * B * Tk * kvd : 0) /*dkf, dvf*/ +
+           2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * kvd /*pk..dpv*/ + (x->Pg ? B : 0) /*dpgate*/ +
+           bytes_as_floats(B * Tk) /*kmask*/;
 }
 
 void pb_mem_estimate(const pb_flops_env *e, const pb_mem_in *in, pb_precision prec, size_t bytes[PB_MEM_NCAT]) {

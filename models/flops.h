@@ -5,8 +5,8 @@
  * core/kernels.h). This file predicts the same counts without running anything: the backward
  * plan (which points of the graph need a gradient) comes from pb_plan_compute, the one function
  * pb_model_prepare also uses, so a shape-only model gets exactly the plan a runnable one would;
- * pb_flops_base mirrors model.c's forward and backward kernel calls for that plan; each method
- * adds what its hooks execute (pb_method.flops, methods/method.h) through the pb_flops_* helpers
+ * pb_flops_base mirrors the trunk's and the block's forward and backward kernel calls for that
+ * plan; each method adds what its hooks execute (pb_method.flops, methods/method.h) through the pb_flops_* helpers
  * below, which mirror the kernels. For the runnable family a test holds prediction == measured
  * step, per phase and kind (tests/test_count_flops.c). Kernels only shape-only models have
  * (RMSNorm, gated FFN, RoPE, T5's relative bias, cross-attention, patch embedding, pooler) count
@@ -44,7 +44,10 @@ typedef struct {
  * lowest layer backward runs through (*floor; L when none) and whether ln_f's output needs a
  * gradient (*g_lnf). Fused q/k/v counts as q, k and v; the gate of a gated FFN as mlp.up; a
  * decoder block's cross-attention (and its norm) as part of its attention sub-block; an
- * encoder-decoder's blocks form one chain, encoder first. */
+ * encoder-decoder's blocks form one chain, encoder first. Per layer it also records, for every
+ * linear site and norm, whether its backward runs and whether it passes an input gradient
+ * (pb_layer_plan run, dinp): the blocks' helpers (models/block.h) and pb_flops_site_bwd read those,
+ * so the predicate is written once. */
 void pb_plan_compute(const pb_plan_in *in, pb_layer_plan *plan, int *floor, int *g_lnf);
 
 /* What one measured forward (and, training, backward) runs: the model, its head, the dims and

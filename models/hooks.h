@@ -81,7 +81,7 @@ typedef struct {
 typedef struct {
     void *self;
     int (*begin)(void *self, int B, int T, int training); /* returns 0 (PB_OK) or a pb_status */
-    pb_linear_hook *linear;     /* (L * PB_NSITE), by [layer * PB_NSITE + site]; plus the head */
+    pb_linear_hook *linear;     /* (L * PB_NSITE), by [layer * PB_NSITE + site] (the head is never hooked) */
     pb_sublayer_hook *sublayer; /* (L * PB_NSUB) */
     pb_prefix_hook *prefix;     /* (L) */
     pb_embed_hook embed;

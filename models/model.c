@@ -1,12 +1,16 @@
-/* model.c — the runnable transformer (see model.h for the contract).
+/* model.c — the family-neutral trunk of the runnable transformer (see model.h for the contract,
+ * docs/ARCHITECTURE.md "Model families" for the split): the layout, construction and the site
+ * index, the backward plan, buffers, embeddings, the loop over layers, the final norm, the heads
+ * and the loss, and the helpers through which a block file (models/block_<family>.c, chosen by
+ * pb_block_select) reaches its hook points. Every linear layer of a block goes through
+ * pb_blk_site_fwd / pb_blk_site_bwd, where PEFT methods hook in; the classification head goes
+ * through the same site functions (the LM head does not: no method hooks it).
  *
- * Forward and backward sit side by side, llm.c style. Every linear layer goes through
- * site_linear_fwd / site_linear_bwd: the one place where PEFT methods will hook in.
- *
- * Dimension letters: B batch, T sequence, N = B*T, C d_model, H heads, F d_ff, V vocab,
- * K labels, L layers.
+ * Dimension letters: B batch, T sequence, N = B*T, C d_model, H heads, qd = H*hs, kvd = Hkv*hs,
+ * F d_ff, V vocab, K labels, L layers.
  */
 #include "model.h"
+#include "block.h"
 #include "flops.h"
 #include "kernels.h"
 #include "pb_mem.h"
@@ -64,102 +68,98 @@ static int lay_linear(lay_ctx *x, int i, pb_site s, int out, int in, int bias) {
     return i;
 }
 
-static int lay_norm(lay_ctx *x, int i, pb_site s, int C) {
-    return lay_linear(x, i, s, C, 0, x->d->norm == PB_NORM_LAYERNORM);
+/* Site s with the shape pb_desc_site_shape gives (nothing when the descriptor lacks it). */
+static int lay_site(lay_ctx *x, int i, pb_site s) {
+    int in, out, bias;
+    if (!pb_desc_site_shape(x->d, s, &in, &out, &bias)) return i;
+    return lay_linear(x, i, s, out, in, bias);
 }
 
+/* The head's tensors (site head, layer -1): an untied LM head, a classifier (a linear layer, or
+ * dense + out_proj), a token classifier; none for a tied LM head or the bare model. */
+static int lay_head(lay_ctx *x, int i, pb_head_kind head, int K) {
+    const pb_model_desc *d = x->d;
+    const int C = d->d_model, E = d->proj_dim ? d->proj_dim : C;
+    const char *lm = d->names ? d->names->lm_head : "lm_head", *tok = d->names ? d->names->tok_head : "score";
+    char path[64];
+    switch (head) {
+    case PB_HEAD_LM:
+        if (!d->tied_embed) i = add_named(x->t, i, x->off, "", lm, "weight", PB_SITE_HEAD, -1, 0, d->vocab, E);
+        break;
+    case PB_HEAD_CLS:
+        if (d->cls_head == PB_CLS_DENSE) {
+            snprintf(path, sizeof path, "%s.dense", pb_desc_site_path(d, PB_SITE_HEAD, 0));
+            i = add_named(x->t, i, x->off, "", path, "weight", PB_SITE_HEAD, -1, 0, C, C);
+            i = add_named(x->t, i, x->off, "", path, "bias", PB_SITE_HEAD, -1, 1, C, 0);
+            snprintf(path, sizeof path, "%s.out_proj", pb_desc_site_path(d, PB_SITE_HEAD, 0));
+            i = add_named(x->t, i, x->off, "", path, "weight", PB_SITE_HEAD, -1, 0, K, C);
+            i = add_named(x->t, i, x->off, "", path, "bias", PB_SITE_HEAD, -1, 1, K, 0);
+        } else {
+            i = lay_linear(x, i, PB_SITE_HEAD, K, E, d->cls_head == PB_CLS_LINEAR);
+        }
+        break;
+    case PB_HEAD_TOKCLS:
+        i = add_named(x->t, i, x->off, "", tok, "weight", PB_SITE_HEAD, -1, 0, K, C);
+        i = add_named(x->t, i, x->off, "", tok, "bias", PB_SITE_HEAD, -1, 1, K, 0);
+        break;
+    case PB_HEAD_NONE: break;
+    }
+    return i;
+}
+
+/* A block's sites in forward order; block l has those pb_desc_layer_has says. */
+static const pb_site g_block_sites[] = {
+    PB_SITE_LN1, PB_SITE_Q,  PB_SITE_K,  PB_SITE_V,  PB_SITE_QKV,  PB_SITE_REL, PB_SITE_O,  PB_SITE_LN_X,
+    PB_SITE_XQ,  PB_SITE_XK, PB_SITE_XV, PB_SITE_XO, PB_SITE_LN2, PB_SITE_GATE, PB_SITE_UP, PB_SITE_DOWN,
+};
+
 int pb_model_layout(const pb_model_desc *d, pb_head_kind head, int n_labels, pb_tensor *t, size_t *n_params) {
-    const int C = d->d_model, F = d->d_ff, V = d->vocab, H = d->n_head, hd = pb_desc_head_dim(d);
-    const int qd = H * hd, kvd = d->n_kv_head * hd, E = d->proj_dim ? d->proj_dim : C;
-    const int b = d->bias, qkvb = d->bias || d->qkv_bias, K = n_labels;
     size_t off = 0;
     int i = 0;
     lay_ctx x = {.t = t, .off = &off, .d = d, .layer = -1};
 
-    /* embeddings */
-    if (d->patch) {
-        int np = (d->image / d->patch) * (d->image / d->patch);
-        i = lay_linear(&x, i, PB_SITE_CLS_TOK, 1, C, 0);
-        i = lay_linear(&x, i, PB_SITE_POS, np + 1, C, 0);
-        i = lay_linear(&x, i, PB_SITE_PATCH, C, d->channels * d->patch * d->patch, 1);
-    } else {
-        i = lay_linear(&x, i, PB_SITE_EMBED, V, E, 0);
-        if (d->pos == PB_POS_LEARNED) i = lay_linear(&x, i, PB_SITE_POS, d->max_seq + d->pos_offset, C, 0);
-        if (d->type_vocab) i = lay_linear(&x, i, PB_SITE_TYPE, d->type_vocab, C, 0);
-    }
-    if (d->embed_norm) i = lay_norm(&x, i, PB_SITE_LN_EMBED, C);
-    if (d->proj_dim) i = lay_linear(&x, i, PB_SITE_PROJ_IN, C, E, 0);
+    /* embeddings (each only when the descriptor has it) */
+    static const pb_site patch_sites[] = {PB_SITE_CLS_TOK, PB_SITE_POS, PB_SITE_PATCH};
+    static const pb_site token_sites[] = {PB_SITE_EMBED, PB_SITE_POS, PB_SITE_TYPE};
+    for (int k = 0; k < 3; k++) i = lay_site(&x, i, d->patch ? patch_sites[k] : token_sites[k]);
+    i = lay_site(&x, i, PB_SITE_LN_EMBED);
+    i = lay_site(&x, i, PB_SITE_PROJ_IN);
 
     /* blocks */
     const pb_names *nm = d->names;
     for (int l = 0; l < d->n_layer; l++) {
         x.dec = pb_desc_is_dec_block(d, l);
-        int first = l == 0 || l == d->n_enc_layer, in_stack = x.dec ? l - d->n_enc_layer : l;
-        if (x.dec && first && !d->no_final_norm) { /* the encoder's final norm */
+        int in_stack = x.dec ? l - d->n_enc_layer : l;
+        if (x.dec && l == d->n_enc_layer) { /* the encoder's final norm, before the decoder */
             x.layer = -1;
             x.prefix[0] = '\0';
-            i = lay_norm(&x, i, PB_SITE_LN_F, C);
+            i = lay_site(&x, i, PB_SITE_LN_F);
         }
         x.layer = l;
         snprintf(x.prefix, sizeof x.prefix, (x.dec && nm && nm->dec_block) ? nm->dec_block
                                             : (nm ? nm->block : "h.%d."), in_stack);
-        i = lay_norm(&x, i, PB_SITE_LN1, C);
-        if (d->fused_qkv) {
-            i = lay_linear(&x, i, PB_SITE_QKV, qd + 2 * kvd, C, qkvb);
-        } else {
-            i = lay_linear(&x, i, PB_SITE_Q, qd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_K, kvd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_V, kvd, C, qkvb);
-        }
-        if (d->rel_buckets && first) i = lay_linear(&x, i, PB_SITE_REL, d->rel_buckets, H, 0);
-        i = lay_linear(&x, i, PB_SITE_O, C, qd, b);
-        if (x.dec) {
-            i = lay_norm(&x, i, PB_SITE_LN_X, C);
-            i = lay_linear(&x, i, PB_SITE_XQ, qd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_XK, kvd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_XV, kvd, C, qkvb);
-            i = lay_linear(&x, i, PB_SITE_XO, C, qd, b);
-        }
-        i = lay_norm(&x, i, PB_SITE_LN2, C);
-        if (d->ffn != PB_FFN_GELU) i = lay_linear(&x, i, PB_SITE_GATE, F, C, b);
-        i = lay_linear(&x, i, PB_SITE_UP, F, C, b);
-        i = lay_linear(&x, i, PB_SITE_DOWN, C, F, b);
+        for (size_t k = 0; k < sizeof g_block_sites / sizeof g_block_sites[0]; k++)
+            if (pb_desc_layer_has(d, l, g_block_sites[k])) i = lay_site(&x, i, g_block_sites[k]);
     }
 
     /* after the blocks */
     x.layer = -1;
     x.prefix[0] = '\0';
     x.dec = d->arch == PB_ARCH_ENCDEC;
-    if (!d->no_final_norm) i = lay_norm(&x, i, PB_SITE_LN_F, C);
-    if (d->proj_dim) i = lay_linear(&x, i, PB_SITE_PROJ_OUT, E, C, 0);
-    int pooler = d->pooler && (head == PB_HEAD_NONE || (head == PB_HEAD_CLS && d->cls_pooler));
-    if (pooler) i = lay_linear(&x, i, PB_SITE_POOLER, C, C, 1);
-    const char *lm = nm ? nm->lm_head : "lm_head", *tok = nm ? nm->tok_head : "score";
-    switch (head) {
-    case PB_HEAD_LM:
-        if (!d->tied_embed) i = add_named(t, i, &off, "", lm, "weight", PB_SITE_HEAD, -1, 0, V, E);
-        break;
-    case PB_HEAD_CLS:
-        if (d->cls_head == PB_CLS_DENSE) {
-            char path[64];
-            snprintf(path, sizeof path, "%s.dense", pb_desc_site_path(d, PB_SITE_HEAD, 0));
-            i = add_named(t, i, &off, "", path, "weight", PB_SITE_HEAD, -1, 0, C, C);
-            i = add_named(t, i, &off, "", path, "bias", PB_SITE_HEAD, -1, 1, C, 0);
-            snprintf(path, sizeof path, "%s.out_proj", pb_desc_site_path(d, PB_SITE_HEAD, 0));
-            i = add_named(t, i, &off, "", path, "weight", PB_SITE_HEAD, -1, 0, K, C);
-            i = add_named(t, i, &off, "", path, "bias", PB_SITE_HEAD, -1, 1, K, 0);
-        } else {
-            i = lay_linear(&x, i, PB_SITE_HEAD, K, d->proj_dim ? E : C, d->cls_head == PB_CLS_LINEAR);
-        }
-        break;
-    case PB_HEAD_TOKCLS:
-        i = add_named(t, i, &off, "", tok, "weight", PB_SITE_HEAD, -1, 0, K, C);
-        i = add_named(t, i, &off, "", tok, "bias", PB_SITE_HEAD, -1, 1, K, 0);
-        break;
-    case PB_HEAD_NONE: break;
-    }
+    i = lay_site(&x, i, PB_SITE_LN_F);
+    i = lay_site(&x, i, PB_SITE_PROJ_OUT);
+    if (pb_desc_has_pooler(d, head)) i = lay_site(&x, i, PB_SITE_POOLER);
+    i = lay_head(&x, i, head, n_labels);
     if (n_params) *n_params = off;
     return i;
+}
+
+size_t pb_model_task_head_params(const pb_model_desc *d, pb_head_kind head, int n_labels) {
+    if (head != PB_HEAD_CLS && head != PB_HEAD_TOKCLS) return 0;
+    size_t off = 0;
+    lay_ctx x = {.t = NULL, .off = &off, .d = d, .layer = -1, .dec = d->arch == PB_ARCH_ENCDEC};
+    lay_head(&x, 0, head, n_labels);
+    return off;
 }
 
 static void free_buffers(pb_model *m);
@@ -170,16 +170,19 @@ pb_status pb_model_init(pb_model *m, const pb_model_desc *d, pb_head_kind head, 
     memset(m, 0, sizeof *m);
     pb_status st = pb_desc_check_runnable(d);
     if (st) return st;
+    const pb_block_ops *block = pb_block_select(d, NULL, 0);
+    assert(block && "pb_desc_check_runnable admits only what a block runs");
     if (head == PB_HEAD_CLS && n_labels < 1)
         return pb_errorf(PB_EINVAL, "a classification head needs at least 1 label (got %d)", n_labels);
     if (head != PB_HEAD_LM && head != PB_HEAD_CLS)
         return pb_errorf(PB_EINVAL, "backbone '%s': only the LM and sequence-classification heads run", d->name);
     m->d = *d;
+    m->block = block;
     m->head = head;
     m->n_labels = head == PB_HEAD_CLS ? n_labels : 0;
     m->n_tensors = pb_model_layout(d, head, n_labels, NULL, NULL);
     m->tensors = pb_alloc(sizeof(pb_tensor) * (size_t)m->n_tensors, PB_MEM_OTHER);
-    m->layers = pb_alloc(sizeof(pb_layer_params) * (size_t)d->n_layer, PB_MEM_OTHER);
+    m->layers = pb_alloc(sizeof(pb_site_tensors) * (size_t)d->n_layer, PB_MEM_OTHER);
     m->plan = pb_alloc(sizeof(pb_layer_plan) * (size_t)d->n_layer, PB_MEM_OTHER);
     m->acts = pb_alloc(sizeof(pb_layer_acts) * (size_t)d->n_layer, PB_MEM_OTHER);
     if (!m->tensors || !m->layers || !m->plan || !m->acts) goto oom;
@@ -189,20 +192,16 @@ pb_status pb_model_init(pb_model *m, const pb_model_desc *d, pb_head_kind head, 
 
     pb_tensor *t = m->tensors;
     for (int i = 0; i < m->n_tensors; i++) t[i].data = m->params + t[i].offset;
-    int i = 0;
-    m->wte = &t[i++];
-    m->wpe = &t[i++];
-    for (int l = 0; l < d->n_layer; l++) {
-        pb_tensor **p = (pb_tensor **)&m->layers[l];
-        for (size_t k = 0; k < sizeof(pb_layer_params) / sizeof(pb_tensor *); k++) p[k] = &t[i++];
+    /* The site index: each tensor by (layer, site, weight|bias); a slot the table lacks stays NULL. */
+    memset(m->layers, 0, sizeof(pb_site_tensors) * (size_t)d->n_layer);
+    memset(&m->global, 0, sizeof m->global);
+    for (int i = 0; i < m->n_tensors; i++) {
+        pb_site_tensors *ix = t[i].layer >= 0 ? &m->layers[t[i].layer] : &m->global;
+        pb_tensor **slot = t[i].is_bias ? &ix->b[t[i].site] : &ix->w[t[i].site];
+        assert(!*slot && "a runnable layout has one tensor per (layer, site, weight|bias)");
+        *slot = &t[i];
     }
-    m->lnf_w = &t[i++];
-    m->lnf_b = &t[i++];
-    if (head == PB_HEAD_CLS) {
-        m->head_w = &t[i++];
-        m->head_b = &t[i++];
-    }
-    assert(i == m->n_tensors);
+    assert(m->global.w[PB_SITE_EMBED] && m->global.w[PB_SITE_LN_F] && (head != PB_HEAD_CLS || m->global.w[PB_SITE_HEAD]));
 
     /* GPT-2 initialisation. */
     pb_rng rng;
@@ -263,6 +262,36 @@ pb_tensor *pb_model_tensor(pb_model *m, const char *name) {
     return NULL;
 }
 
+static const pb_tensor *find_tensor(const pb_model *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    return NULL;
+}
+
+static void shape_str(char *buf, size_t cap, const pb_tensor *t) {
+    if (t->ndim == 2) snprintf(buf, cap, "(%d, %d)", t->shape[0], t->shape[1]);
+    else snprintf(buf, cap, "(%d)", t->shape[0]);
+}
+
+pb_status pb_model_copy_by_name(pb_model *dst, const pb_model *src, uint32_t keep) {
+    for (int i = 0; i < dst->n_tensors; i++) {
+        pb_tensor *t = &dst->tensors[i];
+        if (t->layer < 0 && ((keep >> t->site) & 1u)) continue;
+        const pb_tensor *s = find_tensor(src, t->name);
+        char want[32], got[32];
+        shape_str(want, sizeof want, t);
+        if (!s)
+            return pb_errorf(PB_EINVAL, "tensor '%s' %s of '%s' is missing from '%s'", t->name, want, dst->d.name,
+                             src->d.name);
+        shape_str(got, sizeof got, s);
+        if (s->ndim != t->ndim || s->numel != t->numel || s->shape[0] != t->shape[0] || s->shape[1] != t->shape[1])
+            return pb_errorf(PB_EINVAL, "tensor '%s' has shape %s in '%s'; '%s' needs %s", t->name, got, src->d.name,
+                             dst->d.name, want);
+        memcpy(t->data, s->data, sizeof(float) * t->numel);
+    }
+    return PB_OK;
+}
+
 size_t pb_model_trainable_count(const pb_model *m) {
     size_t n = 0;
     for (int i = 0; i < m->n_tensors; i++)
@@ -272,15 +301,15 @@ size_t pb_model_trainable_count(const pb_model *m) {
 
 static int tr(const pb_tensor *t) { return t && t->trainable; }
 
+/* The LM head: its own tensor (V,C) when untied, else the token embedding. */
+static const pb_tensor *lm_head(const pb_model *m) {
+    return m->global.w[PB_SITE_HEAD] ? m->global.w[PB_SITE_HEAD] : m->global.w[PB_SITE_EMBED];
+}
+
 static const pb_linear_hook *linear_hook(const pb_model *m, int layer, pb_site site) {
     if (!m->hooks || !m->hooks->linear) return NULL;
     const pb_linear_hook *h = &m->hooks->linear[(size_t)layer * PB_NSITE + site];
     return h->fwd ? h : NULL;
-}
-
-static int hook_trains(const pb_model *m, int layer, pb_site site) {
-    const pb_linear_hook *h = linear_hook(m, layer, site);
-    return h && h->trainable;
 }
 
 static const pb_sublayer_hook *sublayer_hook(const pb_model *m, int layer, pb_sublayer which) {
@@ -427,28 +456,6 @@ static float *carve(float **p, size_t n) {
     return r;
 }
 
-static void carve_layer_acts(pb_layer_acts *a, float **p, const pb_dims *x, size_t C, size_t H, size_t F) {
-    size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
-    a->ln1 = carve(p, N * C);
-    a->ln1_mean = carve(p, N);
-    a->ln1_rstd = carve(p, N);
-    a->q = carve(p, N * C);
-    a->k = carve(p, N * C);
-    a->v = carve(p, N * C);
-    a->kf = x->Pk ? carve(p, B * Tk * C) : a->k;
-    a->vf = x->Pk ? carve(p, B * Tk * C) : a->v;
-    a->pgate = x->Pg ? carve(p, B) : NULL;
-    a->att = carve(p, B * H * Tm * Tk);
-    a->atty = carve(p, N * C);
-    a->res2 = carve(p, N * C);
-    a->ln2 = carve(p, N * C);
-    a->ln2_mean = carve(p, N);
-    a->ln2_rstd = carve(p, N);
-    a->fch = carve(p, N * F);
-    a->fch_gelu = carve(p, N * F);
-    a->out = carve(p, N * C);
-}
-
 static size_t head_out(const pb_model *m, const pb_dims *x) { return pb_buf_head_out(&m->d, m->head, m->n_labels, x); }
 /* int32 and uint8 arrays live in float-sized slots (as pb_buf_top counts them) */
 static size_t ints_as_floats(size_t n_int32) { return n_int32; }
@@ -462,7 +469,8 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     free_buffers(m);
     pb_dims cap = *x; /* buffers are carved for exactly this shape */
     size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff, N = (size_t)x->N;
-    size_t B = (size_t)x->B, L = (size_t)m->d.n_layer;
+    size_t B = (size_t)x->B, L = (size_t)m->d.n_layer, hd = (size_t)pb_desc_head_dim(&m->d);
+    size_t qd = H * hd, kvd = (size_t)m->d.n_kv_head * hd;
     size_t nacts = pb_buf_top(&m->d, m->head, m->n_labels, &cap);
     for (size_t l = (size_t)floor; l < L; l++) nacts += pb_buf_layer_acts(&m->d, &cap);
     m->acts_block = pb_alloc(nacts * sizeof(float), PB_MEM_ACTS);
@@ -485,35 +493,35 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->targets_m = (int32_t *)carve(&p, ints_as_floats(N));
     m->mask_m = (uint8_t *)carve(&p, bytes_as_floats(N));
     for (size_t l = 0; l < L; l++)
-        if (l >= (size_t)floor) carve_layer_acts(&m->acts[l], &p, &cap, C, H, F);
+        if (l >= (size_t)floor) m->block->carve(&m->acts[l], &p, &m->d, &cap);
         else memset(&m->acts[l], 0, sizeof m->acts[l]);
     assert((size_t)(p - m->acts_block) == nacts);
 
     size_t Tk = (size_t)x->Tk, Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
     float *s = m->scratch_block;
-    carve_layer_acts(&m->scratch_acts, &s, &cap, C, H, F);
+    m->block->carve(&m->scratch_acts, &s, &m->d, &cap);
     m->scratch_out[0] = m->scratch_acts.out;
     m->scratch_out[1] = carve(&s, N * C);
     m->dres = carve(&s, N * C);
     m->dln = carve(&s, N * C);
-    m->dq = carve(&s, N * C);
-    m->dk = carve(&s, N * C);
-    m->dv = carve(&s, N * C);
-    m->datty = carve(&s, N * C);
+    m->dq = carve(&s, N * qd);
+    m->dk = carve(&s, N * kvd);
+    m->dv = carve(&s, N * kvd);
+    m->datty = carve(&s, N * qd);
     m->proj = carve(&s, N * C);
     m->dsub = carve(&s, N * C);
-    m->dfch_gelu = carve(&s, N * F);
+    m->dfch = carve(&s, N * F);
     m->datt = carve(&s, B * H * (size_t)x->Tm * Tk);
     m->dlogits = carve(&s, head_out(m, &cap));
     m->dpooled = carve(&s, B * C);
-    m->dkf = Pk ? carve(&s, B * Tk * C) : NULL;
-    m->dvf = Pk ? carve(&s, B * Tk * C) : NULL;
+    m->dkf = Pk ? carve(&s, B * Tk * kvd) : NULL;
+    m->dvf = Pk ? carve(&s, B * Tk * kvd) : NULL;
     m->prompt = carve(&s, Pe * C);
     m->dprompt = carve(&s, Pe * C);
-    m->pk = carve(&s, Pk * C);
-    m->pv = carve(&s, Pk * C);
-    m->dpk = carve(&s, Pk * C);
-    m->dpv = carve(&s, Pk * C);
+    m->pk = carve(&s, Pk * kvd);
+    m->pv = carve(&s, Pk * kvd);
+    m->dpk = carve(&s, Pk * kvd);
+    m->dpv = carve(&s, Pk * kvd);
     m->dpgate = x->Pg ? carve(&s, B) : NULL;
     m->kmask = (uint8_t *)carve(&s, bytes_as_floats(B * Tk));
     assert((size_t)(s - m->scratch_block) == pb_buf_scratch(&m->d, m->head, m->n_labels, &cap));
@@ -554,34 +562,82 @@ static void site_bwd(const pb_model *m, int layer, pb_site site, float *dinp, co
     else pb_site_base_bwd(dinp, dout, inp, w, b, N);
 }
 
-/* ---- forward ------------------------------------------------------------------------------- */
+/* ---- the block interface (models/block.h) ---------------------------------------------------- */
 
-static pb_status check_batch(const pb_model *m, const pb_batch *b, const pb_dims *x) {
-    if (b->B < 1 || b->T < 1) return pb_errorf(PB_EINVAL, "empty batch (B=%d, T=%d)", b->B, b->T);
-    if (x->Tm > m->d.max_seq)
-        return x->Pe ? pb_errorf(PB_EINVAL,
-                                 "sequence length %d plus %d virtual tokens exceeds the backbone's max_seq %d",
-                                 b->T, x->Pe, m->d.max_seq)
-                     : pb_errorf(PB_EINVAL, "sequence length %d exceeds the backbone's max_seq %d", b->T,
-                                 m->d.max_seq);
-    size_t n = (size_t)b->B * b->T;
-    for (size_t i = 0; i < n; i++)
-        if (b->ids[i] < 0 || b->ids[i] >= m->d.vocab)
-            return pb_errorf(PB_EINVAL, "token id %d at position %zu is outside the vocabulary [0, %d)", b->ids[i],
-                             i, m->d.vocab);
-    if (m->head == PB_HEAD_CLS) {
-        for (int i = 0; i < b->B; i++)
-            if (b->targets[i] < 0 || b->targets[i] >= m->n_labels)
-                return pb_errorf(PB_EINVAL, "label %d of example %d is outside [0, %d)", b->targets[i], i,
-                                 m->n_labels);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            if (b->targets[i] >= m->d.vocab)
-                return pb_errorf(PB_EINVAL, "target id %d at position %zu is outside the vocabulary", b->targets[i],
-                                 i);
+#define PB_BLOCK(name) extern const pb_block_ops pb_block_##name;
+#include "block_list.h"
+#undef PB_BLOCK
+
+static const pb_block_ops *const g_blocks[] = {
+#define PB_BLOCK(name) &pb_block_##name,
+#include "block_list.h"
+#undef PB_BLOCK
+};
+
+const pb_block_ops *pb_block_select(const pb_model_desc *d, char *why, size_t cap) {
+    size_t n = 0;
+    if (why && cap) why[0] = '\0';
+    for (size_t i = 0; i < sizeof g_blocks / sizeof g_blocks[0]; i++) {
+        const char *r = g_blocks[i]->refuses(d);
+        if (!r) return g_blocks[i];
+        if (why && n < cap) n += (size_t)snprintf(why + n, cap - n, "%s%s: %s", i ? "; " : "", g_blocks[i]->name, r);
     }
-    return PB_OK;
+    return NULL;
 }
+
+static int plan_bit(uint32_t mask, pb_site s) { return (mask >> s) & 1u; }
+static int kv_width(const pb_model *m) { return m->d.n_kv_head * pb_desc_head_dim(&m->d); }
+static const pb_site_tensors *site_tensors(const pb_model *m, int l) { return l >= 0 ? &m->layers[l] : &m->global; }
+
+void pb_blk_site_fwd(const pb_model *m, int l, pb_site s, float *out, const float *inp, int N) {
+    site_fwd(m, l, s, out, inp, m->layers[l].w[s], m->layers[l].b[s], N);
+}
+
+void pb_blk_site_bwd(const pb_model *m, int l, pb_site s, float *dinp, const float *dout, const float *inp, int N) {
+    const pb_layer_plan *p = &m->plan[l];
+    if (!plan_bit(p->run, s)) return;
+    site_bwd(m, l, s, plan_bit(p->dinp, s) ? dinp : NULL, dout, inp, m->layers[l].w[s], m->layers[l].b[s], N);
+}
+
+void pb_blk_norm_fwd(const pb_model *m, int l, pb_site s, float *out, float *mean, float *rstd, const float *inp,
+                     int N) {
+    const pb_tensor *w = site_tensors(m, l)->w[s], *b = site_tensors(m, l)->b[s];
+    assert(m->d.norm == PB_NORM_LAYERNORM && "no block runs another norm yet (pb_block_select refuses it)");
+    pb_layernorm_fwd(out, mean, rstd, inp, w->data, b ? b->data : NULL, N, m->d.d_model);
+}
+
+void pb_blk_norm_bwd(const pb_model *m, int l, pb_site s, float *dinp, const float *dout, const float *inp,
+                     const float *mean, const float *rstd, int N) {
+    if (l >= 0) {
+        const pb_layer_plan *p = &m->plan[l];
+        if (!plan_bit(p->run, s)) return;
+        if (!plan_bit(p->dinp, s)) dinp = NULL;
+    }
+    const pb_tensor *w = site_tensors(m, l)->w[s], *b = site_tensors(m, l)->b[s];
+    pb_layernorm_bwd(dinp, tr(w) ? w->grad : NULL, tr(b) ? b->grad : NULL, dout, inp, w->data, mean, rstd, N,
+                     m->d.d_model);
+}
+
+void pb_blk_sublayer_fwd(const pb_model *m, int l, pb_sublayer which, float *h, const float *x, int N) {
+    const pb_sublayer_hook *sh = sublayer_hook(m, l, which);
+    if (sh) sh->fwd(sh->self, h, x, N); /* the hook saves what its backward needs */
+}
+
+const float *pb_blk_sublayer_bwd(pb_model *m, int l, pb_sublayer which, const float *dh, float *dx, const float *x,
+                                 int N) {
+    const pb_sublayer_hook *sh = sublayer_hook(m, l, which);
+    if (!sh) return dh;
+    const pb_layer_plan *p = &m->plan[l];
+    /* the site under the hook (its d(output) is needed when its backward runs) and the norm whose
+     * output x is */
+    pb_site under = which == PB_SUB_FFN ? PB_SITE_DOWN : PB_SITE_O;
+    int need_dx = which == PB_SUB_FFN ? p->ln2 : p->ln1;
+    pb_copy(m->dsub, dh, (size_t)N * m->d.d_model);
+    sh->bwd(sh->self, m->dsub, need_dx ? dx : NULL, x, N, plan_bit(p->run, under));
+    return m->dsub;
+}
+
+/* The prefix helpers below work on rows of width C, which is the key/value width (kvd) here. */
 
 /* Copies rows [P, P+Tm) of each sequence's (Tk) block from src (B,Tm,C), and the prefix p (P,C)
  * into rows [0, P): dst (B,Tk,C). */
@@ -668,65 +724,118 @@ static void split_prefixed_gated(float *dsrc, float *dp, float *dg, const float 
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 4 * (uint64_t)x->B * PC);
 }
 
-static void layer_fwd(pb_model *m, int l, pb_layer_acts *a, const float *inp, const pb_dims *x) {
-    const pb_model_desc *d = &m->d;
-    const pb_layer_params *w = &m->layers[l];
-    int N = x->N, C = d->d_model, F = d->d_ff, H = d->n_head;
-    a->inp = inp;
-    pb_layernorm_fwd(a->ln1, a->ln1_mean, a->ln1_rstd, inp, w->ln1_w->data, w->ln1_b->data, N, C);
-    site_fwd(m, l, PB_SITE_Q, a->q, a->ln1, w->q_w, w->q_b, N);
-    site_fwd(m, l, PB_SITE_K, a->k, a->ln1, w->k_w, w->k_b, N);
-    site_fwd(m, l, PB_SITE_V, a->v, a->ln1, w->v_w, w->v_b, N);
+const uint8_t *pb_blk_kv_fwd(pb_model *m, int l, pb_layer_acts *a, const float *xin, const pb_dims *x) {
+    if (!x->Pk) return m->mask_m;
+    const int W = kv_width(m);
     const pb_prefix_hook *ph = prefix_hook(m, l);
-    if (x->Pk) {
-        /* every layer gets Pk keys in front; a layer without its own prefix gets none
-         * visible (masked), so one key length serves the whole stack */
-        if (ph) ph->fwd(ph->self, m->pk, m->pv);
-        else {
-            memset(m->pk, 0, sizeof(float) * (size_t)x->Pk * C);
-            memset(m->pv, 0, sizeof(float) * (size_t)x->Pk * C);
-        }
-        assemble_prefixed(a->kf, m->pk, a->k, x, C);
-        assemble_prefixed(a->vf, m->pv, a->v, x, C);
-        if (ph && ph->gate_fwd) { /* UniPELT: sequence b's prefix scaled by its gate */
-            ph->gate_fwd(ph->self, a->pgate, a->ln1, m->mask_m, x->B, x->Tm);
-            gate_prefixed(a->kf, a->pgate, x, C);
-            gate_prefixed(a->vf, a->pgate, x, C);
-        }
-        for (int b = 0; b < x->B; b++)
-            for (int j = 0; j < x->Pk; j++) m->kmask[(size_t)b * x->Tk + j] = ph ? 1 : 0;
+    /* every layer gets Pk keys in front; a layer without its own prefix gets none visible (masked),
+     * so one key length serves the whole stack */
+    if (ph) ph->fwd(ph->self, m->pk, m->pv);
+    else {
+        memset(m->pk, 0, sizeof(float) * (size_t)x->Pk * W);
+        memset(m->pv, 0, sizeof(float) * (size_t)x->Pk * W);
     }
-    pb_attention_fwd(a->atty, a->att, a->q, a->kf, a->vf, x->Pk ? m->kmask : m->mask_m, x->B, x->Tm, x->Tk, C, H, H,
-                     d->causal);
-    float *proj = m->proj;
-    site_fwd(m, l, PB_SITE_O, proj, a->atty, w->o_w, w->o_b, N);
-    const pb_sublayer_hook *sh = sublayer_hook(m, l, PB_SUB_ATTN);
-    if (sh) sh->fwd(sh->self, proj, a->ln1, N); /* the hook saves what its backward needs */
-    pb_add_fwd(a->res2, inp, proj, (size_t)N * C);
-    pb_layernorm_fwd(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w->ln2_w->data, w->ln2_b->data, N, C);
-    site_fwd(m, l, PB_SITE_UP, a->fch, a->ln2, w->up_w, w->up_b, N);
-    pb_gelu_fwd(a->fch_gelu, a->fch, (size_t)N * F);
-    site_fwd(m, l, PB_SITE_DOWN, proj, a->fch_gelu, w->down_w, w->down_b, N);
-    sh = sublayer_hook(m, l, PB_SUB_FFN);
-    if (sh) sh->fwd(sh->self, proj, a->ln2, N);
-    pb_add_fwd(a->out, a->res2, proj, (size_t)N * C);
+    assemble_prefixed(a->kf, m->pk, a->k, x, W);
+    assemble_prefixed(a->vf, m->pv, a->v, x, W);
+    if (ph && ph->gate_fwd) { /* UniPELT: sequence b's prefix scaled by its gate */
+        ph->gate_fwd(ph->self, a->pgate, xin, m->mask_m, x->B, x->Tm);
+        gate_prefixed(a->kf, a->pgate, x, W);
+        gate_prefixed(a->vf, a->pgate, x, W);
+    }
+    for (int b = 0; b < x->B; b++)
+        for (int j = 0; j < x->Pk; j++) m->kmask[(size_t)b * x->Tk + j] = ph ? 1 : 0;
+    return m->kmask;
+}
+
+void pb_blk_kv_bwd_begin(pb_model *m, int l, const pb_dims *x, float **dkf, float **dvf) {
+    const pb_layer_plan *p = &m->plan[l];
+    const size_t W = (size_t)kv_width(m), NW = (size_t)x->N * W;
+    if (p->k) pb_zero(m->dk, NW);
+    if (p->v) pb_zero(m->dv, NW);
+    if (!x->Pk) {
+        *dkf = p->k ? m->dk : NULL;
+        *dvf = p->v ? m->dv : NULL;
+        return;
+    }
+    /* gradients w.r.t. the full key/value blocks, split by pb_blk_kv_bwd_end; the prefix's hook
+     * takes its share even when it is frozen */
+    int want_kv = p->k || p->v || prefix_hook(m, l);
+    if (want_kv) {
+        pb_zero(m->dkf, (size_t)x->B * x->Tk * W);
+        pb_zero(m->dvf, (size_t)x->B * x->Tk * W);
+    }
+    *dkf = want_kv ? m->dkf : NULL;
+    *dvf = want_kv ? m->dvf : NULL;
+}
+
+void pb_blk_kv_bwd_end(pb_model *m, int l, const pb_layer_acts *a, const float *xin, const pb_dims *x) {
+    if (!x->Pk) return;
+    const pb_layer_plan *p = &m->plan[l];
+    const pb_prefix_hook *ph = prefix_hook(m, l);
+    const int W = kv_width(m);
+    if (!(p->k || p->v || ph)) return;
+    if (ph && ph->gate_fwd) {
+        /* the ungated prefix again (later layers overwrote pk, pv) for d(gate) */
+        ph->fwd(ph->self, m->pk, m->pv);
+        memset(m->dpgate, 0, sizeof(float) * (size_t)x->B);
+        split_prefixed_gated(p->k ? m->dk : NULL, m->dpk, m->dpgate, m->dkf, m->pk, a->pgate, x, W);
+        split_prefixed_gated(p->v ? m->dv : NULL, m->dpv, m->dpgate, m->dvf, m->pv, a->pgate, x, W);
+        ph->bwd(ph->self, m->dpk, m->dpv);
+        ph->gate_bwd(ph->self, p->ln1 ? m->dln : NULL, m->dpgate, xin, m->mask_m, x->B, x->Tm);
+    } else {
+        split_prefixed(p->k ? m->dk : NULL, m->dpk, m->dkf, x, W);
+        split_prefixed(p->v ? m->dv : NULL, m->dpv, m->dvf, x, W);
+        if (ph) ph->bwd(ph->self, m->dpk, m->dpv);
+    }
+}
+
+/* ---- forward ------------------------------------------------------------------------------- */
+
+static pb_status check_batch(const pb_model *m, const pb_batch *b, const pb_dims *x) {
+    if (b->B < 1 || b->T < 1) return pb_errorf(PB_EINVAL, "empty batch (B=%d, T=%d)", b->B, b->T);
+    if (x->Tm > m->d.max_seq)
+        return x->Pe ? pb_errorf(PB_EINVAL,
+                                 "sequence length %d plus %d virtual tokens exceeds the backbone's max_seq %d",
+                                 b->T, x->Pe, m->d.max_seq)
+                     : pb_errorf(PB_EINVAL, "sequence length %d exceeds the backbone's max_seq %d", b->T,
+                                 m->d.max_seq);
+    size_t n = (size_t)b->B * b->T;
+    for (size_t i = 0; i < n; i++)
+        if (b->ids[i] < 0 || b->ids[i] >= m->d.vocab)
+            return pb_errorf(PB_EINVAL, "token id %d at position %zu is outside the vocabulary [0, %d)", b->ids[i],
+                             i, m->d.vocab);
+    if (m->head == PB_HEAD_CLS) {
+        for (int i = 0; i < b->B; i++)
+            if (b->targets[i] < 0 || b->targets[i] >= m->n_labels)
+                return pb_errorf(PB_EINVAL, "label %d of example %d is outside [0, %d)", b->targets[i], i,
+                                 m->n_labels);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (b->targets[i] >= m->d.vocab)
+                return pb_errorf(PB_EINVAL, "target id %d at position %zu is outside the vocabulary", b->targets[i],
+                                 i);
+    }
+    return PB_OK;
 }
 
 /* Embeddings of the real tokens at rows [Pe, Tm) of each sequence with positions Pe.., and the
  * virtual tokens (from the embed hook) at rows [0, Pe) with positions 0... */
 static void embed_fwd(pb_model *m, const pb_batch *b, const pb_dims *x) {
     int C = m->d.d_model;
+    const float *wte = m->global.w[PB_SITE_EMBED]->data;                           /* (V,C) */
+    const float *wpe = m->global.w[PB_SITE_POS] ? m->global.w[PB_SITE_POS]->data : NULL; /* (max_seq,C) or none */
     if (!x->Pe) {
-        pb_embedding_fwd(m->encoded, b->ids, m->wte->data, m->wpe->data, x->B, x->T, C);
+        pb_embedding_fwd(m->encoded, b->ids, wte, wpe, x->B, x->T, C);
         return;
     }
     const pb_embed_hook *eh = embed_hook(m);
     eh->fwd(eh->self, m->prompt);
     for (int i = 0; i < x->B; i++) {
         float *seq = m->encoded + (size_t)i * x->Tm * C;
-        pb_add_fwd(seq, m->prompt, m->wpe->data, (size_t)x->Pe * C);
-        pb_embedding_fwd(seq + (size_t)x->Pe * C, b->ids + (size_t)i * x->T, m->wte->data,
-                         m->wpe->data + (size_t)x->Pe * C, 1, x->T, C);
+        if (wpe) pb_add_fwd(seq, m->prompt, wpe, (size_t)x->Pe * C);
+        else pb_copy(seq, m->prompt, (size_t)x->Pe * C);
+        pb_embedding_fwd(seq + (size_t)x->Pe * C, b->ids + (size_t)i * x->T, wte, wpe ? wpe + (size_t)x->Pe * C : NULL,
+                         1, x->T, C);
     }
 }
 
@@ -761,16 +870,16 @@ pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *
     for (int l = 0; l < L; l++) {
         pb_layer_acts *a = l >= floor ? &m->acts[l] : &m->scratch_acts;
         if (l < floor) a->out = m->scratch_out[l % 2]; /* ping-pong: layer l reads the other one */
-        layer_fwd(m, l, a, h, &x);
+        m->block->fwd(m, l, a, h, &x);
         h = a->out;
     }
     m->lnf_in = h;
-    pb_layernorm_fwd(m->lnf, m->lnf_mean, m->lnf_rstd, h, m->lnf_w->data, m->lnf_b->data, N, C);
+    pb_blk_norm_fwd(m, -1, PB_SITE_LN_F, m->lnf, m->lnf_mean, m->lnf_rstd, h, N);
 
     int rows, classes;
     const int32_t *targets;
     if (m->head == PB_HEAD_LM) {
-        pb_linear_fwd(m->logits, m->lnf, m->wte->data, NULL, N, C, d->vocab);
+        pb_linear_fwd(m->logits, m->lnf, lm_head(m)->data, NULL, N, C, d->vocab);
         rows = N;
         classes = d->vocab;
         targets = m->targets_m;
@@ -785,7 +894,7 @@ pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *
             m->pool_idx[i] = x.Pe + idx;
             memcpy(m->pooled + (size_t)i * C, m->lnf + ((size_t)i * x.Tm + x.Pe + idx) * C, sizeof(float) * (size_t)C);
         }
-        site_fwd(m, -1, PB_SITE_HEAD, m->logits, m->pooled, m->head_w, m->head_b, B);
+        site_fwd(m, -1, PB_SITE_HEAD, m->logits, m->pooled, m->global.w[PB_SITE_HEAD], m->global.b[PB_SITE_HEAD], B);
         rows = B;
         classes = m->n_labels;
         targets = b->targets;
@@ -807,104 +916,12 @@ pb_status pb_model_forward(pb_model *m, const pb_batch *b, int training, float *
 
 /* ---- backward ------------------------------------------------------------------------------ */
 
-/* dres (N,C) holds d(out) on entry and d(inp) on exit (when p->in). */
-static void layer_bwd(pb_model *m, int l, const pb_layer_acts *a, float *dres, const pb_dims *x) {
-    const pb_model_desc *d = &m->d;
-    const pb_layer_params *w = &m->layers[l];
-    const pb_layer_plan *p = &m->plan[l];
-    int N = x->N, C = d->d_model, F = d->d_ff, H = d->n_head;
-    size_t NC = (size_t)N * C, NF = (size_t)N * F;
-    /* MLP: out = res2 + hook(down(gelu(up(ln2(res2))))) */
-    if (p->ln2) pb_zero(m->dln, NC);
-    const float *dproj = dres; /* d(down output): d(out), unless a hook sits in between */
-    const pb_sublayer_hook *sh = sublayer_hook(m, l, PB_SUB_FFN);
-    if (sh) {
-        pb_copy(m->dsub, dres, NC);
-        sh->bwd(sh->self, m->dsub, p->ln2 ? m->dln : NULL, a->ln2, N, p->up || tr(w->down_w) || tr(w->down_b) ||
-                                                                          hook_trains(m, l, PB_SITE_DOWN));
-        dproj = m->dsub;
-    }
-    if (p->up || tr(w->down_w) || tr(w->down_b) || hook_trains(m, l, PB_SITE_DOWN)) {
-        if (p->up) pb_zero(m->dfch_gelu, NF);
-        site_bwd(m, l, PB_SITE_DOWN, p->up ? m->dfch_gelu : NULL, dproj, a->fch_gelu, w->down_w, w->down_b, N);
-    }
-    if (p->up) {
-        /* d(gelu output) becomes d(fch) in place */
-        pb_gelu_bwd_inplace(m->dfch_gelu, a->fch, NF);
-        site_bwd(m, l, PB_SITE_UP, p->ln2 ? m->dln : NULL, m->dfch_gelu, a->ln2, w->up_w, w->up_b, N);
-    }
-    if (p->ln2) {
-        float *dw = tr(w->ln2_w) ? w->ln2_w->grad : NULL, *db = tr(w->ln2_b) ? w->ln2_b->grad : NULL;
-        pb_layernorm_bwd(p->res2 ? dres : NULL, dw, db, m->dln, a->res2, w->ln2_w->data, a->ln2_mean, a->ln2_rstd,
-                         N, C);
-    }
-    if (!p->res2) return;
-    /* Attention: res2 = inp + hook(o(attn(q(ln1), k(ln1), v(ln1)))); dres is now d(res2). */
-    if (p->ln1) pb_zero(m->dln, NC);
-    dproj = dres;
-    sh = sublayer_hook(m, l, PB_SUB_ATTN);
-    int need_o = p->att || tr(w->o_w) || tr(w->o_b) || hook_trains(m, l, PB_SITE_O);
-    if (sh) {
-        pb_copy(m->dsub, dres, NC);
-        sh->bwd(sh->self, m->dsub, p->ln1 ? m->dln : NULL, a->ln1, N, need_o);
-        dproj = m->dsub;
-    }
-    if (need_o) {
-        if (p->att) pb_zero(m->datty, NC);
-        site_bwd(m, l, PB_SITE_O, p->att ? m->datty : NULL, dproj, a->atty, w->o_w, w->o_b, N);
-    }
-    if (p->att) {
-        const pb_prefix_hook *ph = prefix_hook(m, l);
-        if (p->q) pb_zero(m->dq, NC);
-        if (x->Pk) {
-            /* gradients w.r.t. the full key/value blocks, then split into prefix and tokens */
-            int want_kv = p->k || p->v || ph;
-            if (want_kv) {
-                pb_zero(m->dkf, (size_t)x->B * x->Tk * C);
-                pb_zero(m->dvf, (size_t)x->B * x->Tk * C);
-            }
-            pb_attention_bwd(p->q ? m->dq : NULL, want_kv ? m->dkf : NULL, want_kv ? m->dvf : NULL, m->datt,
-                             m->datty, a->att, a->q, a->kf, a->vf, x->B, x->Tm, x->Tk, C, H, H);
-            if (want_kv) {
-                if (p->k) pb_zero(m->dk, NC);
-                if (p->v) pb_zero(m->dv, NC);
-                if (ph && ph->gate_fwd) {
-                    /* the ungated prefix again (later layers overwrote pk, pv) for d(gate) */
-                    ph->fwd(ph->self, m->pk, m->pv);
-                    memset(m->dpgate, 0, sizeof(float) * (size_t)x->B);
-                    split_prefixed_gated(p->k ? m->dk : NULL, m->dpk, m->dpgate, m->dkf, m->pk, a->pgate, x, C);
-                    split_prefixed_gated(p->v ? m->dv : NULL, m->dpv, m->dpgate, m->dvf, m->pv, a->pgate, x, C);
-                    ph->bwd(ph->self, m->dpk, m->dpv);
-                    ph->gate_bwd(ph->self, p->ln1 ? m->dln : NULL, m->dpgate, a->ln1, m->mask_m, x->B, x->Tm);
-                } else {
-                    split_prefixed(p->k ? m->dk : NULL, m->dpk, m->dkf, x, C);
-                    split_prefixed(p->v ? m->dv : NULL, m->dpv, m->dvf, x, C);
-                    if (ph) ph->bwd(ph->self, m->dpk, m->dpv);
-                }
-            }
-        } else {
-            if (p->k) pb_zero(m->dk, NC);
-            if (p->v) pb_zero(m->dv, NC);
-            pb_attention_bwd(p->q ? m->dq : NULL, p->k ? m->dk : NULL, p->v ? m->dv : NULL, m->datt, m->datty,
-                             a->att, a->q, a->k, a->v, x->B, x->Tm, x->Tk, C, H, H);
-        }
-        float *dln = p->ln1 ? m->dln : NULL;
-        if (p->q) site_bwd(m, l, PB_SITE_Q, dln, m->dq, a->ln1, w->q_w, w->q_b, N);
-        if (p->k) site_bwd(m, l, PB_SITE_K, dln, m->dk, a->ln1, w->k_w, w->k_b, N);
-        if (p->v) site_bwd(m, l, PB_SITE_V, dln, m->dv, a->ln1, w->v_w, w->v_b, N);
-    }
-    if (p->ln1) {
-        float *dw = tr(w->ln1_w) ? w->ln1_w->grad : NULL, *db = tr(w->ln1_b) ? w->ln1_b->grad : NULL;
-        pb_layernorm_bwd(p->in ? dres : NULL, dw, db, m->dln, a->inp, w->ln1_w->data, a->ln1_mean, a->ln1_rstd, N,
-                         C);
-    }
-}
-
 /* d(encoded) in dres: token embeddings, positions, and the virtual tokens. */
 static void embed_bwd(pb_model *m, const pb_dims *x) {
     const pb_batch *b = &m->last;
     int C = m->d.d_model;
-    float *dwte = tr(m->wte) ? m->wte->grad : NULL, *dwpe = tr(m->wpe) ? m->wpe->grad : NULL;
+    const pb_tensor *wte = m->global.w[PB_SITE_EMBED], *wpe = m->global.w[PB_SITE_POS];
+    float *dwte = tr(wte) ? wte->grad : NULL, *dwpe = tr(wpe) ? wpe->grad : NULL;
     const pb_embed_hook *eh = embed_hook(m);
     if (!x->Pe) {
         if (dwte || dwpe) pb_embedding_bwd(dwte, dwpe, m->dres, b->ids, x->B, x->T, C);
@@ -936,19 +953,21 @@ void pb_model_backward(pb_model *m) {
     /* Head and loss. */
     if (gl) pb_zero(m->dln, (size_t)N * C);
     if (m->head == PB_HEAD_LM) {
-        if (gl || tr(m->wte)) {
+        const pb_tensor *lm = lm_head(m);
+        if (gl || tr(lm)) {
             pb_zero(m->dlogits, (size_t)N * d->vocab);
             pb_crossentropy_bwd(m->dlogits, m->probs, m->targets_m, scale, N, d->vocab);
-            pb_linear_bwd(gl ? m->dln : NULL, tr(m->wte) ? m->wte->grad : NULL, NULL, m->dlogits, m->lnf,
-                          m->wte->data, N, C, d->vocab);
+            pb_linear_bwd(gl ? m->dln : NULL, tr(lm) ? lm->grad : NULL, NULL, m->dlogits, m->lnf, lm->data, N, C,
+                          d->vocab);
         }
     } else {
         int K = m->n_labels;
-        if (gl || tr(m->head_w) || tr(m->head_b)) {
+        const pb_tensor *hw = m->global.w[PB_SITE_HEAD], *hb = m->global.b[PB_SITE_HEAD];
+        if (gl || tr(hw) || tr(hb)) {
             memset(m->dlogits, 0, (size_t)B * K * sizeof(float));
             pb_crossentropy_bwd(m->dlogits, m->probs, m->last.targets, scale, B, K);
             if (gl) memset(m->dpooled, 0, (size_t)B * C * sizeof(float));
-            site_bwd(m, -1, PB_SITE_HEAD, gl ? m->dpooled : NULL, m->dlogits, m->pooled, m->head_w, m->head_b, B);
+            site_bwd(m, -1, PB_SITE_HEAD, gl ? m->dpooled : NULL, m->dlogits, m->pooled, hw, hb, B);
             if (gl)
                 for (int i = 0; i < B; i++) {
                     float *dst = m->dln + ((size_t)i * x->Tm + m->pool_idx[i]) * C;
@@ -962,12 +981,10 @@ void pb_model_backward(pb_model *m) {
     /* Final norm, then the blocks from the top down to the floor. */
     pb_zero(m->dres, (size_t)N * C);
     int need_top = m->plan[L - 1].out;
-    pb_layernorm_bwd(need_top ? m->dres : NULL, tr(m->lnf_w) ? m->lnf_w->grad : NULL,
-                     tr(m->lnf_b) ? m->lnf_b->grad : NULL, m->dln, m->lnf_in, m->lnf_w->data, m->lnf_mean,
-                     m->lnf_rstd, N, C);
+    pb_blk_norm_bwd(m, -1, PB_SITE_LN_F, need_top ? m->dres : NULL, m->dln, m->lnf_in, m->lnf_mean, m->lnf_rstd, N);
     for (int l = L - 1; l >= 0; l--) {
         if (!m->plan[l].out) return;
-        layer_bwd(m, l, &m->acts[l], m->dres, x);
+        m->block->bwd(m, l, &m->acts[l], m->dres, x);
         if (!m->plan[l].in) return;
     }
     embed_bwd(m, x);

@@ -1,23 +1,27 @@
 /* model.h — the runnable transformer: parameters, forward, backward.
  *
- * One GPT-style block stack (pre-LN, learned positions, q/k/v/o with biases, GELU MLP, final
- * LayerNorm) with two heads: the LM head tied to the token embedding, and a sequence-
- * classification head (`head.weight` (K,C), `head.bias` (K)) on a pooled position:
+ * A stack of blocks of one family (today the GPT-style block, models/block_gpt.c: pre-LN,
+ * learned positions, q/k/v/o with or without biases, GELU MLP) between the family-neutral trunk
+ * (models/model.c: embeddings, final norm, heads, loss, plan, buffers, hook dispatch; the split is
+ * in docs/ARCHITECTURE.md "Model families"). Two heads: the LM head (tied to the token embedding,
+ * or its own `lm_head.weight` (V,C)), and a sequence-classification head (`score.weight` (K,C),
+ * `score.bias` (K)) on a pooled position:
  *   causal models pool the last non-padding token (as GPT2ForSequenceClassification does);
  *   bidirectional models pool position 0, where the tokenizer puts <cls> (as BERT does,
  *   without BERT's extra dense+tanh pooler).
  *
- * Parameters are one block (sizes from pb_model_layout), each tensor a pointer into it. Any
- * tensor can be frozen or trainable; pb_model_prepare() then allocates ONE gradient block for
- * exactly the trainable tensors (so gradient bytes = 4 x trainable parameters), and computes the
- * backward plan: which points of the forward graph need a gradient ("requires grad"
- * propagation). Backward skips every weight-gradient product of a frozen tensor and every
- * input-gradient product whose input needs no gradient, and stops below the lowest layer that
- * needs one. Activations are saved (PB_MEM_ACTS) only for layers backward will run through;
- * lower layers run in a shared scratch set (PB_MEM_WORKSPACE).
+ * Parameters are one block (sizes from pb_model_layout), each tensor a pointer into it, indexed
+ * by (layer, site, weight|bias) in m->layers[l] and m->global. Any tensor can be frozen or
+ * trainable; pb_model_prepare() then allocates ONE gradient block for exactly the trainable
+ * tensors (so gradient bytes = 4 x trainable parameters), and computes the backward plan: which
+ * points of the forward graph need a gradient ("requires grad" propagation) and, per site,
+ * whether its backward runs and passes an input gradient. Backward skips every weight-gradient
+ * product of a frozen tensor and every input-gradient product whose input needs no gradient, and
+ * stops below the lowest layer that needs one. Activations are saved (PB_MEM_ACTS) only for
+ * layers backward will run through; lower layers run in a shared scratch set (PB_MEM_WORKSPACE).
  *
- * Shapes: B batch, T sequence, C d_model, H heads, hs = C/H, F d_ff, V vocab, K labels,
- * N = B*T, L layers.
+ * Shapes: B batch, T sequence, C d_model, H heads, Hkv key/value heads, hs head size, qd = H*hs,
+ * kvd = Hkv*hs, F d_ff, V vocab, K labels, N = B*T, L layers.
  */
 #ifndef PB_MODEL_H
 #define PB_MODEL_H
@@ -30,9 +34,6 @@
 #include "optim.h"
 #include "pb_error.h"
 
-/* LM: language-model head (tied: no tensor); CLS: sequence classification; NONE: the bare
- * model (BERT's AutoModel); TOKCLS: token classification (shape-only). Only LM and CLS run. */
-typedef enum { PB_HEAD_LM, PB_HEAD_CLS, PB_HEAD_NONE, PB_HEAD_TOKCLS } pb_head_kind;
 
 typedef struct pb_tensor_s {
     char name[96];  /* checkpoint name, GPT-2 style: "h.3.attn.q_proj.weight" */
@@ -48,37 +49,39 @@ typedef struct pb_tensor_s {
     int trainable;
 } pb_tensor;
 
-/* The tensors of one block, in forward order. */
+/* The tensors of one block, or the global ones, by site: w[s] is site s's weight (matrix, norm
+ * gain or table), b[s] its bias; NULL where the descriptor has none (no biases when bias = 0, no
+ * norm bias with RMSNorm, no position table with rotary positions, no head tensor for a tied LM
+ * head). Filled from the layout table by (layer, site, is_bias), never by position. */
 typedef struct {
-    pb_tensor *ln1_w, *ln1_b;   /* (C) (C) */
-    pb_tensor *q_w, *q_b;       /* (C,C) (C) */
-    pb_tensor *k_w, *k_b;       /* (C,C) (C) */
-    pb_tensor *v_w, *v_b;       /* (C,C) (C) */
-    pb_tensor *o_w, *o_b;       /* (C,C) (C) */
-    pb_tensor *ln2_w, *ln2_b;   /* (C) (C) */
-    pb_tensor *up_w, *up_b;     /* (F,C) (F) */
-    pb_tensor *down_w, *down_b; /* (C,F) (C) */
-} pb_layer_params;
+    pb_tensor *w[PB_NSITE], *b[PB_NSITE];
+} pb_site_tensors;
 
-/* Activations of one block, saved for backward. */
+/* Activations of one block, saved for backward: one struct for every family, fields named by
+ * graph points; a block file carves the fields it uses (models/block.h) and leaves the rest NULL. */
 typedef struct {
     const float *inp;                   /* (N,C) residual stream in (not owned) */
     float *ln1, *ln1_mean, *ln1_rstd;   /* (N,C) (N) (N) */
-    float *q, *k, *v;                   /* (N,C) each */
-    float *kf, *vf;                     /* (B,Tk,C) keys/values with the prefix in front; == k, v
+    float *q, *k, *v;                   /* (N,qd) (N,kvd) (N,kvd) */
+    float *kf, *vf;                     /* (B,Tk,kvd) keys/values with the prefix in front; == k, v
                                            when there is no prefix */
     float *pgate;                       /* (B) per-sequence prefix gate (gated prefix only) */
     float *att;                         /* (B,H,T,Tk) attention probabilities */
-    float *atty;                        /* (N,C) heads concatenated, before attn.o */
+    float *atty;                        /* (N,qd) heads concatenated, before attn.o */
     float *res2;                        /* (N,C) residual after attention */
     float *ln2, *ln2_mean, *ln2_rstd;   /* (N,C) (N) (N) */
-    float *fch, *fch_gelu;              /* (N,F) (N,F) */
+    float *fch;                         /* (N,F) mlp.up output */
+    float *fch_gate;                    /* (N,F) mlp.gate output (gated FFN only) */
+    float *fch_act;                     /* (N,F) the FFN's hidden activation, mlp.down's input */
     float *out;                         /* (N,C) residual out */
 } pb_layer_acts;
 
-/* "Requires grad" at each point of a block's graph (computed by pb_model_prepare). */
+/* "Requires grad" at each point of a block's graph, and per site what its backward does
+ * (computed by pb_model_prepare through pb_plan_compute, models/flops.h). */
 typedef struct {
     int in, ln1, q, k, v, att, o, res2, ln2, up, down, out;
+    uint32_t run;  /* mask over pb_site: sites (linear layers, norms) whose backward runs */
+    uint32_t dinp; /* of those, the ones that pass a gradient to their input */
 } pb_layer_plan;
 
 /* Sizes of the current forward. T is the caller's sequence length; with P_e virtual tokens
@@ -95,8 +98,11 @@ typedef struct {
     const int32_t *targets; /* LM: (B,T) next-token ids, -1 = ignored; CLS: (B) label index */
 } pb_batch;
 
+struct pb_block_ops;
+
 typedef struct {
     pb_model_desc d;
+    const struct pb_block_ops *block; /* the family's block (models/block.h), chosen from d */
     pb_head_kind head;
     int n_labels;               /* K (classification) */
 
@@ -107,10 +113,9 @@ typedef struct {
     float *grads;               /* one block for the trainable tensors, n_grads floats */
     size_t n_grads;
 
-    pb_tensor *wte, *wpe;       /* (V,C) (max_seq,C) */
-    pb_layer_params *layers;    /* (L) */
-    pb_tensor *lnf_w, *lnf_b;   /* (C) (C) */
-    pb_tensor *head_w, *head_b; /* (K,C) (K), classification only */
+    pb_site_tensors *layers;    /* (L) each layer's tensors by site */
+    pb_site_tensors global;     /* embed (V,C), pos (max_seq,C), ln_f (C) (C), head: the classifier
+                                   (K,C) (K), or an untied LM head (V,C); NULL when tied */
 
     /* PEFT hooks (NULL: none); set with pb_model_set_hooks */
     const pb_model_hooks *hooks;
@@ -142,15 +147,16 @@ typedef struct {
     float *losses;              /* (N) or (B) */
     int32_t *pool_idx;          /* (B) */
     /* backward workspace */
-    float *dres, *dln, *dq, *dk, *dv, *datty; /* (N,C) each */
+    float *dres, *dln;          /* (N,C) d(residual stream), d(a norm's output) */
+    float *dq, *dk, *dv, *datty; /* (N,qd) (N,kvd) (N,kvd) (N,qd) */
     float *proj;                /* (N,C) attn.o / mlp.down output before the residual add */
-    float *dfch_gelu;           /* (N,F): d(gelu output), then d(fch) in place */
+    float *dfch;                /* (N,F): d(the FFN's hidden activation), then d(mlp.up output) in place */
     float *datt;                /* (B,H,T,T) */
     float *dlogits, *dpooled;   /* (N,V)|(B,K), (B,C) */
-    float *dkf, *dvf;           /* (B,Tk,C) with a prefix */
+    float *dkf, *dvf;           /* (B,Tk,kvd) with a prefix */
     float *dsub;                /* (N,C) gradient through a sublayer hook */
     float *prompt, *dprompt;    /* (Pe,C) virtual token embeddings and their gradient */
-    float *pk, *pv, *dpk, *dpv; /* (Pk,C) one layer's prefix and its gradient */
+    float *pk, *pv, *dpk, *dpv; /* (Pk,kvd) one layer's prefix and its gradient */
     float *dpgate;              /* (B) gradient of one layer's prefix gate (gated prefix only) */
     uint8_t *mask_m;            /* (B,Tm) token mask with virtual tokens */
     uint8_t *kmask;             /* (B,Tk) key mask with the prefix */
@@ -166,6 +172,10 @@ typedef struct {
  * NULL, capacity from a first call with tensors == NULL) and returns the tensor count; *n_params
  * receives the total float count. The one place where parameter sizes are computed. */
 int pb_model_layout(const pb_model_desc *d, pb_head_kind head, int n_labels, pb_tensor *tensors, size_t *n_params);
+/* Parameters of the task head that fine-tuning trains with every method (the tensors of site
+ * head for a sequence or token classifier: the linear layer, or dense + out_proj); 0 for the LM
+ * head and the bare model. From the layout's own head code. */
+size_t pb_model_task_head_params(const pb_model_desc *d, pb_head_kind head, int n_labels);
 
 /* Allocates and initialises (GPT-2 init: N(0, 0.02), residual projections attn.o and mlp.down
  * scaled by 1/sqrt(2L), norms 1, biases 0, seeded). All tensors start TRAINABLE (full
@@ -186,6 +196,12 @@ void pb_model_set_trainable_all(pb_model *m, int on);
 void pb_tensor_set_trainable(pb_model *m, pb_tensor *t, int on);
 /* Finds a tensor by checkpoint name; NULL if none. */
 pb_tensor *pb_model_tensor(pb_model *m, const char *name);
+/* Copies every tensor of dst from the tensor of the same name in src (a checkpoint's model into
+ * a fine-tuning one, whatever either head is), except dst's global tensors at the sites in `keep`
+ * (a mask over pb_site: the new task head), which stay as initialised. Tensors only src has are
+ * ignored (an LM head a classifier drops). PB_EINVAL naming the tensor when src lacks one that
+ * dst needs or holds it with another shape; dst may then be partly copied. */
+pb_status pb_model_copy_by_name(pb_model *dst, const pb_model *src, uint32_t keep);
 /* Allocates the gradient block for the trainable tensors, books parameter bytes as trainable or
  * frozen, and computes the backward plan. */
 pb_status pb_model_prepare(pb_model *m);

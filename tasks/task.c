@@ -529,15 +529,20 @@ static pb_status check_task(const pb_task *t) {
     return PB_OK;
 }
 
+/* The family that claims task name `name`, or NULL. */
+static const pb_task_family *find_family(const char *name) {
+    for (size_t i = 0; i < sizeof g_families / sizeof g_families[0]; i++)
+        if (g_families[i]->match(name)) return g_families[i];
+    return NULL;
+}
+
 pb_status pb_task_open(const char *spec_text, const char *data_dir, pb_task **out) {
     *out = NULL;
     pb_spec spec;
     pb_status st = pb_spec_parse(spec_text, &spec);
     if (st != PB_OK) return st;
 
-    const pb_task_family *fam = NULL;
-    for (size_t i = 0; i < sizeof g_families / sizeof g_families[0] && !fam; i++)
-        if (g_families[i]->match(spec.name)) fam = g_families[i];
+    const pb_task_family *fam = find_family(spec.name);
     if (!fam) {
         char known[1024];
         size_t used = 0;
@@ -933,9 +938,7 @@ pb_status pb_task_fetch_need(const char *spec_text, const char *data_dir, int *f
     pb_spec spec;
     pb_status st = pb_spec_parse(spec_text, &spec);
     if (st != PB_OK) return st;
-    const pb_task_family *fam = NULL;
-    for (size_t i = 0; i < sizeof g_families / sizeof g_families[0] && !fam; i++)
-        if (g_families[i]->match(spec.name)) fam = g_families[i];
+    const pb_task_family *fam = find_family(spec.name);
     if (!fam) st = pb_errorf(PB_ENOTFOUND, "unknown task '%s' (see `peftbench list tasks`)", spec.name);
     else if (fam->fetched) {
         char dd[4096];

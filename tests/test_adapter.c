@@ -1,5 +1,6 @@
 /* test_adapter.c — adapter files: save, load onto a fresh model with the same backbone, identical
- * outputs (bit-exact) for every method's first example; bad files give clear errors. */
+ * outputs (bit-exact) for every method's first example on every test family (tests/families.h);
+ * bad files give clear errors. */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -9,13 +10,10 @@
 #include "methods/peft.h"
 #include "models/model.h"
 #include "pb_rng.h"
+#include "families.h"
 
-static pb_model_desc desc(void) {
-    pb_model_desc d = {.name = "t", .arch = PB_ARCH_DECODER, .causal = 1, .n_layer = 2, .d_model = 8, .n_head = 2,
-                       .n_kv_head = 2, .d_ff = 32, .ffn = PB_FFN_GELU, .norm = PB_NORM_LAYERNORM, .bias = 1,
-                       .pos = PB_POS_LEARNED, .vocab = 11, .max_seq = 32, .tied_embed = 1};
-    return d;
-}
+/* Test family f (tests/families.h) with 2 layers, d_model 8, d_ff 32, 11 tokens, 32 positions. */
+static pb_model_desc desc(const tf_family *f) { return tf_desc(f, 2, 8, 2, 11, 32); }
 
 static void perturb(pb_peft *p, pb_model *m, uint64_t seed) {
     pb_rng r;
@@ -28,9 +26,8 @@ static void perturb(pb_peft *p, pb_model *m, uint64_t seed) {
             for (size_t j = 0; j < m->tensors[i].numel; j++) m->tensors[i].data[j] += 0.1f * pb_rng_normal(&r);
 }
 
-static void test_round_trip_every_method(void **s) {
-    (void)s;
-    pb_model_desc d = desc();
+static void round_trip_every_method(const pb_model_desc *dp) {
+    pb_model_desc d = *dp;
     int32_t ids[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, tg[2] = {0, 2};
     pb_batch b = {.B = 2, .T = 5, .ids = ids, .targets = tg};
     char path[512];
@@ -58,9 +55,17 @@ static void test_round_trip_every_method(void **s) {
     }
 }
 
+static void test_round_trip_every_method(void **s) {
+    (void)s;
+    for (int fi = 0; fi < TF_NFAMILY; fi++) {
+        pb_model_desc d = desc(&tf_families[fi]);
+        round_trip_every_method(&d);
+    }
+}
+
 static void test_bad_files(void **s) {
     (void)s;
-    pb_model_desc d = desc();
+    pb_model_desc d = desc(tf_first(1));
     pb_model m;
     pb_peft p;
     char path[512], garbage[512];

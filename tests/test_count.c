@@ -6,7 +6,8 @@
  *    by hand from the published architectures (the formula is written next to each);
  *  - every registered method on every zoo model either counts (trainable > 0, trainable <= all)
  *    or refuses with a message, never crashes;
- *  - the closed forms that cover real models equal attach's counts on every zoo model;
+ *  - closed forms equal attach's counts on every zoo model for the options that vary with a real
+ *    model's norms, stacks and head (tests/test_methods.c checks every default and example);
  *  - bad input: unknown model, method, target, task type; a rank larger than a layer.
  * FLOPs and training memory predicted from shapes are tested in tests/test_count_flops.c
  * (predicted == measured per phase and kind for every method on the runnable backbones; memory
@@ -151,10 +152,11 @@ static void test_every_method_every_model(void **s) {
     assert_true(counted >= pb_method_count() * 24);
 }
 
-/* The closed forms that cover real models (the others are the GPT-style family's; docs/METHODS.md
- * "Deviations"): equal to what attach declares on every zoo model, with an LM head (an
- * encoder-decoder's two sets of virtual tokens, its encoder-only prefixes, RMSNorm and
- * cross-attention norms) and with each kind of classification head. */
+/* Closed forms (pb_peft_closed_form: the method's own plus the task head, written once) equal to
+ * what attach declares on every zoo model, for the options that depend most on a real model's
+ * shape (test_shape_only_counts in tests/test_methods.c covers every default and example): with
+ * an LM head (an encoder-decoder's two sets of virtual tokens, its encoder-only prefixes, RMSNorm
+ * and cross-attention norms) and with each kind of classification head. */
 static void test_closed_forms_on_real_models(void **s) {
     (void)s;
     /* ln_tuning per norm site (a model without the site refuses it) and at PEFT's defaults */

@@ -1,10 +1,10 @@
 /* test_count_flops.c — FLOPs and training memory predicted from shapes (models/flops.h, issue 7)
  * against measured runs of the runnable backbones:
  *  - every registered method has a flops function (the registry is complete);
- *  - for every method's default spec and `examples`, on the tiny decoder and encoder with LM and
- *    classification heads: predicted == measured FLOPs of one training step (forward + backward),
- *    per phase and kind; of one inference forward; and, where the method merges, of one
- *    inference forward after pb_peft_merge;
+ *  - for every method's default spec and `examples`, on every test family (tests/families.h) at
+ *    the tiny backbone's shape, with LM and classification heads: predicted == measured FLOPs of
+ *    one training step (forward + backward), per phase and kind; of one inference forward; and,
+ *    where the method merges, of one inference forward after pb_peft_merge;
  *  - the same prediction on a shape-only attach (model == NULL) as on the runnable one;
  *  - training memory: the estimate per category is within 10 % of the tracked allocator's peak
  *    of one training step (AdamW included) for full, head, lora, prefix_tuning, prompt_tuning,
@@ -25,8 +25,14 @@
 #include "pb_flops.h"
 #include "pb_mem.h"
 #include "pb_rng.h"
+#include "families.h"
 
 #define K_LABELS 3
+
+/* The tiny backbone's shape (2 layers, width 32, 4 heads, byte vocabulary, 64 positions) in
+ * every test family (tests/families.h; rows "gpt" and "gpt-enc" are the presets tiny and
+ * tiny-enc). */
+static pb_model_desc family_desc(int i) { return tf_desc(&tf_families[i], 2, 32, 4, 262, 64); }
 
 typedef struct {
     int32_t ids[64], targets[64];
@@ -122,7 +128,6 @@ static int check_spec(const char *spec, const pb_model_desc *d, pb_head_kind hea
 static void test_every_method_flops(void **state) {
     (void)state;
     int bad = 0, ran = 0;
-    const char *models[] = {"tiny", "tiny-enc"};
     for (int i = 0; i < pb_method_count(); i++) {
         const pb_method *meth = pb_method_at(i);
         if (!meth->flops) {
@@ -134,22 +139,24 @@ static void test_every_method_flops(void **state) {
         const char *const *ex = meth->examples ? meth->examples : def_only;
         for (int k = -1; k < 0 || ex[k]; k++) {
             const char *spec = k < 0 ? meth->name : ex[k];
-            for (int mi = 0; mi < 2; mi++) {
-                const pb_model_desc *d = pb_backbone_find(models[mi]);
-                bad += check_spec(spec, d, PB_HEAD_CLS);
-                if (!meth->needs_cls_head) bad += check_spec(spec, d, PB_HEAD_LM);
+            for (int fi = 0; fi < TF_NFAMILY; fi++) {
+                pb_model_desc d = family_desc(fi);
+                bad += check_spec(spec, &d, PB_HEAD_CLS);
+                if (!meth->needs_cls_head) bad += check_spec(spec, &d, PB_HEAD_LM);
                 ran++;
             }
         }
     }
     if (bad) fail_msg("%d FLOP predictions differ from measured runs (listed above)", bad);
-    assert_true(ran >= 2 * pb_method_count());
+    assert_true(ran >= TF_NFAMILY * pb_method_count());
 }
 
 /* ---- memory --------------------------------------------------------------------------------- */
 
-static void check_mem(const char *spec, const char *model, pb_head_kind head, int B, int T) {
-    const pb_model_desc *d = pb_backbone_find(model);
+static void check_mem(const char *spec, int family, pb_head_kind head, int B, int T) {
+    pb_model_desc dd = family_desc(family);
+    const pb_model_desc *d = &dd;
+    const char *model = d->name;
     int K = head == PB_HEAD_CLS ? K_LABELS : 0;
     pb_mem_stats s0, s1;
     pb_mem_get(&s0);
@@ -199,9 +206,10 @@ static void test_memory_estimate(void **state) {
     const char *specs[] = {"full", "head", "lora", "lora:r=4,dropout=0.1,targets=all-linear", "prefix_tuning",
                            "prompt_tuning:num_virtual_tokens=4", "seq_bn", "bitfit", "partial", "ia3", "dora", NULL};
     for (int i = 0; specs[i]; i++) {
-        check_mem(specs[i], "tiny", PB_HEAD_CLS, 4, 16);
-        check_mem(specs[i], "tiny-enc", PB_HEAD_CLS, 2, 32);
-        if (strcmp(specs[i], "head")) check_mem(specs[i], "tiny", PB_HEAD_LM, 3, 24);
+        for (int f = 0; f < TF_NFAMILY; f++) {
+            check_mem(specs[i], f, PB_HEAD_CLS, f % 2 ? 2 : 4, f % 2 ? 32 : 16);
+            if (strcmp(specs[i], "head") && tf_families[f].d.causal) check_mem(specs[i], f, PB_HEAD_LM, 3, 24);
+        }
     }
 }
 

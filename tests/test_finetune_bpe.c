@@ -191,7 +191,7 @@ static void test_prompt_text_init(void **state) {
     assert_non_null(e);
     int C = m.d.d_model;
     for (int i = 0; i < P; i++)
-        tu_assert_same(e->data + (size_t)i * C, m.wte->data + (size_t)ids[(size_t)i % n] * C, (size_t)C, "TEXT row");
+        tu_assert_same(e->data + (size_t)i * C, m.global.w[PB_SITE_EMBED]->data + (size_t)ids[(size_t)i % n] * C, (size_t)C, "TEXT row");
     pb_peft_free(&p);
     pb_model_free(&m);
 }

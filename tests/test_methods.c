@@ -1,7 +1,8 @@
 /* test_methods.c — the checks every registered method must pass, generated from the registry:
  * no test names a method. Each method is its own cmocka test, named after it (one failure does
  * not hide the others' results). For each method, its default spec (what `methods = all` runs)
- * and each of its `examples`, on the test models below with LM and classification heads:
+ * and each of its `examples`, on every test family (tests/families.h: decoder, encoder, no biases
+ * with an untied LM head) with LM and classification heads:
  *  - gradient of every trainable tensor (added and unfrozen) vs central finite differences of the
  *    training-mode loss (tu_check_grad: relative tolerances, a kink-safe step ladder, the
  *    analytic gradient non-zero and the finite-difference one above a floor). The differences
@@ -30,21 +31,13 @@
 #include "pb_flops.h"
 #include "pb_mem.h"
 #include "pb_rng.h"
-
-/* ---- the test models (one place: to be replaced by a shared table of families) -------------- */
+#include "families.h"
 
 #define K_LABELS 3
-static const int test_causal[] = {0, 1}; /* an encoder and a decoder */
-#define N_TEST_MODELS 2
 
-static pb_model_desc test_desc(int causal) {
-    pb_model_desc d = {.arch = causal ? PB_ARCH_DECODER : PB_ARCH_ENCODER, .causal = causal, .n_layer = 2,
-                       .d_model = 8, .n_head = 2, .n_kv_head = 2, .d_ff = 32, .ffn = PB_FFN_GELU,
-                       .norm = PB_NORM_LAYERNORM, .bias = 1, .pos = PB_POS_LEARNED, .vocab = 11, .max_seq = 32,
-                       .tied_embed = 1};
-    snprintf(d.name, sizeof d.name, "test-%s", causal ? "dec" : "enc");
-    return d;
-}
+/* A test family (tests/families.h) at the methods' test size: 2 layers, d_model 8, d_ff 32, 32
+ * positions, 11 tokens. */
+static pb_model_desc test_desc(const tf_family *f) { return tf_desc(f, 2, 8, 2, 11, 32); }
 
 typedef struct {
     int32_t ids[16], targets[16];
@@ -169,8 +162,8 @@ static void check_grads(pb_model *m, pb_peft *p, const pb_batch *b, const char *
 
 /* The weak tensors again at other draws of base weights, batch, method seed and perturbation,
  * until each has been checked; fails naming those no draw resolves. */
-static void redraw(const char *spec, int causal, pb_head_kind head, const char *what, weak_list *weak) {
-    pb_model_desc d = test_desc(causal);
+static void redraw(const char *spec, const tf_family *f, pb_head_kind head, const char *what, weak_list *weak) {
+    pb_model_desc d = test_desc(f);
     int K = head == PB_HEAD_CLS ? K_LABELS : 0;
     for (int draw = 1; draw <= 4 && weak->n; draw++) {
         pb_model m;
@@ -201,8 +194,8 @@ static void redraw(const char *spec, int causal, pb_head_kind head, const char *
     }
 }
 
-static void run_spec(const char *spec, int causal, pb_head_kind head) {
-    pb_model_desc d = test_desc(causal);
+static void run_spec(const char *spec, const tf_family *f, pb_head_kind head) {
+    pb_model_desc d = test_desc(f);
     int K = head == PB_HEAD_CLS ? K_LABELS : 0;
     pb_model m;
     assert_int_equal(pb_model_init(&m, &d, head, K, 3), PB_OK);
@@ -253,7 +246,7 @@ static void run_spec(const char *spec, int causal, pb_head_kind head) {
     perturb_added(&p, 11);
     weak_list weak = {0};
     check_grads(&m, &p, &tb.b, what, &weak, NULL);
-    if (weak.n) redraw(spec, causal, head, what, &weak);
+    if (weak.n) redraw(spec, f, head, what, &weak);
 
     /* merge (a method may refuse it for some options, e.g. a gated LoRA, with "cannot be merged") */
     if (meth->merge) {
@@ -290,7 +283,7 @@ static void run_spec(const char *spec, int causal, pb_head_kind head) {
     free(base_logits);
 }
 
-/* One method: its default spec and every example, on every test model and head. */
+/* One method: its default spec and every example, on every test family and head. */
 static void test_method(void **state) {
     const pb_method *meth = *state;
     assert_int_equal(meth->version, PB_METHOD_VERSION);
@@ -301,13 +294,13 @@ static void test_method(void **state) {
     for (int k = -1; k < 0 || ex[k]; k++) {
         const char *spec = k < 0 ? meth->name : ex[k];
         if (k >= 0 && !strcmp(spec, meth->name)) continue; /* the default, already run */
-        for (int mi = 0; mi < N_TEST_MODELS; mi++) {
-            run_spec(spec, test_causal[mi], PB_HEAD_CLS);
+        for (int fi = 0; fi < TF_NFAMILY; fi++) {
+            run_spec(spec, &tf_families[fi], PB_HEAD_CLS);
             if (!meth->needs_cls_head) {
-                run_spec(spec, test_causal[mi], PB_HEAD_LM);
+                run_spec(spec, &tf_families[fi], PB_HEAD_LM);
             } else {
                 pb_peft p;
-                pb_model_desc d = test_desc(test_causal[mi]);
+                pb_model_desc d = test_desc(&tf_families[fi]);
                 assert_int_equal(pb_peft_create(&p, spec, &d, PB_HEAD_LM, 0, NULL, 1), PB_EINVAL);
             }
         }
@@ -315,17 +308,26 @@ static void test_method(void **state) {
 }
 
 /* Shape-only attach gives the same counts as the closed form, for the default spec and every
- * example, on several shapes: the test model, the runnable presets, both heads. */
+ * example, on several shapes: the test model, the runnable presets, and every shape-only real
+ * model of models/zoo.c (LLaMA, T5, BERT, ViT, ...: GQA, gated FFNs, RMSNorm, no biases, untied
+ * heads, cross-attention, poolers), both heads. On a real model a spec may be refused (an example
+ * names GPT-2 modules that model lacks, PEFT has no default targets for it); every method must
+ * still attach, and match, on most of them. */
 static void test_shape_only_counts(void **state) {
     (void)state;
-    pb_model_desc shapes[8];
-    int ns = 0;
-    shapes[ns++] = test_desc(1);
-    shapes[ns++] = test_desc(0);
-    for (int i = 0; pb_backbone_at(i) && ns < 8; i++) shapes[ns++] = *pb_backbone_at(i);
-    for (int s = 0; s < ns; s++)
-        for (int i = 0; i < pb_method_count(); i++) {
-            const pb_method *meth = pb_method_at(i);
+    enum { MAXS = 64 };
+    pb_model_desc shapes[MAXS];
+    int ns = 0, nzoo = 0;
+    for (int i = 0; i < TF_NFAMILY; i++) shapes[ns++] = test_desc(&tf_families[i]);
+    for (int i = 0; pb_backbone_at(i) && ns < MAXS; i++) shapes[ns++] = *pb_backbone_at(i);
+    int first_zoo = ns;
+    for (int i = 0; pb_zoo_at(i) && ns < MAXS; i++, nzoo++) shapes[ns++] = *pb_zoo_at(i);
+    assert_true(nzoo > 0 && pb_zoo_at(nzoo) == NULL);
+    for (int i = 0; i < pb_method_count(); i++) {
+        const pb_method *meth = pb_method_at(i);
+        int zoo_ok = 0;
+        for (int s = 0; s < ns; s++) {
+            int zoo = s >= first_zoo, attached = 0;
             const char *def_only[] = {NULL};
             const char *const *ex = meth->examples ? meth->examples : def_only;
             for (int k = -1; k < 0 || ex[k]; k++) {
@@ -335,8 +337,10 @@ static void test_shape_only_counts(void **state) {
                     pb_peft p;
                     int K = cls ? 5 : 0;
                     if (pb_peft_create(&p, spec, &shapes[s], cls ? PB_HEAD_CLS : PB_HEAD_LM, K, NULL, 1) != PB_OK) {
-                        /* an example may be refused on an LM head (e.g. a gated prefix); never on a class head */
-                        if (cls) fail_msg("%s on %s: shape-only create failed: %s", spec, shapes[s].name, pb_errmsg());
+                        /* an example may be refused on an LM head (e.g. a gated prefix); never on a class head
+                         * of the runnable shapes */
+                        if (cls && !zoo)
+                            fail_msg("%s on %s: shape-only create failed: %s", spec, shapes[s].name, pb_errmsg());
                         continue;
                     }
                     size_t tr, all;
@@ -344,16 +348,21 @@ static void test_shape_only_counts(void **state) {
                     if (tr != pb_peft_closed_form(&p))
                         fail_msg("%s on %s (%s head): trainable %zu != closed form %zu", spec, shapes[s].name,
                                  cls ? "cls" : "lm", tr, pb_peft_closed_form(&p));
+                    attached = 1;
                     pb_peft_free(&p);
                 }
             }
+            zoo_ok += zoo && attached;
         }
+        if (2 * zoo_ok < nzoo)
+            fail_msg("%s attached to only %d of the %d real models", meth->name, zoo_ok, nzoo);
+    }
 }
 
 /* Unique names, hyperparameter tables well formed, and bad values rejected with a message. */
 static void test_registry_and_bad_values(void **state) {
     (void)state;
-    pb_model_desc d = test_desc(1);
+    pb_model_desc d = test_desc(tf_first(1));
     char spec[256];
     for (int i = 0; i < pb_method_count(); i++) {
         const pb_method *a = pb_method_at(i);

@@ -1,7 +1,8 @@
-/* test_model.c — the whole transformer: gradients vs finite differences (causal and
- * bidirectional, LM and classification heads, padding), frozen tensors cost nothing (gradient
- * bytes, FLOPs by closed form, saved activations), partial freezing leaves the remaining
- * gradients unchanged, determinism of training. */
+/* test_model.c — the whole transformer: gradients vs finite differences for every test family
+ * (tests/families.h: causal and bidirectional, optional tensors; LM and classification heads,
+ * padding), optional tensors as empty slots of the site index, frozen tensors cost nothing
+ * (gradient bytes, FLOPs by closed form, saved activations), partial freezing leaves the
+ * remaining gradients unchanged, determinism of training, copying a backbone by tensor name. */
 #include "testutil.h"
 
 #include <math.h>
@@ -15,15 +16,10 @@
 #include "optim.h"
 #include "pb_mem.h"
 #include "pb_rng.h"
+#include "families.h"
 
-static pb_model_desc tiny_desc(int causal, int L, int C, int H, int V, int T) {
-    pb_model_desc d = {.arch = causal ? PB_ARCH_DECODER : PB_ARCH_ENCODER, .causal = causal, .n_layer = L,
-                       .d_model = C, .n_head = H, .n_kv_head = H, .d_ff = 4 * C, .ffn = PB_FFN_GELU,
-                       .norm = PB_NORM_LAYERNORM, .bias = 1, .pos = PB_POS_LEARNED, .vocab = V, .max_seq = T,
-                       .tied_embed = 1};
-    snprintf(d.name, sizeof d.name, "test-%s", causal ? "dec" : "enc");
-    return d;
-}
+/* The GPT-style decoder of tests/families.h; the closed forms below are written for it. */
+static pb_model_desc gpt_desc(int L, int C, int H, int V, int T) { return tf_desc(tf_find("gpt"), L, C, H, V, T); }
 
 /* A batch with random ids; targets per head; sequence 1 padded after position pad_from. */
 typedef struct {
@@ -110,8 +106,8 @@ static void gradcheck(pb_model *m, const pb_batch *b) {
     assert_true(checked > 0);
 }
 
-static void run_gradcheck(int causal, pb_head_kind head, int use_mask) {
-    pb_model_desc d = tiny_desc(causal, 2, 8, 2, 11, 6);
+static void run_gradcheck_desc(const pb_model_desc *dp, pb_head_kind head, int use_mask) {
+    pb_model_desc d = *dp;
     pb_model m;
     assert_int_equal(pb_model_init(&m, &d, head, 3, 42), PB_OK);
     randomize(&m, 7);
@@ -122,18 +118,51 @@ static void run_gradcheck(int causal, pb_head_kind head, int use_mask) {
     pb_model_free(&m);
 }
 
-static void test_grad_decoder_lm(void **s) { (void)s; run_gradcheck(1, PB_HEAD_LM, 0); }
-static void test_grad_decoder_cls_padded(void **s) { (void)s; run_gradcheck(1, PB_HEAD_CLS, 1); }
-static void test_grad_encoder_lm_padded(void **s) { (void)s; run_gradcheck(0, PB_HEAD_LM, 1); }
-static void test_grad_encoder_cls(void **s) { (void)s; run_gradcheck(0, PB_HEAD_CLS, 1); }
+/* Every family (its cmocka test is named after it): the LM head without and with padding, the
+ * classification head with padding. */
+static void test_grad_family(void **state) {
+    const tf_family *f = *state;
+    pb_model_desc d = tf_desc(f, 2, 8, 2, 11, 6);
+    run_gradcheck_desc(&d, PB_HEAD_LM, 0);
+    run_gradcheck_desc(&d, PB_HEAD_LM, 1);
+    run_gradcheck_desc(&d, PB_HEAD_CLS, 1);
+}
+
+/* Optional tensors are NULL slots of the site index, not shifted pointers: no linear biases and an
+ * untied LM head (lm_head.weight) in the gpt-untied family. */
+static void test_optional_tensors(void **s) {
+    (void)s;
+    pb_model_desc d = tf_desc(tf_find("gpt-untied"), 2, 8, 2, 11, 6);
+    assert_false(d.bias || d.tied_embed);
+    pb_model m;
+    assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 1), PB_OK);
+    for (int l = 0; l < d.n_layer; l++) {
+        assert_null(m.layers[l].b[PB_SITE_Q]);
+        assert_null(m.layers[l].b[PB_SITE_DOWN]);
+        assert_non_null(m.layers[l].w[PB_SITE_DOWN]);
+        assert_int_equal(m.layers[l].w[PB_SITE_DOWN]->layer, l);
+        assert_non_null(m.layers[l].b[PB_SITE_LN1]); /* LayerNorm keeps its bias */
+        assert_null(m.layers[l].w[PB_SITE_GATE]);
+    }
+    assert_non_null(m.global.w[PB_SITE_HEAD]);
+    assert_string_equal(m.global.w[PB_SITE_HEAD]->name, "lm_head.weight");
+    assert_non_null(m.global.w[PB_SITE_POS]);
+    pb_model_free(&m);
+    d = tf_desc(tf_find("gpt"), 2, 8, 2, 11, 6);
+    assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 1), PB_OK);
+    assert_null(m.global.w[PB_SITE_HEAD]); /* tied: the trunk uses the embedding */
+    assert_non_null(m.layers[1].b[PB_SITE_Q]);
+    assert_string_equal(m.layers[1].b[PB_SITE_Q]->name, "h.1.attn.q_proj.bias");
+    pb_model_free(&m);
+}
 
 /* Partial freezing: the gradient of each still-trainable tensor is the same as with every
  * tensor trainable (the skipped products must not have contributed to it), and the frozen
  * configuration still passes the finite-difference check. */
 static void test_partial_freeze_same_grads(void **s) {
     (void)s;
-    for (int causal = 0; causal <= 1; causal++) {
-        pb_model_desc d = tiny_desc(causal, 3, 8, 2, 11, 6);
+    for (int fi = 0; fi < TF_NFAMILY; fi++) {
+        pb_model_desc d = tf_desc(&tf_families[fi], 3, 8, 2, 11, 6);
         pb_model m;
         assert_int_equal(pb_model_init(&m, &d, PB_HEAD_CLS, 3, 5), PB_OK);
         randomize(&m, 3);
@@ -154,6 +183,7 @@ static void test_partial_freeze_same_grads(void **s) {
         pb_model_set_trainable_all(&m, 0);
         for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
             pb_tensor *t = pb_model_tensor(&m, keep[k]);
+            if (!t && !d.bias && strstr(keep[k], "mlp.c_fc.bias")) continue; /* a family without linear biases */
             assert_non_null(t);
             pb_tensor_set_trainable(&m, t, 1);
         }
@@ -164,12 +194,12 @@ static void test_partial_freeze_same_grads(void **s) {
         pb_model_backward(&m);
         for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
             pb_tensor *t = pb_model_tensor(&m, keep[k]);
-            tu_assert_close(t->grad, full + t->offset, t->numel, 1e-6, 1e-5, t->name);
+            if (t) tu_assert_close(t->grad, full + t->offset, t->numel, 1e-6, 1e-5, t->name);
         }
         gradcheck(&m, &b);
         /* Each tensor alone, then random subsets (each tensor trainable with probability 1/5). */
         pb_rng r;
-        pb_rng_seed(&r, 100 + (uint64_t)causal);
+        pb_rng_seed(&r, 100 + (uint64_t)!d.causal);
         for (int trial = 0; trial < m.n_tensors + 12; trial++) {
             for (int i = 0; i < m.n_tensors; i++)
                 pb_tensor_set_trainable(&m, &m.tensors[i],
@@ -211,7 +241,7 @@ static step_count measure_step(pb_model *m, const pb_batch *b) {
 static void test_flops_and_bytes_closed_form(void **s) {
     (void)s;
     const uint64_t L = 2, C = 16, H = 2, hs = 8, F = 64, V = 262, B = 3, T = 7, K = 4, N = B * T;
-    pb_model_desc d = tiny_desc(1, (int)L, (int)C, (int)H, (int)V, 16);
+    pb_model_desc d = gpt_desc((int)L, (int)C, (int)H, (int)V, 16);
     int32_t ids[21], lm_t[21], cls_t[3] = {0, 3, 1};
     for (int i = 0; i < 21; i++) ids[i] = lm_t[i] = (i * 37) % 262;
     pb_batch lm_b = {.B = (int)B, .T = (int)T, .ids = ids, .targets = lm_t};
@@ -238,8 +268,8 @@ static void test_flops_and_bytes_closed_form(void **s) {
     /* Frozen trunk, trainable classification head: no backward into the trunk at all. */
     assert_int_equal(pb_model_init(&m, &d, PB_HEAD_CLS, (int)K, 1), PB_OK);
     pb_model_set_trainable_all(&m, 0);
-    pb_tensor_set_trainable(&m, m.head_w, 1);
-    pb_tensor_set_trainable(&m, m.head_b, 1);
+    pb_tensor_set_trainable(&m, m.global.w[PB_SITE_HEAD], 1);
+    pb_tensor_set_trainable(&m, m.global.b[PB_SITE_HEAD], 1);
     assert_int_equal(pb_model_prepare(&m), PB_OK);
     c = measure_step(&m, &cls_b);
     assert_int_equal(c.fwd_mm, L * (lin + 2 * att) + 2 * B * C * K);
@@ -289,7 +319,7 @@ static void test_flops_and_bytes_closed_form(void **s) {
 
 static void train20(float *losses, int threads) {
     omp_set_num_threads(threads);
-    pb_model_desc d = tiny_desc(1, 2, 32, 4, 262, 32);
+    pb_model_desc d = gpt_desc(2, 32, 4, 262, 32);
     pb_model m;
     assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 11), PB_OK);
     int nseg = pb_model_segments(&m, NULL);
@@ -328,11 +358,56 @@ static void test_determinism(void **s) {
     }
 }
 
+/* ---- copying a backbone by name -------------------------------------------------------------- */
+
+/* An untied LM model (lm_head.weight (V,C)) into a classifier: every trunk tensor copied, the
+ * LM head dropped, the new head left as initialised; a source that lacks a tensor or holds it
+ * with another shape is an error naming it. */
+static void test_copy_by_name(void **s) {
+    (void)s;
+    pb_model_desc d = tf_desc(tf_find("gpt-untied"), 2, 8, 2, 11, 6);
+    d.bias = 1; /* and a source without linear biases below */
+    assert_false(d.tied_embed);
+    pb_model lm, cls, fresh;
+    assert_int_equal(pb_model_init(&lm, &d, PB_HEAD_LM, 0, 1), PB_OK);
+    randomize(&lm, 5);
+    assert_int_equal(pb_model_init(&cls, &d, PB_HEAD_CLS, 3, 2), PB_OK);
+    assert_int_equal(pb_model_init(&fresh, &d, PB_HEAD_CLS, 3, 2), PB_OK);
+    assert_true(lm.n_params > cls.n_params); /* the untied LM head (V,C) is larger than the (K,C) one */
+    assert_int_equal(pb_model_copy_by_name(&cls, &lm, 1u << PB_SITE_HEAD), PB_OK);
+    for (int i = 0; i < cls.n_tensors; i++) {
+        const pb_tensor *t = &cls.tensors[i];
+        const pb_tensor *want = t->site == PB_SITE_HEAD ? &fresh.tensors[i] : pb_model_tensor(&lm, t->name);
+        assert_non_null(want);
+        tu_assert_same(t->data, want->data, t->numel, t->name);
+    }
+    /* missing: a source without linear biases */
+    pb_model_desc nb = d;
+    nb.bias = 0;
+    pb_model src;
+    assert_int_equal(pb_model_init(&src, &nb, PB_HEAD_LM, 0, 1), PB_OK);
+    assert_int_equal(pb_model_copy_by_name(&cls, &src, 1u << PB_SITE_HEAD), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "h.0.attn.q_proj.bias"));
+    assert_non_null(strstr(pb_errmsg(), "missing"));
+    pb_model_free(&src);
+    /* another shape: a wider MLP */
+    pb_model_desc wide = d;
+    wide.d_ff = 40;
+    assert_int_equal(pb_model_init(&src, &wide, PB_HEAD_LM, 0, 1), PB_OK);
+    assert_int_equal(pb_model_copy_by_name(&cls, &src, 1u << PB_SITE_HEAD), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "h.0.mlp.c_fc.weight"));
+    assert_non_null(strstr(pb_errmsg(), "(40, 8)"));
+    pb_model_free(&src);
+    pb_model_free(&fresh);
+    pb_model_free(&cls);
+    pb_model_free(&lm);
+}
+
 /* ---- bad input ------------------------------------------------------------------------------ */
 
 static void test_bad_input(void **s) {
     (void)s;
-    pb_model_desc d = tiny_desc(1, 1, 8, 2, 11, 4);
+    pb_model_desc d = gpt_desc(1, 8, 2, 11, 4);
     pb_model m;
     assert_int_equal(pb_model_init(&m, &d, PB_HEAD_CLS, 2, 1), PB_OK);
     int32_t ids[8] = {1, 2, 3, 4, 5, 6, 7, 8}, tg[2] = {0, 1};
@@ -359,15 +434,23 @@ static void test_bad_input(void **s) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grad_decoder_lm),
-        cmocka_unit_test(test_grad_decoder_cls_padded),
-        cmocka_unit_test(test_grad_encoder_lm_padded),
-        cmocka_unit_test(test_grad_encoder_cls),
+    /* one gradient check per family, named after it, then the rest */
+    static const struct CMUnitTest rest[] = {
+        cmocka_unit_test(test_optional_tensors),
         cmocka_unit_test(test_partial_freeze_same_grads),
         cmocka_unit_test(test_flops_and_bytes_closed_form),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_copy_by_name),
         cmocka_unit_test(test_bad_input),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    enum { NREST = sizeof rest / sizeof rest[0] };
+    struct CMUnitTest tests[TF_NFAMILY + NREST];
+    static char names[TF_NFAMILY][64];
+    for (int i = 0; i < TF_NFAMILY; i++) {
+        snprintf(names[i], sizeof names[i], "gradcheck %s", tf_families[i].name);
+        tests[i] = (struct CMUnitTest){.name = names[i], .test_func = test_grad_family,
+                                       .initial_state = (void *)&tf_families[i]};
+    }
+    for (int i = 0; i < NREST; i++) tests[TF_NFAMILY + i] = rest[i];
+    return _cmocka_run_group_tests("test_model", tests, TF_NFAMILY + NREST, NULL, NULL);
 }

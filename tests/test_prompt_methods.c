@@ -22,17 +22,14 @@
 #include "models/model.h"
 #include "models/tokenizer.h"
 #include "pb_rng.h"
+#include "families.h"
 
 #define INIT_TEXT "Classify if the tweet is a complaint or not:"
 
-static pb_model_desc desc(int causal, int vocab) {
-    pb_model_desc d = {.arch = causal ? PB_ARCH_DECODER : PB_ARCH_ENCODER, .causal = causal, .n_layer = 2,
-                       .d_model = 8, .n_head = 2, .n_kv_head = 2, .d_ff = 32, .ffn = PB_FFN_GELU,
-                       .norm = PB_NORM_LAYERNORM, .bias = 1, .pos = PB_POS_LEARNED, .vocab = vocab, .max_seq = 64,
-                       .tied_embed = 1};
-    snprintf(d.name, sizeof d.name, "prompt-%s", causal ? "dec" : "enc");
-    return d;
-}
+/* Test family f (tests/families.h) with 2 layers, d_model 8, d_ff 32, 64 positions. */
+static pb_model_desc fdesc(const tf_family *f, int vocab) { return tf_desc(f, 2, 8, 2, vocab, 64); }
+/* The first decoder (causal) or encoder family. */
+static pb_model_desc desc(int causal, int vocab) { return fdesc(tf_first(causal), vocab); }
 
 static void spread(pb_model *m, uint64_t seed) {
     pb_rng r;
@@ -68,7 +65,7 @@ static void check_text_rows(int P) {
     const pb_tensor *e = added(&p, "prompt_encoder.embedding.weight");
     int C = d.d_model;
     for (int i = 0; i < P; i++) /* truncated to P, or repeated as often as needed */
-        tu_assert_same(e->data + (size_t)i * C, m.wte->data + (size_t)ids[(size_t)i % n] * C, (size_t)C, "TEXT row");
+        tu_assert_same(e->data + (size_t)i * C, m.global.w[PB_SITE_EMBED]->data + (size_t)ids[(size_t)i % n] * C, (size_t)C, "TEXT row");
     pb_peft_free(&p);
     pb_model_free(&m);
 }
@@ -106,7 +103,7 @@ static void test_prompt_init_sample_and_random(void **state) {
     for (int i = 0; i < 12; i++) {
         int found = 0;
         for (int v = 0; v < d.vocab && !found; v++)
-            found = !memcmp(e->data + (size_t)i * C, m.wte->data + (size_t)v * C, sizeof(float) * (size_t)C);
+            found = !memcmp(e->data + (size_t)i * C, m.global.w[PB_SITE_EMBED]->data + (size_t)v * C, sizeof(float) * (size_t)C);
         if (!found) fail_msg("SAMPLE_VOCAB row %d is no row of wte", i);
     }
     pb_peft_free(&p);
@@ -153,8 +150,9 @@ static float fwd(pb_model *m, const pb_batch *b, int training) {
 
 static void test_pooling_with_virtual_tokens(void **state) {
     (void)state;
-    for (int causal = 0; causal <= 1; causal++) {
-        pb_model_desc d = desc(causal, 11);
+    for (int fi = 0; fi < TF_NFAMILY; fi++) {
+        pb_model_desc d = fdesc(&tf_families[fi], 11);
+        int causal = d.causal;
         pb_model m;
         assert_int_equal(pb_model_init(&m, &d, PB_HEAD_CLS, 2, 3), PB_OK);
         spread(&m, 5);
@@ -189,8 +187,9 @@ static void test_pooling_with_virtual_tokens(void **state) {
  * invisible, and the causal mask still hides later tokens. */
 static void test_prefix_masks(void **state) {
     (void)state;
-    for (int causal = 0; causal <= 1; causal++) {
-        pb_model_desc d = desc(causal, 11);
+    for (int fi = 0; fi < TF_NFAMILY; fi++) {
+        pb_model_desc d = fdesc(&tf_families[fi], 11);
+        int causal = d.causal;
         pb_model m;
         assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 3), PB_OK);
         spread(&m, 6);
@@ -224,7 +223,7 @@ static void test_prefix_masks(void **state) {
         fwd(&m, &x.b, 0);
         double diff = 0;
         for (size_t v = 0; v < V; v++) diff += fabs(m.logits[v] - base[v]);
-        if (!(diff > 1e-4)) fail_msg("the first query does not see the prefix (causal=%d)", causal);
+        if (!(diff > 1e-4)) fail_msg("the first query does not see the prefix (%s)", d.name);
         free(base);
         pb_peft_free(&p);
         pb_model_free(&m);

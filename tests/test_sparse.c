@@ -25,19 +25,16 @@
 #include "optim.h"
 #include "pb_mem.h"
 #include "pb_rng.h"
+#include "families.h"
 
-/* ---- the test model (one place: to be replaced by a shared table of families) --------------- */
+/* ---- the test model ---------------------------------------------------------------------------- */
 
 #define K_LABELS 3
 enum { NB = 2, NT = 6 }; /* sequences per batch, tokens per sequence */
 
-static pb_model_desc test_desc(void) {
-    pb_model_desc d = {.arch = PB_ARCH_DECODER, .causal = 1, .n_layer = 2, .d_model = 8, .n_head = 2,
-                       .n_kv_head = 2, .d_ff = 32, .ffn = PB_FFN_GELU, .norm = PB_NORM_LAYERNORM, .bias = 1,
-                       .pos = PB_POS_LEARNED, .vocab = 11, .max_seq = 32, .tied_embed = 1};
-    snprintf(d.name, sizeof d.name, "test-dec");
-    return d;
-}
+/* The first decoder of tests/families.h (GPT-2 style, tied LM head wte.weight, which the LM case
+ * reads) at the methods' test size: 2 layers, d_model 8, d_ff 32, 32 positions, 11 tokens. */
+static pb_model_desc test_desc(void) { return tf_desc(tf_first(1), 2, 8, 2, 11, 32); }
 
 typedef struct {
     int32_t ids[NB * NT], targets[NB * NT];
@@ -336,7 +333,7 @@ static void test_setup_steps(void **state) {
         pb_run_result r;
         if (pb_run_cell(&c, &r) != PB_OK) fail_msg("%s: %s", methods[i], r.message);
         if (r.setup_steps != want[i]) fail_msg("%s: setup_steps %d, expected %d", methods[i], r.setup_steps, want[i]);
-        pb_run_result_free(&r); /* its test records */
+        pb_run_result_free(&r);
     }
 }
 
