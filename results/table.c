@@ -119,9 +119,9 @@ int pb_table_choose_lr(const pb_res *r, const char *backbone, const char *method
 }
 
 /* One (row, task) entry: the learning rate chosen on dev, the test statistics there, and (when
- * every seed has test records of one size) a bootstrap entry. */
+ * every seed has test records of one size, `width` floats each: the task's) a bootstrap entry. */
 static void fill_cell(const pb_res *r, const char *backbone, const char *method, const char *task, int higher,
-                      double scale, pb_table_cell *c, pb_boot_entry *e) {
+                      double scale, int width, pb_table_cell *c, pb_boot_entry *e) {
     c->mean = c->std = c->dev_mean = c->lr = c->lo = c->hi = NAN;
     c->full_lo = c->full_hi = c->full_p = c->best_lo = c->best_hi = c->best_p = NAN;
     c->n = c->n_lrs = c->lr_edge = c->eval_max = 0;
@@ -139,7 +139,8 @@ static void fill_cell(const pb_res *r, const char *backbone, const char *method,
         sum += w->test_metric * scale;
         dsum += w->dev_metric * scale;
         if (w->eval_max > c->eval_max) c->eval_max = w->eval_max;
-        if (!w->n_ex || !w->ex || (n && (size_t)w->n_ex != n_ex) || n >= PB_BOOT_MAX_SEEDS) records = 0;
+        if (!w->n_ex || !w->ex || w->ex_width != width || (n && (size_t)w->n_ex != n_ex) || n >= PB_BOOT_MAX_SEEDS)
+            records = 0;
         else {
             n_ex = (size_t)w->n_ex;
             e->seed[n] = w->seed;
@@ -199,8 +200,10 @@ static int boot_task(const pb_res *r, const pb_table *t, const char *backbone, c
             bt->stat_offset = off;
         }
         if (strcmp(w->task_kind, "generate") != 0) /* classification: the labels seen give the classes */
-            for (int64_t j = 0; j < w->n_ex * w->ex_width; j++)
+            for (int64_t j = 0; j < w->n_ex * w->ex_width; j++) {
+                if (!(w->ex[j] >= 0 && w->ex[j] < PB_TABLE_MAX_CLASSES)) return 0; /* not a label: no intervals */
                 if (w->ex[j] > kmax) kmax = (int)w->ex[j];
+            }
     }
     if (!bt->width) return 0;
     if (pb_metric_is_classification(bt->metric)) {
@@ -379,7 +382,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         for (int k = 0; k < t->n_tasks; k++) {
             pb_table_cell *c = &x->cell[k];
             pb_boot_entry *e = &ent[n_ent];
-            fill_cell(r, backbone, x->method, specs[k], t->higher[k], t->scale[k], c, e);
+            fill_cell(r, backbone, x->method, specs[k], t->higher[k], t->scale[k], have_task[k] ? bt[k].width : 0, c, e);
             if (c->eval_max) t->any_eval_max = 1;
             if (e->n_seeds && have_task[k] && c->n_test == bt[k].n_ex) {
                 e->task = k;
@@ -631,19 +634,20 @@ static void write_notes(const out *w, const char *pre, const char *post) {
     FILE *f = w->f;
     int tex = w->o->format == PB_TABLE_TEX;
     const char *pm = tex ? "$\\pm$" : "±", *approx = tex ? "$^{\\approx}$" : "≈";
+    const char *pct = tex ? "\\%" : "%"; /* a bare % starts a LaTeX comment (it ate the caption's brace) */
     fprintf(f, "%sBackbone %s. Test metric%s at the learning rate with the best mean dev metric for each method "
                "and task, ",
             pre, t->backbone, tex ? " ($\\times$100 for fractions)" : " (×100 for fractions)");
     if (t->n_seeds_max > 1) fprintf(f, "mean over %d seeds", t->n_seeds_max);
     else fprintf(f, "one seed");
     if (t->any_intervals) {
-        fprintf(f, " %s half the width of its 95%% bootstrap interval (%s; docs/STATISTICS.md)", pm,
+        fprintf(f, " %s half the width of its 95%s bootstrap interval (%s; docs/STATISTICS.md)", pm, pct,
                 t->n_seeds_max > 1 ? "test examples and seeds resampled"
                                    : "test examples resampled: with one seed it does not cover seed-to-seed variation");
         fprintf(f, "; %s: the best method of the column and those not significantly different from it; %s: not "
                    "significantly different from full fine-tuning (paired bootstrap on the same examples and seeds, "
-                   "95%%)",
-                tex ? "bold" : "**bold**", approx);
+                   "95%s)",
+                tex ? "bold" : "**bold**", approx, pct);
     }
     fprintf(f, ". Test sets: ");
     int any_n = 0;

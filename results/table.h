@@ -30,6 +30,9 @@
 #include "results/results.h"
 
 #define PB_TABLE_MAX_TASKS 32
+/* Classification records with a label outside [0, PB_TABLE_MAX_CLASSES) get no intervals: the
+ * bootstrap scores a K x K confusion matrix per replicate, so K bounds its cost. */
+#define PB_TABLE_MAX_CLASSES 256
 
 typedef struct {
     double mean, std;   /* test metric at the chosen lr (display scale); NaN: no eligible lr */

@@ -58,4 +58,15 @@ const char *tu_peftbench_bin(void);
  * discarded; returns its exit status (128 if it did not exit normally). */
 int tu_run_peftbench(const char *const *args, const char *log);
 
+/* The same with PEFTBENCH_CRASH set to `crash` (NULL: unset) and stderr to log (NULL: discarded);
+ * SIGKILLs the process after kill_after_ms milliseconds if that is >= 0 (a process that ended
+ * sooner is not affected). Returns the wait status. */
+int tu_run_peftbench_ex(const char *crash, const char *log, int kill_after_ms, const char *const *args);
+/* Copies a log to stderr, each line indented. */
+void tu_print_log(const char *log);
+/* Fails (printing the log) unless the wait status ws is a normal exit with `code`. */
+void tu_expect_exit(int ws, int code, const char *log);
+/* Whether the log (its first 64 kB) contains needle. */
+int tu_log_contains(const char *log, const char *needle);
+
 #endif
