@@ -59,15 +59,6 @@ static void assert_unchanged(snapshot s, const char *path) {
     free(t.b);
 }
 
-static const char *write_text(const char *name, const char *text) {
-    const char *p = tu_tmp_path(name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
-
 /* Replaces dataset `name` (a path inside the file) by a float32 dataset of the given dims. */
 static void reshape_dataset(const char *path, const char *name, int ndim, const hsize_t *dims) {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -196,7 +187,7 @@ static void test_adapter_shapes(void **state) {
 static void test_checkpoint_shapes(void **state) {
     (void)state;
     const char *ck = tu_tmp_path("shapes_ck.h5"), *log = tu_tmp_path("shapes_ck.log");
-    const char *text = write_text("shapes.txt", "a short text to score\n");
+    const char *text = tu_write_tmp("shapes.txt", "a short text to score\n");
     tu_expect_exit(PRETRAIN(log, ck, "--force"), 0, log);
     hsize_t dims[2] = {32, 31}; /* tiny: d_model 32, q_proj (32, 32) */
     reshape_dataset(ck, "/params/h.0.attn.q_proj.weight", 2, dims);
@@ -224,7 +215,7 @@ static void expect_in_log(const char *log, const char *needle) {
 
 static void check_truncated(const char *good, const char *bad, const char *needle) {
     const char *log = tu_tmp_path("trunc.log"), *out = tu_tmp_path("trunc_merged.h5");
-    const char *spec = write_text("trunc.ini", k_spec2);
+    const char *spec = tu_write_tmp("trunc.ini", k_spec2);
     pb_res r;
     pb_res_init(&r);
     assert_int_not_equal(pb_res_read(bad, &r), PB_OK);
@@ -244,7 +235,7 @@ static void check_truncated(const char *good, const char *bad, const char *needl
 
 static void test_results_truncated(void **state) {
     (void)state;
-    const char *spec = write_text("trunc.ini", k_spec2), *log = tu_tmp_path("trunc.log");
+    const char *spec = tu_write_tmp("trunc.ini", k_spec2), *log = tu_tmp_path("trunc.log");
     const char *good = tu_tmp_path("trunc_good.h5"), *bad = tu_tmp_path("trunc_bad.h5");
     tu_expect_exit(RUN(log, "sweep", spec, "-o", good, "--threads", "1"), 0, log);
     copy_file(good, bad);
@@ -258,7 +249,7 @@ static void test_results_truncated(void **state) {
 /* The test records (schema version 2): two rows of 16 examples x (predicted, gold) = 64 floats. */
 static void test_results_records(void **state) {
     (void)state;
-    const char *spec = write_text("trunc.ini", k_spec2), *log = tu_tmp_path("trunc.log");
+    const char *spec = tu_write_tmp("trunc.ini", k_spec2), *log = tu_tmp_path("trunc.log");
     char good[600], bad[600]; /* tu_tmp_path's buffers are reused after 16 calls */
     snprintf(good, sizeof good, "%s", tu_tmp_path("rec_good.h5"));
     snprintf(bad, sizeof bad, "%s", tu_tmp_path("rec_bad.h5"));
@@ -305,7 +296,7 @@ static void test_spec_outside_tree(void **state) {
              "[sweep]\nname = outside\nbackbones = %s\ntasks = csv:%s/tests/fixtures/tasks/csv\nlrs = 1e-3\n"
              "steps = 2\nbatch = 2\nmax_len = 32\neval_every = 1\n[method bitfit]\n",
              ck, src);
-    const char *sp = write_text("outside.ini", spec), *out = tu_tmp_path("outside.h5");
+    const char *sp = tu_write_tmp("outside.ini", spec), *out = tu_tmp_path("outside.h5");
     tu_expect_exit(RUN(log, "sweep", sp, "-o", out, "--threads", "1"), 0, log);
     pb_res r;
     pb_res_init(&r);
@@ -317,12 +308,12 @@ static void test_spec_outside_tree(void **state) {
     /* a missing one: the spec's line and the path */
     snprintf(spec, sizeof spec, "[sweep]\nname = outside\nbackbones = %s/missing/ck.h5\ntasks = sentiment\n[method bitfit]\n",
              dir);
-    sp = write_text("outside2.ini", spec);
+    sp = tu_write_tmp("outside2.ini", spec);
     tu_expect_exit(RUN(log, "sweep", sp, "-o", tu_tmp_path("outside2.h5")), 2, log);
     assert_true(tu_log_contains(log, "outside2.ini:3"));
     assert_true(tu_log_contains(log, "/missing/ck.h5"));
     snprintf(spec, sizeof spec, "[sweep]\nname = outside\nbackbones = tiny\ntasks = csv:%s/missing\n[method bitfit]\n", dir);
-    sp = write_text("outside3.ini", spec);
+    sp = tu_write_tmp("outside3.ini", spec);
     tu_expect_exit(RUN(log, "sweep", sp, "-o", tu_tmp_path("outside3.h5")), 2, log);
     assert_true(tu_log_contains(log, "outside3.ini:4"));
     assert_true(tu_log_contains(log, "/missing"));
@@ -358,7 +349,7 @@ static void test_readonly_and_full_outputs(void **state) {
         fprintf(stderr, "cannot mount a tmpfs (needs root and mount rights): read-only and full outputs not tested\n");
         skip();
     }
-    const char *s2 = write_text("out2.ini", k_spec2), *s3 = write_text("out3.ini", k_spec3);
+    const char *s2 = tu_write_tmp("out2.ini", k_spec2), *s3 = tu_write_tmp("out3.ini", k_spec3);
     const char *log = tu_tmp_path("out.log");
     char res[1200], ck[1200], merged[1200], filler[1200];
     snprintf(res, sizeof res, "%s/r.h5", g_mnt);

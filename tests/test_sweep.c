@@ -30,15 +30,6 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static const char *write_spec(const char *name, const char *text) {
-    const char *p = tu_tmp_path(name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
-
 #define RUN(crash, log, ...) tu_run_peftbench_ex(crash, log, -1, (const char *const[]){__VA_ARGS__, NULL})
 
 static void read_rows(const char *path, pb_res *r) {
@@ -121,7 +112,7 @@ static void test_spec_errors(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[32];
         snprintf(name, sizeof name, "bad%zu.ini", i);
-        const char *p = write_spec(name, cases[i].text);
+        const char *p = tu_write_tmp(name, cases[i].text);
         char want[512];
         if (cases[i].needle[0] == '@') {
             int line = atoi(cases[i].needle + 1);
@@ -138,7 +129,7 @@ static void test_spec_errors(void **state) {
     /* a line longer than inih's buffer is refused with a hint, not split silently */
     char longspec[1024];
     snprintf(longspec, sizeof longspec, "[sweep]\nbackbones = tiny\ntasks = sentiment:%0250d\n[method full]\n", 0);
-    const char *p = write_spec("long.ini", longspec);
+    const char *p = tu_write_tmp("long.ini", longspec);
     pb_sweep_spec s;
     assert_int_not_equal(pb_sweep_load(p, NULL, &s), PB_OK);
     assert_non_null(strstr(pb_errmsg(), ":3: line longer than"));
@@ -175,7 +166,7 @@ static void test_canonical_forms(void **state) {
  * configuration format does (which would make old results files unresumable). */
 static void test_keys_stable(void **state) {
     (void)state;
-    const char *p = write_spec("t6.ini", k_spec);
+    const char *p = tu_write_tmp("t6.ini", k_spec);
     pb_sweep_spec s;
     if (pb_sweep_load(p, NULL, &s)) fail_msg("%s", pb_errmsg());
     assert_int_equal(s.n_cells, 6);
@@ -188,7 +179,7 @@ static void test_keys_stable(void **state) {
         for (size_t j = 0; j < i; j++) assert_string_not_equal(s.cells[i].key, s.cells[j].key);
     /* the same sweep written differently: other order of keys and items, other number spelling,
      * defaults spelled out, a grid written over continuation lines */
-    const char *q = write_spec("t6b.ini",
+    const char *q = tu_write_tmp("t6b.ini",
                                "[method lora]\ntargets = v_proj+q_proj\nr = 2\n\n[sweep]\nmax_len = 48\n"
                                "tasks = sentiment:n_test=32,n_train=64,n_dev=32\nsteps = 10\nname = other\n"
                                "lrs = 0.001\n  0.003 0.01\nbatch = 4\nbackbones = tiny\neval_every = 5\n"
@@ -230,7 +221,7 @@ static void check_ok_row(const pb_res_row *w) {
 
 static void test_sweep_and_resume(void **state) {
     (void)state;
-    const char *spec = write_spec("run.ini", k_spec), *out = tu_tmp_path("run.h5"), *log = tu_tmp_path("run.log");
+    const char *spec = tu_write_tmp("run.ini", k_spec), *out = tu_tmp_path("run.h5"), *log = tu_tmp_path("run.log");
     int ws = RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1");
     tu_expect_exit(ws, 0, log);
     pb_res a;
@@ -267,7 +258,7 @@ static void test_sweep_and_resume(void **state) {
 /* Two cells side by side, one thread each, give bit-identical numbers to one at a time. */
 static void test_jobs_match_serial(void **state) {
     (void)state;
-    const char *spec = write_spec("jobs.ini", k_spec), *log = tu_tmp_path("jobs.log");
+    const char *spec = tu_write_tmp("jobs.ini", k_spec), *log = tu_tmp_path("jobs.log");
     const char *o1 = tu_tmp_path("jobs1.h5"), *o2 = tu_tmp_path("jobs2.h5");
     tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", o1, "--threads", "1", "--jobs", "1"), 0, log);
     tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", o2, "--threads", "1", "--jobs", "2"), 0, log);
@@ -293,7 +284,7 @@ static void test_jobs_match_serial(void **state) {
 
 static void test_shards_merge(void **state) {
     (void)state;
-    const char *spec = write_spec("shard.ini", k_spec), *log = tu_tmp_path("shard.log");
+    const char *spec = tu_write_tmp("shard.ini", k_spec), *log = tu_tmp_path("shard.log");
     const char *full = tu_tmp_path("shard_all.h5"), *merged = tu_tmp_path("shard_merged.h5");
     const char *sh[3] = {tu_tmp_path("shard1.h5"), tu_tmp_path("shard2.h5"), tu_tmp_path("shard3.h5")};
     tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", full, "--threads", "1"), 0, log);
@@ -378,7 +369,7 @@ static void test_kill_at_named_points(void **state) {
         {"cell-started:1", 0}, {"cell-started:4", 3}, {"cell-finished:2", 1}, {"tmp-created:3", 1},
         {"tmp-written:4", 2},  {"tmp-synced:2", 0},   {"renamed:1", 0},       {"renamed:5", 4},
     };
-    const char *spec = write_spec("kill.ini", k_spec), *log = tu_tmp_path("kill.log");
+    const char *spec = tu_write_tmp("kill.ini", k_spec), *log = tu_tmp_path("kill.log");
     char keys[16][PB_RES_KEY];
     size_t n_keys;
     spec_keys(spec, keys, &n_keys);
@@ -402,7 +393,7 @@ static void test_kill_at_named_points(void **state) {
 
 static void test_kill_at_random_times(void **state) {
     (void)state;
-    const char *spec = write_spec("rkill.ini", k_spec), *log = tu_tmp_path("rkill.log"), *out = tu_tmp_path("rkill.h5");
+    const char *spec = tu_write_tmp("rkill.ini", k_spec), *log = tu_tmp_path("rkill.log"), *out = tu_tmp_path("rkill.h5");
     char keys[16][PB_RES_KEY];
     size_t n_keys;
     spec_keys(spec, keys, &n_keys);
@@ -432,7 +423,7 @@ static void test_kill_at_random_times(void **state) {
  * the next run retries them. */
 static void test_failed_cells(void **state) {
     (void)state;
-    const char *spec = write_spec("fail.ini", k_spec), *log = tu_tmp_path("fail.log"), *out = tu_tmp_path("fail.h5");
+    const char *spec = tu_write_tmp("fail.ini", k_spec), *log = tu_tmp_path("fail.log"), *out = tu_tmp_path("fail.h5");
     tu_expect_exit(RUN("cell-run:1", log, "sweep", spec, "-o", out, "--threads", "1", "--jobs", "2"), 0, log);
     pb_res r;
     read_rows(out, &r);
@@ -450,7 +441,7 @@ static void test_failed_cells(void **state) {
     for (size_t i = 0; i < r.n; i++) assert_string_equal(r.rows[i].status, "ok");
     pb_res_free(&r);
     /* a cell the engine refuses at run time (no room left for the input) fails with its message */
-    const char *spec2 = write_spec("fail2.ini",
+    const char *spec2 = tu_write_tmp("fail2.ini",
                                    "[sweep]\nbackbones = tiny\ntasks = sentiment:n_train=32,n_dev=16,n_test=16\n"
                                    "steps = 4\nbatch = 4\nmax_len = 48\n[method full]\n"
                                    "[method prompt_tuning]\nnum_virtual_tokens = 62\n");
@@ -475,7 +466,7 @@ static void test_failed_cells(void **state) {
  * adapter; forgetting measured on all of them; `head` (classification only) left out. */
 static void test_generation_cells(void **state) {
     (void)state;
-    const char *spec = write_spec("gen.ini",
+    const char *spec = tu_write_tmp("gen.ini",
                                   "[sweep]\nbackbones = tiny\ntasks = reverse:n_train=64,n_dev=16,n_test=16\n"
                                   "steps = 6\nbatch = 4\nmax_len = 48\neval_every = 3\nforgetting = builtin\n"
                                   "forgetting_tokens = 512\n[method lora]\n[method prompt_tuning]\n"
@@ -507,7 +498,7 @@ static size_t slurp(const char *path, char *buf, size_t cap) {
 
 static void test_bad_outputs(void **state) {
     (void)state;
-    const char *spec = write_spec("badout.ini", k_spec), *log = tu_tmp_path("badout.log");
+    const char *spec = tu_write_tmp("badout.ini", k_spec), *log = tu_tmp_path("badout.log");
     /* unwritable */
     tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", "/nonexistent-dir/r.h5"), 1, log);
     assert_true(tu_log_contains(log, "/nonexistent-dir/r.h5"));
@@ -531,7 +522,7 @@ static void test_bad_outputs(void **state) {
     size_t n2 = slurp(other, b2, sizeof b2);
     assert_true(n1 == n2 && memcmp(b1, b2, n1) == 0);
     /* a file that is not HDF5 at all */
-    const char *text = write_spec("notes.h5", "my notes\n");
+    const char *text = tu_write_tmp("notes.h5", "my notes\n");
     tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", text), 1, log);
     assert_true(tu_log_contains(log, "not an HDF5 file"));
     n1 = slurp(text, b1, sizeof b1);
@@ -544,7 +535,7 @@ static void test_bad_outputs(void **state) {
     assert_true(tu_log_contains(log, "another peftbench process"));
     pb_res_unlock(lock);
     /* spec errors exit 2 and create nothing */
-    const char *bad = write_spec("bad.ini", "[sweep]\nbackbones = tiny\ntasks = nosuch\n[method full]\n");
+    const char *bad = tu_write_tmp("bad.ini", "[sweep]\nbackbones = tiny\ntasks = nosuch\n[method full]\n");
     const char *none = tu_tmp_path("never.h5");
     tu_expect_exit(RUN(NULL, log, "sweep", bad, "-o", none), 2, log);
     assert_int_equal(access(none, F_OK), -1);
@@ -559,7 +550,7 @@ static void test_bad_outputs(void **state) {
  * per test example, and records give back the stored test metric. */
 static void test_first_seed_and_references(void **state) {
     (void)state;
-    const char *spec = write_spec("fs.ini", "[sweep]\nname = fs\nbackbones = tiny\n"
+    const char *spec = tu_write_tmp("fs.ini", "[sweep]\nname = fs\nbackbones = tiny\n"
                                             "tasks = sentiment:n_train=64,n_dev=32,n_test=32\n"
                                             "  reverse:n_train=32,n_dev=8,n_test=8\n"
                                             "lrs = 1e-3 1e-2 3e-2\nseeds = 1 2 3\nsteps = 6\nbatch = 4\n"

@@ -77,6 +77,19 @@ const char *tu_tmp_path(const char *name) {
     return p;
 }
 
+void tu_write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot write %s", path);
+    fputs(text, f);
+    if (fclose(f) != 0) fail_msg("writing %s failed", path);
+}
+
+const char *tu_write_tmp(const char *name, const char *text) {
+    const char *p = tu_tmp_path(name);
+    tu_write_text(p, text);
+    return p;
+}
+
 const char *tu_peftbench_bin(void) {
     static char path[4200];
     char self[4096];

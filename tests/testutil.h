@@ -52,6 +52,10 @@ int tu_check_grad(pb_model *m, const pb_batch *b, pb_tensor *t, int may_be_zero,
 const char *tu_tmpdir(void);
 /* tu_tmpdir()/name, in one of 16 rotating buffers (valid for the next 15 calls). */
 const char *tu_tmp_path(const char *name);
+/* Writes text to path, replacing the file (fails the test when it cannot). */
+void tu_write_text(const char *path, const char *text);
+/* tu_write_text(tu_tmp_path(name), text); returns that path (a tu_tmp_path buffer). */
+const char *tu_write_tmp(const char *name, const char *text);
 /* The peftbench binary of this build (tests run from BUILD/tests/). */
 const char *tu_peftbench_bin(void);
 /* Runs the peftbench binary with args (NULL-terminated, at most 22), stderr to log, stdout
