@@ -138,10 +138,7 @@ static void budget(FILE *f, const pb_table *t, const pb_res *res) {
             if (!isfinite(c->mean)) continue;
             for (size_t j = 0; j < res->n; j++) {
                 const pb_res_row *w = &res->rows[j];
-                if (strcmp(w->backbone_name, t->backbone) || strcmp(w->method, x->method) || w->lr != c->lr ||
-                    strcmp(w->status, "ok") || w->n_evals < 2 || !w->eval_dev || !w->eval_step)
-                    continue;
-                if (strcmp(w->task_name, t->task[k]) && strcmp(w->task, t->task[k])) continue;
+                if (!pb_table_chosen_cell(t, i, k, w) || w->n_evals < 2 || !w->eval_dev || !w->eval_step) continue;
                 double g = ((double)w->eval_dev[w->n_evals - 1] - (double)w->eval_dev[w->n_evals - 2]) * t->scale[k];
                 if (!t->higher[k]) g = -g;
                 if (!isfinite(g)) continue;

@@ -58,6 +58,12 @@ static int same_cell(const pb_res_row *w, const char *backbone, const char *meth
     return in_table(w, backbone) && !strcmp(w->method, method) && !strcmp(w->task, task);
 }
 
+int pb_table_chosen_cell(const pb_table *t, int i, int k, const pb_res_row *w) {
+    const pb_table_cell *c = &t->rows[i].cell[k];
+    return isfinite(c->mean) && same_cell(w, t->backbone, t->rows[i].method, t->spec[k]) && w->lr == c->lr &&
+           !strcmp(w->status, "ok");
+}
+
 int pb_table_choose_lr(const pb_res *r, const char *backbone, const char *method, const char *task, int higher,
                        double *lr, int *n_lrs_out, int *edge) {
     double lrs[256];
@@ -219,19 +225,18 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
     t->avg_best = -1;
     snprintf(t->backbone, sizeof t->backbone, "%s", backbone);
     /* task columns: the task specs of this backbone's rows, in first-appearance order */
-    char specs[PB_TABLE_MAX_TASKS][PB_RES_SPEC];
     int any = 0;
     for (size_t i = 0; i < r->n; i++) {
         const pb_res_row *w = &r->rows[i];
         if (strcmp(w->backbone_name, backbone) || is_reference(w)) continue;
         any = 1;
         int k = 0;
-        while (k < t->n_tasks && strcmp(specs[k], w->task)) k++;
+        while (k < t->n_tasks && strcmp(t->spec[k], w->task)) k++;
         if (k == t->n_tasks) {
             if (t->n_tasks == PB_TABLE_MAX_TASKS)
                 return pb_errorf(PB_EINVAL, "more than %d tasks for backbone %s: choose some with --tasks",
                                  PB_TABLE_MAX_TASKS, backbone);
-            snprintf(specs[k], sizeof specs[k], "%s", w->task);
+            snprintf(t->spec[k], sizeof t->spec[k], "%s", w->task);
             snprintf(t->task[k], sizeof t->task[k], "%s", w->task_name);
             t->metric[k][0] = '\0';
             t->n_tasks++;
@@ -246,7 +251,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
     /* two specs of one task (other options): show the specs */
     for (int a = 0; a < t->n_tasks; a++)
         for (int b = 0; b < t->n_tasks; b++)
-            if (a != b && !strcmp(t->task[a], t->task[b])) snprintf(t->task[a], sizeof t->task[a], "%.63s", specs[a]);
+            if (a != b && !strcmp(t->task[a], t->task[b])) snprintf(t->task[a], sizeof t->task[a], "%.63s", t->spec[a]);
     if (tasks && *tasks) {
         char want[PB_TABLE_MAX_TASKS][PB_RES_SPEC], names[PB_TABLE_MAX_TASKS][PB_RES_NAME], mets[PB_TABLE_MAX_TASKS][PB_RES_SHORT];
         int hi[PB_TABLE_MAX_TASKS], n = 0;
@@ -255,7 +260,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         snprintf(buf, sizeof buf, "%s", tasks);
         for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             int k = 0;
-            while (k < t->n_tasks && strcmp(t->task[k], tok) && strcmp(specs[k], tok)) k++;
+            while (k < t->n_tasks && strcmp(t->task[k], tok) && strcmp(t->spec[k], tok)) k++;
             if (k == t->n_tasks) {
                 char have[1024] = "";
                 size_t m = 0;
@@ -265,7 +270,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
                                  backbone, have);
             }
             if (n == PB_TABLE_MAX_TASKS) return pb_errorf(PB_EINVAL, "--tasks: too many tasks");
-            snprintf(want[n], sizeof want[n], "%s", specs[k]);
+            snprintf(want[n], sizeof want[n], "%s", t->spec[k]);
             snprintf(names[n], sizeof names[n], "%s", t->task[k]);
             snprintf(mets[n], sizeof mets[n], "%s", t->metric[k]);
             hi[n] = t->higher[k];
@@ -274,7 +279,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         }
         t->n_tasks = n;
         for (int k = 0; k < n; k++) {
-            snprintf(specs[k], sizeof specs[k], "%s", want[k]);
+            snprintf(t->spec[k], sizeof t->spec[k], "%s", want[k]);
             snprintf(t->task[k], sizeof t->task[k], "%s", names[k]);
             memcpy(t->metric[k], mets[k], sizeof t->metric[k]);
             t->higher[k] = hi[k];
@@ -346,7 +351,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         return pb_errorf(PB_ENOMEM, "out of memory");
     }
     for (int k = 0; k < t->n_tasks; k++) {
-        have_task[k] = boot_task(r, t, backbone, specs[k], k, &bt[k]);
+        have_task[k] = boot_task(r, t, backbone, t->spec[k], k, &bt[k]);
         t->n_test[k] = have_task[k] ? bt[k].n_ex : 0;
     }
     for (int i = 0; i < t->n_rows; i++) {
@@ -382,7 +387,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         for (int k = 0; k < t->n_tasks; k++) {
             pb_table_cell *c = &x->cell[k];
             pb_boot_entry *e = &ent[n_ent];
-            fill_cell(r, backbone, x->method, specs[k], t->higher[k], t->scale[k], have_task[k] ? bt[k].width : 0, c, e);
+            fill_cell(r, backbone, x->method, t->spec[k], t->higher[k], t->scale[k], have_task[k] ? bt[k].width : 0, c, e);
             if (c->eval_max) t->any_eval_max = 1;
             if (e->n_seeds && have_task[k] && c->n_test == bt[k].n_ex) {
                 e->task = k;

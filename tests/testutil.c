@@ -102,20 +102,7 @@ const char *tu_peftbench_bin(void) {
 }
 
 int tu_run_peftbench(const char *const *args, const char *log) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        const char *argv[24];
-        int n = 0;
-        argv[n++] = tu_peftbench_bin();
-        for (int i = 0; args[i] && n < 23; i++) argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(tu_peftbench_bin(), (char *const *)argv);
-        _exit(127);
-    }
-    int ws;
-    if (pid < 0 || waitpid(pid, &ws, 0) != pid) return 128;
+    int ws = tu_run_peftbench_ex(NULL, log, -1, args);
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
 }
 

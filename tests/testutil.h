@@ -58,8 +58,8 @@ void tu_write_text(const char *path, const char *text);
 const char *tu_write_tmp(const char *name, const char *text);
 /* The peftbench binary of this build (tests run from BUILD/tests/). */
 const char *tu_peftbench_bin(void);
-/* Runs the peftbench binary with args (NULL-terminated, at most 22), stderr to log, stdout
- * discarded; returns its exit status (128 if it did not exit normally). */
+/* Runs the peftbench binary with args (NULL-terminated, at most 30), stderr to log, stdout
+ * discarded, PEFTBENCH_CRASH unset; returns its exit status (128 if it did not exit normally). */
 int tu_run_peftbench(const char *const *args, const char *log);
 
 /* The same with PEFTBENCH_CRASH set to `crash` (NULL: unset) and stderr to log (NULL: discarded);
