@@ -451,13 +451,16 @@ const char *pb_precision_name(pb_precision p) { return p == PB_PREC_FP32 ? "fp32
 
 /* ---- the model's buffer sizes: model.c allocates by these, pb_mem_estimate predicts by them --- */
 
+/* A norm's saved statistics per row: LayerNorm's mean and rstd, RMSNorm's rstd. */
+static size_t norm_stats(const pb_model_desc *d) { return d->norm == PB_NORM_RMSNORM ? 1 : 2; }
+
 size_t pb_buf_layer_acts(const pb_model_desc *d, const pb_dims *x) {
     size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
     size_t C = (size_t)d->d_model, H = (size_t)d->n_head, F = (size_t)d->d_ff, hd = (size_t)pb_desc_head_dim(d);
-    size_t qd = H * hd, kvd = (size_t)d->n_kv_head * hd, nF = d->ffn == PB_FFN_GELU ? 2 : 3;
+    size_t qd = H * hd, kvd = (size_t)d->n_kv_head * hd, nF = d->ffn == PB_FFN_GELU ? 2 : 3, ns = norm_stats(d);
     size_t kv = x->Pk ? 2 * B * Tk * kvd : 0, pg = x->Pg ? B : 0;
-    return N * C + 2 * N /*ln1*/ + N * (qd + 2 * kvd) /*q,k,v*/ + kv /*kf, vf*/ + pg + B * H * Tm * Tk /*att*/ +
-           N * qd /*atty*/ + N * C /*res2*/ + N * C + 2 * N /*ln2*/ + nF * N * F /*fch, gelu (, gate)*/ +
+    return N * C + ns * N /*ln1*/ + N * (qd + 2 * kvd) /*q,k,v*/ + kv /*kf, vf*/ + pg + B * H * Tm * Tk /*att*/ +
+           N * qd /*atty*/ + N * C /*res2*/ + N * C + ns * N /*ln2*/ + nF * N * F /*fch, activation (, gate)*/ +
            N * C /*out*/;
 }
 
@@ -474,7 +477,7 @@ static size_t bytes_as_floats(size_t n) { return (n + sizeof(float) - 1) / sizeo
 
 size_t pb_buf_top(const pb_model_desc *d, pb_head_kind head, int K, const pb_dims *x) {
     size_t N = (size_t)x->N, B = (size_t)x->B, C = (size_t)d->d_model;
-    return N * C /*encoded*/ + N * C + 2 * N /*lnf*/ + B * C /*pooled*/ + 2 * pb_buf_head_out(d, head, K, x) +
+    return N * C /*encoded*/ + N * C + norm_stats(d) * N /*lnf*/ + B * C /*pooled*/ + 2 * pb_buf_head_out(d, head, K, x) +
            head_rows(head, x) /*losses*/ + B /*pool_idx*/ + N /*targets_m*/ + bytes_as_floats(N) /*mask_m*/;
 }
 
@@ -484,7 +487,8 @@ size_t pb_buf_scratch(const pb_model_desc *d, pb_head_kind head, int K, const pb
     size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe, hd = (size_t)pb_desc_head_dim(d);
     size_t qd = H * hd, kvd = (size_t)d->n_kv_head * hd;
     return pb_buf_layer_acts(d, x) + N * C /*out2*/ + 2 * N * C /*dres, dln*/ + 2 * N * (qd + kvd) /*dq, dk, dv, datty*/ +
-           2 * N * C /*proj, dsub*/ + N * F /*dfch*/ + B * H * Tm * Tk /*datt*/ +
+           2 * N * C /*proj, dsub*/ + (d->ffn == PB_FFN_GELU ? 1 : 2) * N * F /*dfch (, dfch_gate)*/ +
+           B * H * Tm * Tk /*datt*/ + (d->pos == PB_POS_ROPE ? Tk * hd : 0) /*RoPE table*/ +
            pb_buf_head_out(d, head, K, x) /*dlogits*/ + B * C /*dpooled*/ + (Pk ? 2 * B * Tk * kvd : 0) /*dkf, dvf*/ +
            2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * kvd /*pk..dpv*/ + (x->Pg ? B : 0) /*dpgate*/ +
            bytes_as_floats(B * Tk) /*kmask*/;

@@ -2,7 +2,8 @@
  * no test names a method. Each method is its own cmocka test, named after it (one failure does
  * not hide the others' results). For each method, its default spec (what `methods = all` runs)
  * and each of its `examples`, on every test family (tests/families.h: decoder, encoder, no biases
- * with an untied LM head) with LM and classification heads:
+ * with an untied LM head, LLaMA-style) with LM and classification heads (a method that cannot run
+ * on a family must refuse it with the error tests/families.h names):
  *  - gradient of every trainable tensor (added and unfrozen) vs central finite differences of the
  *    training-mode loss (tu_check_grad: relative tolerances, a kink-safe step ladder, the
  *    analytic gradient non-zero and the finite-difference one above a floor). The differences
@@ -36,7 +37,7 @@
 #define K_LABELS 3
 
 /* A test family (tests/families.h) at the methods' test size: 2 layers, d_model 8, d_ff 32, 32
- * positions, 11 tokens. */
+ * positions, 11 tokens (a grouped-query family twice as wide: tf_desc). */
 static pb_model_desc test_desc(const tf_family *f) { return tf_desc(f, 2, 8, 2, 11, 32); }
 
 typedef struct {
@@ -199,6 +200,16 @@ static void run_spec(const char *spec, const tf_family *f, pb_head_kind head) {
     int K = head == PB_HEAD_CLS ? K_LABELS : 0;
     pb_model m;
     assert_int_equal(pb_model_init(&m, &d, head, K, 3), PB_OK);
+    const char *refusal = tf_refusal(spec, f);
+    if (refusal) { /* a method that cannot run on this family says why (tests/families.h) */
+        pb_peft p;
+        if (pb_peft_create(&p, spec, NULL, head, K, &m, 7) == PB_OK)
+            fail_msg("%s on %s: attached, but tests/families.h expects the refusal '%s'", spec, d.name, refusal);
+        if (!strstr(pb_errmsg(), refusal))
+            fail_msg("%s on %s: refused with '%s', expected '%s'", spec, d.name, pb_errmsg(), refusal);
+        pb_model_free(&m);
+        return;
+    }
     spread_model(&m, 17);
     tbatch tb;
     make_batch(&tb, head, 5);
@@ -336,13 +347,20 @@ static void test_shape_only_counts(void **state) {
                     if (!cls && meth->needs_cls_head) continue;
                     pb_peft p;
                     int K = cls ? 5 : 0;
+                    const char *refusal = zoo ? NULL : tf_refusal(spec, tf_of(&shapes[s]));
                     if (pb_peft_create(&p, spec, &shapes[s], cls ? PB_HEAD_CLS : PB_HEAD_LM, K, NULL, 1) != PB_OK) {
                         /* an example may be refused on an LM head (e.g. a gated prefix); never on a class head
-                         * of the runnable shapes */
-                        if (cls && !zoo)
+                         * of the runnable shapes, but for the refusals of tests/families.h */
+                        if (refusal && !strstr(pb_errmsg(), refusal))
+                            fail_msg("%s on %s: refused with '%s', expected '%s'", spec, shapes[s].name, pb_errmsg(),
+                                     refusal);
+                        if (cls && !zoo && !refusal)
                             fail_msg("%s on %s: shape-only create failed: %s", spec, shapes[s].name, pb_errmsg());
                         continue;
                     }
+                    if (refusal)
+                        fail_msg("%s on %s: attached, but tests/families.h expects the refusal '%s'", spec,
+                                 shapes[s].name, refusal);
                     size_t tr, all;
                     pb_peft_counts(&p, &tr, &all);
                     if (tr != pb_peft_closed_form(&p))
