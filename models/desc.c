@@ -113,8 +113,8 @@ pb_status pb_desc_check_runnable(const pb_model_desc *d) {
  * backbone sized for a 2-core machine (docs/ARCHITECTURE.md "Sizing"). The LLaMA-style presets
  * have the depth, width, heads and context of the GPT preset of the same size and H/3 (mini) or
  * H/2 (tiny) key/value heads; d_ff is the integer nearest to equal block parameters (a GPT block
- * has 12 C^2 + 13 C; a LLaMA block 2 C^2 + 2 C kvd + 3 C F + 2 C): mini-llama's blocks have
- * exactly mini's parameters, tiny-llama's 32 more per block. So both families spend the same
+ * has 12 C^2 + 13 C; a LLaMA block 2 C^2 + 2 C kvd + 3 C F + 2 C; pb_desc_matched_ff): mini-llama's
+ * blocks have exactly mini's parameters, tiny-llama's 32 more per block. So both families spend the same
  * FLOPs per token in their blocks (docs/ARCHITECTURE.md "Model families"). */
 static const pb_model_desc g_backbones[] = {
     GPT("tiny", PB_ARCH_DECODER, 1, 2, 32, 4, 64),
@@ -126,6 +126,11 @@ static const pb_model_desc g_backbones[] = {
     LLAMA("tiny-llama", 2, 32, 4, 2, 100, 64),
     LLAMA("mini-llama", 4, 192, 6, 2, 601, 256),
 };
+
+int pb_desc_matched_ff(int C, int kvd) {
+    double c = C, gpt = 12.0 * c * c + 13.0 * c, fixed = 2.0 * c * c + 2.0 * c * kvd + 2.0 * c;
+    return (int)lround((gpt - fixed) / (3.0 * c));
+}
 
 const pb_model_desc *pb_backbone_find(const char *name) {
     for (size_t i = 0; i < sizeof g_backbones / sizeof g_backbones[0]; i++)

@@ -135,6 +135,12 @@ void pb_site_describe_names(char *buf, int cap);
  * it does not support otherwise. Also checks divisibility (C % H) and positive sizes. */
 pb_status pb_desc_check_runnable(const pb_model_desc *d);
 
+/* The d_ff of a LLaMA-style block (no biases, RMSNorm, SwiGLU) of width C with key/value width kvd
+ * whose parameters are nearest to a GPT-style block's of the same width (12 C^2 + 13 C):
+ * round((12 C^2 + 13 C - 2 C^2 - 2 C kvd - 2 C) / 3 C). The LLaMA presets' d_ff (test_model holds
+ * them to it) and bench/train_step --family llama use it. */
+int pb_desc_matched_ff(int C, int kvd);
+
 /* Named backbone presets (runnable), e.g. "tiny", "small". NULL if unknown. */
 const pb_model_desc *pb_backbone_find(const char *name);
 /* The i-th preset, NULL past the end. */

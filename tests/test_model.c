@@ -427,6 +427,25 @@ static void test_copy_by_name(void **s) {
     pb_model_free(&lm);
 }
 
+/* The LLaMA presets have the GPT preset's depth, width, heads and context, and the d_ff that makes
+ * their blocks as large (pb_desc_matched_ff), and they run. */
+static void test_llama_presets(void **s) {
+    (void)s;
+    pb_model m;
+    static const char *const pairs[][2] = {{"tiny-llama", "tiny"}, {"mini-llama", "mini"}};
+    for (int i = 0; i < 2; i++) {
+        const pb_model_desc *a = pb_backbone_find(pairs[i][0]), *g = pb_backbone_find(pairs[i][1]);
+        assert_non_null(a);
+        assert_non_null(g);
+        assert_true(a->n_layer == g->n_layer && a->d_model == g->d_model && a->n_head == g->n_head &&
+                    a->max_seq == g->max_seq);
+        int kvd = a->n_kv_head * (a->d_model / a->n_head);
+        assert_int_equal(a->d_ff, pb_desc_matched_ff(a->d_model, kvd));
+        assert_int_equal(pb_model_init(&m, a, PB_HEAD_LM, 0, 1), PB_OK);
+        pb_model_free(&m);
+    }
+}
+
 /* ---- bad input ------------------------------------------------------------------------------ */
 
 static void test_bad_input(void **s) {
@@ -484,6 +503,7 @@ int main(void) {
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_copy_by_name),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_llama_presets),
     };
     enum { NREST = sizeof rest / sizeof rest[0] };
     struct CMUnitTest tests[TF_NFAMILY + NREST];
