@@ -1,7 +1,8 @@
 /* model.h — the runnable transformer: parameters, forward, backward.
  *
- * A stack of blocks of one family (today the GPT-style block, models/block_gpt.c: pre-LN,
- * learned positions, q/k/v/o with or without biases, GELU MLP) between the family-neutral trunk
+ * A stack of blocks of one family (the GPT-style block, models/block_gpt.c: pre-LN, learned
+ * positions, q/k/v/o with or without biases, GELU MLP, LayerNorm; or the LLaMA-style block,
+ * models/block_llama.c: RMSNorm, RoPE, grouped-query attention, SwiGLU) between the trunk
  * (models/model.c: embeddings, final norm, heads, loss, plan, buffers, hook dispatch; the split is
  * in docs/ARCHITECTURE.md "Model families"). Two heads: the LM head (tied to the token embedding,
  * or its own `lm_head.weight` (V,C)), and a sequence-classification head (`score.weight` (K,C),
