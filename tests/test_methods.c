@@ -433,13 +433,67 @@ static void test_registry_and_bad_values(void **state) {
     assert_non_null(strstr(pb_errmsg(), "lora")); /* lists what exists */
 }
 
+/* Sites named as Hugging Face names the modules, on every family (LLaMA's q_proj ... down_proj and
+ * gate_proj; GPT-2's c_fc and c_proj keep working), joined by '+' or, as PEFT's target_modules
+ * lists, after commas: targets=q_proj,v_proj is targets=q_proj+v_proj. */
+static void test_hf_site_names(void **state) {
+    (void)state;
+    const pb_method *m;
+    pb_hp_values a, b;
+    assert_int_equal(pb_peft_parse("lora:targets=q_proj,v_proj,r=4", &m, &a), PB_OK);
+    assert_int_equal(pb_peft_parse("lora:r=4,targets=q_proj+v_proj", &m, &b), PB_OK);
+    int ti = -1;
+    for (int i = 0; i < m->n_hparams; i++)
+        if (!strcmp(m->hparams[i].key, "targets")) ti = i;
+    assert_true(ti >= 0);
+    assert_int_equal(a.sites[ti], b.sites[ti]);
+    assert_string_equal(a.raw[ti], b.raw[ti]);
+    assert_int_equal(a.sites[ti], (1u << PB_SITE_Q) | (1u << PB_SITE_V));
+    /* a bare name after a key that is not a site list stays an error */
+    assert_int_equal(pb_peft_parse("lora:r=4,v_proj", &m, &a), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "'v_proj' is not key=value"));
+    for (int fi = 0; fi < TF_NFAMILY; fi++) {
+        pb_model_desc d = test_desc(&tf_families[fi]);
+        int gated = d.ffn != PB_FFN_GELU;
+        static const char *const specs[][2] = {
+            {"lora:targets=q_proj,v_proj", "lora:targets=attn.q+attn.v"},
+            {"lora:targets=q_proj,k_proj,v_proj,o_proj,up_proj,down_proj", "lora:targets=all-linear"},
+            {"ia3:targets=k_proj,v_proj,down_proj,feedforward_modules=down_proj", "ia3"},
+            {"lora:targets=c_fc+c_proj", "lora:targets=mlp.up+attn.o+mlp.down"},
+            {"lora:targets=gate_proj,up_proj,down_proj", "lora:targets=mlp.gate+mlp.up+mlp.down"},
+        };
+        for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+            if (k == 4 && !gated) continue; /* no gate_proj without a gated MLP */
+            /* all-linear includes the gate of a gated MLP */
+            const char *pair[2] = {k == 1 && gated ? "lora:targets=q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+                                                   : specs[k][0],
+                                   specs[k][1]};
+            size_t n[2], all;
+            for (int j = 0; j < 2; j++) {
+                pb_peft p;
+                if (pb_peft_create(&p, pair[j], &d, PB_HEAD_CLS, K_LABELS, NULL, 1) != PB_OK)
+                    fail_msg("%s on %s: %s", pair[j], d.name, pb_errmsg());
+                pb_peft_counts(&p, &n[j], &all);
+                pb_peft_free(&p);
+            }
+            if (n[0] != n[1]) fail_msg("%s and %s on %s: %zu vs %zu trainable", pair[0], pair[1], d.name, n[0], n[1]);
+        }
+        if (!gated) {
+            pb_peft p;
+            assert_int_equal(pb_peft_create(&p, "lora:targets=gate_proj", &d, PB_HEAD_CLS, K_LABELS, NULL, 1), PB_EINVAL);
+            assert_non_null(strstr(pb_errmsg(), "'gate_proj' matches no site"));
+        }
+    }
+}
+
 int main(void) {
     pb_set_threads(1);
     int nm = pb_method_count();
-    struct CMUnitTest *tests = calloc((size_t)nm + 2, sizeof *tests);
+    struct CMUnitTest *tests = calloc((size_t)nm + 3, sizeof *tests);
     if (!tests) return 1;
     int n = 0;
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_registry_and_bad_values);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_hf_site_names);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_shape_only_counts);
     for (int i = 0; i < nm; i++) /* one test per method, named after it */
         tests[n++] = (struct CMUnitTest){pb_method_at(i)->name, test_method, NULL, NULL, (void *)pb_method_at(i)};
