@@ -114,8 +114,10 @@ pb_status pb_desc_check_runnable(const pb_model_desc *d) {
  * have the depth, width, heads and context of the GPT preset of the same size and H/3 (mini) or
  * H/2 (tiny) key/value heads; d_ff is the integer nearest to equal block parameters (a GPT block
  * has 12 C^2 + 13 C; a LLaMA block 2 C^2 + 2 C kvd + 3 C F + 2 C; pb_desc_matched_ff): mini-llama's
- * blocks have exactly mini's parameters, tiny-llama's 32 more per block. So both families spend the same
- * FLOPs per token in their blocks (docs/ARCHITECTURE.md "Model families"). */
+ * blocks have exactly mini's parameters, tiny-llama's 32 more per block (`peftbench list backbones`:
+ * the totals differ by V C - max_seq C - C, the untied head less the position table and ln_f's
+ * bias). So both families spend the same matrix-product FLOPs per token in their blocks
+ * (docs/ARCHITECTURE.md "Model families"). */
 static const pb_model_desc g_backbones[] = {
     GPT("tiny", PB_ARCH_DECODER, 1, 2, 32, 4, 64),
     GPT("tiny-enc", PB_ARCH_ENCODER, 0, 2, 32, 4, 64),
