@@ -105,6 +105,20 @@ static int avg_diff_text(const pb_table *t, int a, int b, char *buf, size_t cap,
     return 1;
 }
 
+/* One literature check: "- TITLE WHAT = a − b [interval]: **verdict** (margin).", naming the
+ * backbone and budget choices (setting) when the run does not agree. */
+static void claim_line(FILE *f, const pb_table *t, int a, int b, int claim, const char *title, const char *what,
+                       const char *setting) {
+    char d[256];
+    double lo, hi;
+    avg_diff_text(t, a, b, d, sizeof d, &lo, &hi);
+    const char *v = verdict(claim, lo, hi);
+    int agrees = !strncmp(v, "agrees", 6);
+    fprintf(f, "- %s %s = %s: **%s**", title, what, d, v);
+    if (claim == CLAIM_PARITY) fprintf(f, " (margin ±%.0f points)", CLAIM_MARGIN);
+    fprintf(f, ".%s%s%s\n", agrees ? "" : " Choices that could explain it: ", agrees ? "" : setting, agrees ? "" : ".");
+}
+
 /* Is the budget enough? The dev metric of every chosen cell (each method at its chosen rate,
  * every seed) between its last two evaluations: a method whose dev metric still rises there
  * would gain from more steps, and the comparison is then one of speed as much as of quality. */
@@ -124,10 +138,7 @@ static void budget(FILE *f, const pb_table *t, const pb_res *res) {
             if (!isfinite(c->mean)) continue;
             for (size_t j = 0; j < res->n; j++) {
                 const pb_res_row *w = &res->rows[j];
-                if (strcmp(w->backbone_name, t->backbone) || strcmp(w->method, x->method) || w->lr != c->lr ||
-                    strcmp(w->status, "ok") || w->n_evals < 2 || !w->eval_dev || !w->eval_step)
-                    continue;
-                if (strcmp(w->task_name, t->task[k]) && strcmp(w->task, t->task[k])) continue;
+                if (!pb_table_chosen_cell(t, i, k, w) || w->n_evals < 2 || !w->eval_dev || !w->eval_step) continue;
                 double g = ((double)w->eval_dev[w->n_evals - 1] - (double)w->eval_dev[w->n_evals - 2]) * t->scale[k];
                 if (!t->higher[k]) g = -g;
                 if (!isfinite(g)) continue;
@@ -207,14 +218,11 @@ static void findings(FILE *f, const pb_table *t, const pb_res *res) {
     int head = method_row(t, "head"), bitfit = method_row(t, "bitfit");
     char d[256];
     double lo, hi;
+    char what[256];
     if (full >= 0 && lora >= 0) {
-        avg_diff_text(t, lora, full, d, sizeof d, &lo, &hi);
-        const char *v = verdict(CLAIM_PARITY, lo, hi);
-        fprintf(f,
-                "- **LoRA vs. full fine-tuning** (Hu et al. 2021: on par). LoRA trains %.3g%% of the parameters; "
-                "LoRA − full = %s: **%s** (margin ±%.0f points).%s%s\n",
-                t->rows[lora].pct_trainable, d, v, CLAIM_MARGIN, strncmp(v, "agrees", 6) ? " Choices that could explain it: " : "",
-                strncmp(v, "agrees", 6) ? setting : "");
+        snprintf(what, sizeof what, "LoRA trains %.3g%% of the parameters; LoRA − full", t->rows[lora].pct_trainable);
+        claim_line(f, t, lora, full, CLAIM_PARITY, "**LoRA vs. full fine-tuning** (Hu et al. 2021: on par).", what,
+                   setting);
     }
     if (pt >= 0 && (full >= 0 || lora >= 0)) {
         double lo2 = NAN, hi2 = NAN;
@@ -233,23 +241,16 @@ static void findings(FILE *f, const pb_table *t, const pb_res *res) {
                 lora >= 0 ? "prompt tuning − LoRA = " : "", lora >= 0 ? d2 : "", v,
                 strcmp(v, "agrees") ? " Choices that could explain it: " : "", strcmp(v, "agrees") ? setting : "");
     }
-    if (bitfit >= 0 && lora >= 0) {
-        avg_diff_text(t, bitfit, lora, d, sizeof d, &lo, &hi);
-        const char *v = verdict(CLAIM_PARITY, lo, hi);
-        fprintf(f,
-                "- **BitFit vs. LoRA** (Ben Zaken et al. 2022: bias-only tuning competitive on small-to-medium data). "
-                "BitFit − LoRA = %s: **%s** (margin ±%.0f points).%s%s\n",
-                d, v, CLAIM_MARGIN, strncmp(v, "agrees", 6) ? " Choices that could explain it: " : "",
-                strncmp(v, "agrees", 6) ? setting : "");
-    }
+    if (bitfit >= 0 && lora >= 0)
+        claim_line(f, t, bitfit, lora, CLAIM_PARITY,
+                   "**BitFit vs. LoRA** (Ben Zaken et al. 2022: bias-only tuning competitive on small-to-medium data).",
+                   "BitFit − LoRA", setting);
     if (head >= 0 && full >= 0) {
-        avg_diff_text(t, head, full, d, sizeof d, &lo, &hi);
-        const char *v = verdict(CLAIM_BEHIND, lo, hi);
-        fprintf(f,
-                "- **Linear probe (`head`) vs. full fine-tuning** (frozen features alone fall short of adapting the "
-                "backbone). head − full = %s with %.3g%% of the parameters: **%s**.%s%s\n",
-                d, t->rows[head].pct_trainable, v, strncmp(v, "agrees", 6) ? " Choices that could explain it: " : "",
-                strncmp(v, "agrees", 6) ? setting : "");
+        snprintf(what, sizeof what, "With %.3g%% of the parameters, head − full", t->rows[head].pct_trainable);
+        claim_line(f, t, head, full, CLAIM_BEHIND,
+                   "**Linear probe (`head`) vs. full fine-tuning** (frozen features alone fall short of adapting the "
+                   "backbone).",
+                   what, setting);
     }
     /* does the backbone add anything: the best method against the n-gram baseline */
     int ng = method_row(t, "ngram_nb"), best = order[0];

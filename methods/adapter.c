@@ -1,5 +1,6 @@
 /* adapter.c — adapter files (see adapter.h; layout in methods/ADAPTER.md). */
 #include "pb_fs.h"
+#include "pb_h5.h"
 #include "adapter.h"
 
 #include <hdf5.h>
@@ -25,8 +26,8 @@ pb_status pb_adapter_save(const char *path, const pb_peft *p, const char *spec) 
     if (!p->model) return pb_errorf(PB_EINVAL, "%s: only a runnable model's adapter can be saved", path);
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return pb_errorf(PB_EINVAL, "path too long: %s", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return pb_errorf(PB_EIO, "%s: cannot create (directory missing or not writable?)", tmp);
+    hid_t f = pb_h5_create_mem(H5P_DEFAULT); /* written to tmp by us at the end (core/pb_h5.h) */
+    if (f < 0) return pb_errorf(PB_EHDF5, "%s: HDF5 cannot create a file in memory", path);
     const pb_model_desc *d = p->d;
     int bad = put_str(f, "magic", PB_ADAPTER_MAGIC) < 0 || put_int(f, "format_version", PB_ADAPTER_VERSION) < 0 ||
               put_str(f, "method", spec) < 0 || put_str(f, "head", p->head == PB_HEAD_CLS ? "cls" : "lm") < 0 ||
@@ -43,12 +44,40 @@ pb_status pb_adapter_save(const char *path, const pb_peft *p, const char *spec) 
         if (p->unfrozen[i]) bad |= put_tensor(gb, &p->model->tensors[i]) < 0;
     if (ga >= 0) H5Gclose(ga);
     if (gb >= 0) H5Gclose(gb);
-    if (H5Fclose(f) < 0) bad = 1;
     if (bad) {
+        H5Fclose(f);
+        return pb_errorf(PB_EHDF5, "%s: building the adapter file failed (HDF5 error)", path);
+    }
+    pb_status st = pb_h5_close_to_file(f, tmp);
+    if (!st) st = pb_fsync_path(tmp, 0);
+    if (st) {
         remove(tmp);
-        return pb_errorf(PB_EHDF5, "%s: writing the adapter failed (HDF5 error; disk full?)", tmp);
+        return st;
     }
     return pb_rename_durable(tmp, path);
+}
+
+/* 1 if the root attribute `name` exists and holds one element of class cls (strings: fixed
+ * length below cap). H5LT's readers copy the whole attribute, whatever its shape, so a file
+ * with an array or a long string where one value belongs would overflow the destination
+ * (found by tests/fuzz/fuzz_adapter.c). */
+static int attr_one(hid_t f, const char *name, H5T_class_t cls, size_t cap) {
+    if (H5Aexists(f, name) <= 0) return 0;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    if (a < 0) return 0;
+    hid_t sp = H5Aget_space(a), ty = H5Aget_type(a);
+    int ok = sp >= 0 && ty >= 0 && H5Sget_simple_extent_npoints(sp) == 1 && H5Tget_class(ty) == cls &&
+             (cls != H5T_STRING || (H5Tis_variable_str(ty) == 0 && H5Tget_size(ty) < cap));
+    if (ty >= 0) H5Tclose(ty);
+    if (sp >= 0) H5Sclose(sp);
+    H5Aclose(a);
+    return ok;
+}
+
+static pb_status get_int(hid_t f, const char *path, const char *name, int *out) {
+    if (!attr_one(f, name, H5T_INTEGER, 0) || H5LTget_attribute_int(f, "/", name, out) < 0)
+        return pb_errorf(PB_EFORMAT, "%s: attribute '%s' missing or not one integer", path, name);
+    return PB_OK;
 }
 
 static hid_t open_checked(const char *path) {
@@ -70,13 +99,14 @@ static hid_t open_checked(const char *path) {
     }
     char magic[64] = "";
     int version = 0;
-    if (H5Aexists(f, "magic") <= 0 || H5LTget_attribute_string(f, "/", "magic", magic) < 0 ||
+    if (!attr_one(f, "magic", H5T_STRING, sizeof magic) || H5LTget_attribute_string(f, "/", "magic", magic) < 0 ||
         strcmp(magic, PB_ADAPTER_MAGIC) != 0) {
         H5Fclose(f);
         pb_errorf(PB_EFORMAT, "%s: not a peftbench adapter (magic attribute is not '%s')", path, PB_ADAPTER_MAGIC);
         return -1;
     }
-    if (H5LTget_attribute_int(f, "/", "format_version", &version) < 0 || version != PB_ADAPTER_VERSION) {
+    if (!attr_one(f, "format_version", H5T_INTEGER, 0) || H5LTget_attribute_int(f, "/", "format_version", &version) < 0 ||
+        version != PB_ADAPTER_VERSION) {
         H5Fclose(f);
         pb_errorf(PB_EFORMAT, "%s: adapter format version %d, this build reads version %d", path, version,
                   PB_ADAPTER_VERSION);
@@ -86,11 +116,7 @@ static hid_t open_checked(const char *path) {
 }
 
 static pb_status get_str(hid_t f, const char *path, const char *name, char *out, size_t cap) {
-    hsize_t dims;
-    H5T_class_t cls;
-    size_t size;
-    if (H5Aexists(f, name) <= 0 || H5LTget_attribute_info(f, "/", name, &dims, &cls, &size) < 0 || cls != H5T_STRING ||
-        size >= cap || H5LTget_attribute_string(f, "/", name, out) < 0)
+    if (!attr_one(f, name, H5T_STRING, cap) || H5LTget_attribute_string(f, "/", name, out) < 0)
         return pb_errorf(PB_EFORMAT, "%s: attribute '%s' missing or not a string", path, name);
     return PB_OK;
 }
@@ -101,8 +127,7 @@ pb_status pb_adapter_read_spec(const char *path, char *spec, size_t cap, int *is
     char head[16];
     pb_status st = get_str(f, path, "method", spec, cap);
     if (!st) st = get_str(f, path, "head", head, sizeof head);
-    if (!st && H5LTget_attribute_int(f, "/", "n_labels", n_labels) < 0)
-        st = pb_errorf(PB_EFORMAT, "%s: attribute 'n_labels' missing", path);
+    if (!st) st = get_int(f, path, "n_labels", n_labels);
     if (!st) *is_cls = !strcmp(head, "cls");
     H5Fclose(f);
     return st;
@@ -137,9 +162,8 @@ pb_status pb_adapter_load(const char *path, pb_model *m, pb_peft *p) {
     const char *keys[6] = {"n_layer", "d_model", "d_ff", "n_head", "vocab", "n_labels"};
     int want[6] = {m->d.n_layer, m->d.d_model, m->d.d_ff, m->d.n_head, m->d.vocab, m->n_labels};
     for (int i = 0; !st && i < 6; i++) {
-        if (H5LTget_attribute_int(f, "/", keys[i], &v[i]) < 0)
-            st = pb_errorf(PB_EFORMAT, "%s: attribute '%s' missing", path, keys[i]);
-        else if (v[i] != want[i])
+        st = get_int(f, path, keys[i], &v[i]);
+        if (!st && v[i] != want[i])
             st = pb_errorf(PB_EINVAL, "%s: the adapter was trained with %s=%d, this model has %s=%d", path, keys[i], v[i],
                            keys[i], want[i]);
     }

@@ -6,6 +6,7 @@
  * gives the same bytes.
  */
 #include "pb_fs.h"
+#include "pb_h5.h"
 #include "checkpoint.h"
 #include "tokenizer.h"
 
@@ -286,13 +287,9 @@ pb_status pb_ckpt_save(const char *path, const pb_model *m, const pb_ckpt_info *
         H5Pclose(fcpl);
         fcpl = -1;
     }
-    hid_t f = fcpl < 0 ? -1 : H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    hid_t f = fcpl < 0 ? -1 : pb_h5_create_mem(fcpl); /* written to tmp by us at the end (core/pb_h5.h) */
     if (fcpl >= 0) H5Pclose(fcpl);
-    if (f < 0) {
-        int e = errno;
-        return pb_errorf(PB_EIO, "%s: cannot create %s (%s); does the directory exist and is it writable?", path,
-                         tmp, e ? strerror(e) : "HDF5 error");
-    }
+    if (f < 0) return pb_errorf(PB_EHDF5, "%s: HDF5 cannot create a file in memory", path);
     hid_t ocpl = H5Pcreate(H5P_GROUP_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (ocpl < 0 || dcpl < 0 || H5Pset_obj_track_times(ocpl, 0) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0)
         wfail(&w, "property list", "track_times");
@@ -404,8 +401,8 @@ pb_status pb_ckpt_save(const char *path, const pb_model *m, const pb_ckpt_info *
     }
     if (ocpl >= 0) H5Pclose(ocpl);
     if (dcpl >= 0) H5Pclose(dcpl);
-    if (!w.st && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) wfail(&w, "file", tmp);
-    if (H5Fclose(f) < 0 && !w.st) wfail(&w, "file", tmp);
+    if (w.st) H5Fclose(f);
+    else w.st = pb_h5_close_to_file(f, tmp);
     if (!w.st) w.st = seal_userblock(tmp);
     if (!w.st) w.st = pb_fsync_path(tmp, 0);
     if (w.st) {

@@ -108,17 +108,12 @@ static void place_labels(int n, const double *px, const double *py, const double
 
 /* ---- files --------------------------------------------------------------------------------------- */
 
-/* The ok row of (method spec, task, lr) with the smallest seed, or NULL. */
-static const pb_res_row *curve_row(const pb_res *r, const char *backbone, const char *method, const char *task_name,
-                                   double lr) {
+/* The curve a figure draws for row i, column k: the chosen rate's cell with the smallest seed. */
+static const pb_res_row *curve_row(const pb_res *r, const pb_table *t, int i, int k) {
     const pb_res_row *best = NULL;
-    for (size_t i = 0; i < r->n; i++) {
-        const pb_res_row *w = &r->rows[i];
-        if (strcmp(w->backbone_name, backbone) || strcmp(w->method, method) || w->lr != lr ||
-            strcmp(w->status, "ok"))
-            continue;
-        if (strcmp(w->task_name, task_name) && strcmp(w->task, task_name)) continue;
-        if (!best || w->seed < best->seed) best = w;
+    for (size_t j = 0; j < r->n; j++) {
+        const pb_res_row *w = &r->rows[j];
+        if (pb_table_chosen_cell(t, i, k, w) && (!best || w->seed < best->seed)) best = w;
     }
     return best;
 }
@@ -301,7 +296,7 @@ pb_status pb_export_tsv(const pb_res *r, const pb_table *t, const char *dir, pb_
             const pb_table_row *x = &t->rows[i];
             const pb_table_cell *c = &x->cell[kk];
             if (!isfinite(c->mean)) continue;
-            const pb_res_row *w = curve_row(r, t->backbone, x->method, t->task[kk], c->lr);
+            const pb_res_row *w = curve_row(r, t, i, kk);
             if (!w || !w->n_evals) continue;
             clean(lab, sizeof lab, x->label);
             if (blocks) fprintf(fc, "\n\n"), fprintf(fl, "\n\n");

@@ -6,6 +6,7 @@
  * HDF5's own error printing is switched off, failures become one message naming the file.
  */
 #include "pb_fs.h"
+#include "pb_h5.h"
 #include "results.h"
 
 #include <errno.h>
@@ -424,12 +425,10 @@ pb_status pb_res_write(const char *path, const pb_res *r) {
 
     wctx w = {path, PB_OK};
     run_types ty = {-1, -1, {0}, 0};
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = pb_h5_create_mem(H5P_DEFAULT); /* written to tmp by us at the end (core/pb_h5.h) */
     if (f < 0) {
-        int e = errno;
         free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss), free(rec);
-        return pb_errorf(PB_EIO, "%s: cannot create %s (%s); does the directory exist and is it writable?", path, tmp,
-                         e ? strerror(e) : "HDF5 error");
+        return pb_errorf(PB_EHDF5, "%s: HDF5 cannot create a file in memory", path);
     }
     pb_res_crash_point("tmp-created");
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -464,8 +463,8 @@ pb_status pb_res_write(const char *path, const pb_res *r) {
     if (gcpl >= 0) H5Pclose(gcpl);
     if (dcpl >= 0) H5Pclose(dcpl);
     free(rows), free(e_step), free(e_tl), free(e_dev), free(e_test), free(loss), free(rec);
-    if (!w.st && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) wfail(&w, "the file (flush)");
-    if (H5Fclose(f) < 0 && !w.st) wfail(&w, "the file (close)");
+    if (w.st) H5Fclose(f);
+    else w.st = pb_h5_close_to_file(f, tmp);
     if (!w.st) pb_res_crash_point("tmp-written");
     if (!w.st) w.st = pb_fsync_path(tmp, 0);
     if (!w.st) pb_res_crash_point("tmp-synced");
@@ -490,6 +489,15 @@ static pb_status bad(const char *path, const char *fmt, ...) {
     return pb_errorf(PB_EFORMAT, "%s: %s", path, msg);
 }
 
+/* 1 if attribute a holds exactly one value: H5Aread copies every element, so an array where
+ * one value belongs would overflow the buffer (found by tests/fuzz/fuzz_results.c). */
+static int one_value(hid_t a) {
+    hid_t sp = H5Aget_space(a);
+    int ok = sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1;
+    if (sp >= 0) H5Sclose(sp);
+    return ok;
+}
+
 /* Reads a string attribute (fixed or variable length) into buf; 0 if absent or not a string. */
 static int get_str_attr(hid_t loc, const char *name, char *buf, size_t cap) {
     buf[0] = '\0';
@@ -498,7 +506,7 @@ static int get_str_attr(hid_t loc, const char *name, char *buf, size_t cap) {
     if (a < 0) return 0;
     hid_t t = H5Aget_type(a);
     int ok = 0;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING && one_value(a)) {
         if (H5Tis_variable_str(t) > 0) {
             char *s = NULL;
             hid_t mt = H5Tcopy(H5T_C_S1);
@@ -530,7 +538,7 @@ static int get_i64_attr(hid_t loc, const char *name, long long *v) {
     if (a < 0) return 0;
     hid_t t = H5Aget_type(a);
     int64_t x = 0;
-    int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_INT64, &x) >= 0;
+    int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && one_value(a) && H5Aread(a, H5T_NATIVE_INT64, &x) >= 0;
     if (t >= 0) H5Tclose(t);
     H5Aclose(a);
     *v = x;
@@ -658,8 +666,13 @@ pb_status pb_res_read(const char *path, pb_res *out) {
             goto out;
         }
         if (x->r.ex_width < 0 || x->r.ex_width > 65536 || x->ex_count > ((uint64_t)1 << 40) || x->ex_offset != n_rec ||
-            (x->ex_count && !x->r.ex_width)) {
-            st = bad(path, "row %llu of /runs has inconsistent test-record offsets (damaged file?)", (unsigned long long)i);
+            (x->ex_count && !x->r.ex_width) || n_rec > ((uint64_t)1 << 60)) {
+            st = bad(path,
+                     "row %llu of /runs has inconsistent test-record offsets: ex_offset %llu, ex_count %llu, ex_width %d; "
+                     "expected ex_offset %zu (where the previous rows' records end), ex_width 0 to 65536 and not 0 "
+                     "when ex_count is not (damaged file?)",
+                     (unsigned long long)i, (unsigned long long)x->ex_offset, (unsigned long long)x->ex_count,
+                     (int)x->r.ex_width, n_rec);
             goto out;
         }
         n_eval += x->eval_count;
@@ -687,6 +700,19 @@ pb_status pb_res_read(const char *path, pb_res *out) {
             goto out;
         }
         if ((st = read_1d(path, g, "/examples/records", H5T_NATIVE_FLOAT, sizeof(float), n_rec, (void **)&rec))) goto out;
+        /* records are counts (labels, per-example statistics): the table casts and sums them */
+        for (hsize_t i = 0; i < n; i++) {
+            const float *x = rec + rows[i].ex_offset;
+            for (uint64_t j = 0; j < rows[i].ex_count * (uint64_t)rows[i].r.ex_width; j++)
+                if (!(x[j] >= 0 && x[j] <= 16777216.0f && x[j] == floorf(x[j]))) {
+                    st = bad(path,
+                             "row %llu of /runs: test record value %g at /examples/records[%llu] is not a count "
+                             "(records hold labels or per-example metric statistics: integers from 0 to 2^24; "
+                             "damaged file?)",
+                             (unsigned long long)i, (double)x[j], (unsigned long long)(rows[i].ex_offset + j));
+                    goto out;
+                }
+        }
     }
     size_t first = out->n; /* rows of this file are appended from here */
     for (hsize_t i = 0; i < n && !st; i++) {

@@ -58,6 +58,12 @@ static int same_cell(const pb_res_row *w, const char *backbone, const char *meth
     return in_table(w, backbone) && !strcmp(w->method, method) && !strcmp(w->task, task);
 }
 
+int pb_table_chosen_cell(const pb_table *t, int i, int k, const pb_res_row *w) {
+    const pb_table_cell *c = &t->rows[i].cell[k];
+    return isfinite(c->mean) && same_cell(w, t->backbone, t->rows[i].method, t->spec[k]) && w->lr == c->lr &&
+           !strcmp(w->status, "ok");
+}
+
 int pb_table_choose_lr(const pb_res *r, const char *backbone, const char *method, const char *task, int higher,
                        double *lr, int *n_lrs_out, int *edge) {
     double lrs[256];
@@ -119,9 +125,9 @@ int pb_table_choose_lr(const pb_res *r, const char *backbone, const char *method
 }
 
 /* One (row, task) entry: the learning rate chosen on dev, the test statistics there, and (when
- * every seed has test records of one size) a bootstrap entry. */
+ * every seed has test records of one size, `width` floats each: the task's) a bootstrap entry. */
 static void fill_cell(const pb_res *r, const char *backbone, const char *method, const char *task, int higher,
-                      double scale, pb_table_cell *c, pb_boot_entry *e) {
+                      double scale, int width, pb_table_cell *c, pb_boot_entry *e) {
     c->mean = c->std = c->dev_mean = c->lr = c->lo = c->hi = NAN;
     c->full_lo = c->full_hi = c->full_p = c->best_lo = c->best_hi = c->best_p = NAN;
     c->n = c->n_lrs = c->lr_edge = c->eval_max = 0;
@@ -139,7 +145,8 @@ static void fill_cell(const pb_res *r, const char *backbone, const char *method,
         sum += w->test_metric * scale;
         dsum += w->dev_metric * scale;
         if (w->eval_max > c->eval_max) c->eval_max = w->eval_max;
-        if (!w->n_ex || !w->ex || (n && (size_t)w->n_ex != n_ex) || n >= PB_BOOT_MAX_SEEDS) records = 0;
+        if (!w->n_ex || !w->ex || w->ex_width != width || (n && (size_t)w->n_ex != n_ex) || n >= PB_BOOT_MAX_SEEDS)
+            records = 0;
         else {
             n_ex = (size_t)w->n_ex;
             e->seed[n] = w->seed;
@@ -199,8 +206,10 @@ static int boot_task(const pb_res *r, const pb_table *t, const char *backbone, c
             bt->stat_offset = off;
         }
         if (strcmp(w->task_kind, "generate") != 0) /* classification: the labels seen give the classes */
-            for (int64_t j = 0; j < w->n_ex * w->ex_width; j++)
+            for (int64_t j = 0; j < w->n_ex * w->ex_width; j++) {
+                if (!(w->ex[j] >= 0 && w->ex[j] < PB_TABLE_MAX_CLASSES)) return 0; /* not a label: no intervals */
                 if (w->ex[j] > kmax) kmax = (int)w->ex[j];
+            }
     }
     if (!bt->width) return 0;
     if (pb_metric_is_classification(bt->metric)) {
@@ -216,19 +225,18 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
     t->avg_best = -1;
     snprintf(t->backbone, sizeof t->backbone, "%s", backbone);
     /* task columns: the task specs of this backbone's rows, in first-appearance order */
-    char specs[PB_TABLE_MAX_TASKS][PB_RES_SPEC];
     int any = 0;
     for (size_t i = 0; i < r->n; i++) {
         const pb_res_row *w = &r->rows[i];
         if (strcmp(w->backbone_name, backbone) || is_reference(w)) continue;
         any = 1;
         int k = 0;
-        while (k < t->n_tasks && strcmp(specs[k], w->task)) k++;
+        while (k < t->n_tasks && strcmp(t->spec[k], w->task)) k++;
         if (k == t->n_tasks) {
             if (t->n_tasks == PB_TABLE_MAX_TASKS)
                 return pb_errorf(PB_EINVAL, "more than %d tasks for backbone %s: choose some with --tasks",
                                  PB_TABLE_MAX_TASKS, backbone);
-            snprintf(specs[k], sizeof specs[k], "%s", w->task);
+            snprintf(t->spec[k], sizeof t->spec[k], "%s", w->task);
             snprintf(t->task[k], sizeof t->task[k], "%s", w->task_name);
             t->metric[k][0] = '\0';
             t->n_tasks++;
@@ -243,7 +251,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
     /* two specs of one task (other options): show the specs */
     for (int a = 0; a < t->n_tasks; a++)
         for (int b = 0; b < t->n_tasks; b++)
-            if (a != b && !strcmp(t->task[a], t->task[b])) snprintf(t->task[a], sizeof t->task[a], "%.63s", specs[a]);
+            if (a != b && !strcmp(t->task[a], t->task[b])) snprintf(t->task[a], sizeof t->task[a], "%.63s", t->spec[a]);
     if (tasks && *tasks) {
         char want[PB_TABLE_MAX_TASKS][PB_RES_SPEC], names[PB_TABLE_MAX_TASKS][PB_RES_NAME], mets[PB_TABLE_MAX_TASKS][PB_RES_SHORT];
         int hi[PB_TABLE_MAX_TASKS], n = 0;
@@ -252,7 +260,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         snprintf(buf, sizeof buf, "%s", tasks);
         for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             int k = 0;
-            while (k < t->n_tasks && strcmp(t->task[k], tok) && strcmp(specs[k], tok)) k++;
+            while (k < t->n_tasks && strcmp(t->task[k], tok) && strcmp(t->spec[k], tok)) k++;
             if (k == t->n_tasks) {
                 char have[1024] = "";
                 size_t m = 0;
@@ -262,7 +270,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
                                  backbone, have);
             }
             if (n == PB_TABLE_MAX_TASKS) return pb_errorf(PB_EINVAL, "--tasks: too many tasks");
-            snprintf(want[n], sizeof want[n], "%s", specs[k]);
+            snprintf(want[n], sizeof want[n], "%s", t->spec[k]);
             snprintf(names[n], sizeof names[n], "%s", t->task[k]);
             snprintf(mets[n], sizeof mets[n], "%s", t->metric[k]);
             hi[n] = t->higher[k];
@@ -271,7 +279,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         }
         t->n_tasks = n;
         for (int k = 0; k < n; k++) {
-            snprintf(specs[k], sizeof specs[k], "%s", want[k]);
+            snprintf(t->spec[k], sizeof t->spec[k], "%s", want[k]);
             snprintf(t->task[k], sizeof t->task[k], "%s", names[k]);
             memcpy(t->metric[k], mets[k], sizeof t->metric[k]);
             t->higher[k] = hi[k];
@@ -343,7 +351,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         return pb_errorf(PB_ENOMEM, "out of memory");
     }
     for (int k = 0; k < t->n_tasks; k++) {
-        have_task[k] = boot_task(r, t, backbone, specs[k], k, &bt[k]);
+        have_task[k] = boot_task(r, t, backbone, t->spec[k], k, &bt[k]);
         t->n_test[k] = have_task[k] ? bt[k].n_ex : 0;
     }
     for (int i = 0; i < t->n_rows; i++) {
@@ -379,7 +387,7 @@ pb_status pb_table_build(const pb_res *r, const char *backbone, const char *task
         for (int k = 0; k < t->n_tasks; k++) {
             pb_table_cell *c = &x->cell[k];
             pb_boot_entry *e = &ent[n_ent];
-            fill_cell(r, backbone, x->method, specs[k], t->higher[k], t->scale[k], c, e);
+            fill_cell(r, backbone, x->method, t->spec[k], t->higher[k], t->scale[k], have_task[k] ? bt[k].width : 0, c, e);
             if (c->eval_max) t->any_eval_max = 1;
             if (e->n_seeds && have_task[k] && c->n_test == bt[k].n_ex) {
                 e->task = k;
@@ -631,19 +639,20 @@ static void write_notes(const out *w, const char *pre, const char *post) {
     FILE *f = w->f;
     int tex = w->o->format == PB_TABLE_TEX;
     const char *pm = tex ? "$\\pm$" : "±", *approx = tex ? "$^{\\approx}$" : "≈";
+    const char *pct = tex ? "\\%" : "%"; /* a bare % starts a LaTeX comment (it ate the caption's brace) */
     fprintf(f, "%sBackbone %s. Test metric%s at the learning rate with the best mean dev metric for each method "
                "and task, ",
             pre, t->backbone, tex ? " ($\\times$100 for fractions)" : " (×100 for fractions)");
     if (t->n_seeds_max > 1) fprintf(f, "mean over %d seeds", t->n_seeds_max);
     else fprintf(f, "one seed");
     if (t->any_intervals) {
-        fprintf(f, " %s half the width of its 95%% bootstrap interval (%s; docs/STATISTICS.md)", pm,
+        fprintf(f, " %s half the width of its 95%s bootstrap interval (%s; docs/STATISTICS.md)", pm, pct,
                 t->n_seeds_max > 1 ? "test examples and seeds resampled"
                                    : "test examples resampled: with one seed it does not cover seed-to-seed variation");
         fprintf(f, "; %s: the best method of the column and those not significantly different from it; %s: not "
                    "significantly different from full fine-tuning (paired bootstrap on the same examples and seeds, "
-                   "95%%)",
-                tex ? "bold" : "**bold**", approx);
+                   "95%s)",
+                tex ? "bold" : "**bold**", approx, pct);
     }
     fprintf(f, ". Test sets: ");
     int any_n = 0;

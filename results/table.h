@@ -30,6 +30,9 @@
 #include "results/results.h"
 
 #define PB_TABLE_MAX_TASKS 32
+/* Classification records with a label outside [0, PB_TABLE_MAX_CLASSES) get no intervals: the
+ * bootstrap scores a K x K confusion matrix per replicate, so K bounds its cost. */
+#define PB_TABLE_MAX_CLASSES 256
 
 typedef struct {
     double mean, std;   /* test metric at the chosen lr (display scale); NaN: no eligible lr */
@@ -72,6 +75,7 @@ typedef struct {
     char backbone[PB_RES_NAME];
     int n_tasks;
     char task[PB_TABLE_MAX_TASKS][PB_RES_NAME];
+    char spec[PB_TABLE_MAX_TASKS][PB_RES_SPEC]; /* the task spec behind each column: rows match it */
     char metric[PB_TABLE_MAX_TASKS][PB_RES_SHORT];
     int higher[PB_TABLE_MAX_TASKS];
     double scale[PB_TABLE_MAX_TASKS]; /* display multiplier (100 or 1) */
@@ -97,6 +101,10 @@ int pb_table_backbones(const pb_res *r, char names[][PB_RES_NAME], int cap);
  * says what the file holds), PB_EINVAL (unknown task in the list, too many tasks). */
 pb_status pb_table_build(const pb_res *r, const char *backbone, const char *tasks, pb_table *t);
 void pb_table_free(pb_table *t);
+
+/* 1 when w is an ok cell behind t->rows[i].cell[k] at the rate the table chose for it (any seed):
+ * the cells whose curves the figures draw and whose dev curves the findings read. */
+int pb_table_chosen_cell(const pb_table *t, int i, int k, const pb_res_row *w);
 
 /* The learning rate chosen on dev for (backbone, method, task spec) by the rules above (the
  * sweep's first_seed protocol uses it too). Returns 1 and fills *lr, *n_lrs (rates tried) and

@@ -34,13 +34,6 @@ static char *slurp(const char *path) {
     return s;
 }
 
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) fail_msg("cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 static const char *fresh_dir(const char *name) {
     const char *d = tu_tmp_path(name);
     char cmd[1200];
@@ -127,7 +120,7 @@ static void test_needs_check(void **state) {
     const char *splits[] = {"train", "dev", "test"};
     for (int s = 0; s < 3; s++) {
         snprintf(path, sizeof path, "%s/tasks/spam/%s.csv", dd, splits[s]);
-        write_file(path, "text,label\nhello,ham\n");
+        tu_write_text(path, "text,label\nhello,ham\n");
     }
     in.n_tasks = 3;
     in.forgetting = NULL;
@@ -169,9 +162,9 @@ static void test_survey_fetches_exactly_what_is_missing(void **state) {
     assert_int_equal(mkdir(scripts, 0777), 0);
     assert_int_equal(mkdir(data, 0777), 0);
     snprintf(path, sizeof path, "%s/fetch_data.sh", scripts);
-    write_file(path, k_fake_fetch);
+    tu_write_text(path, k_fake_fetch);
     const char *spec = tu_tmp_path("prep/spec.ini"), *out = tu_tmp_path("prep/out"), *log = tu_tmp_path("prep/log");
-    write_file(spec, k_spec);
+    tu_write_text(spec, k_spec);
     const char *args[] = {"survey", "--spec", spec, "-o", out, "--jobs", "2", NULL};
     int rc = run_with_env(scripts, data, args, log);
     if (rc) dump_and_fail(log, "survey", rc);
@@ -211,9 +204,9 @@ static void test_no_fetch_names_what_is_missing(void **state) {
     const char *scripts = fresh_dir("nofetch-scripts"), *data = fresh_dir("nofetch-data");
     char path[1200];
     snprintf(path, sizeof path, "%s/fetch_data.sh", scripts);
-    write_file(path, "#!/usr/bin/env bash\necho called >> \"$1/called\"\n");
+    tu_write_text(path, "#!/usr/bin/env bash\necho called >> \"$1/called\"\n");
     const char *spec = tu_tmp_path("nofetch.ini"), *out = tu_tmp_path("nofetch-out"), *log = tu_tmp_path("nofetch.log");
-    write_file(spec, k_spec);
+    tu_write_text(spec, k_spec);
     const char *survey[] = {"survey", "--spec", spec, "-o", out, "--no-fetch", NULL};
     const char *sweep[] = {"sweep", spec, "-o", tu_tmp_path("nofetch.h5"), "--no-fetch", NULL};
     const char *run[] = {"run", "--backbone", "default", "--task", "names_gender", "--method", "lora", "--no-fetch",

@@ -63,13 +63,6 @@ static void assert_same_file(const char *a, const char *b) {
     free(y);
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* Stops the run at step `at`: PB_PT_STOP_NOW (a crash) or PB_PT_STOP_SAVE (Ctrl-C). */
 typedef struct {
     long at;
@@ -299,7 +292,7 @@ static void test_score_agrees_with_forward(void **state) {
 
     /* Through the command line, with full precision in the output. */
     const char *txt = tu_tmp_path("score.txt"), *out = tu_tmp_path("score.out");
-    write_text(txt, text);
+    tu_write_text(txt, text);
     char *argv[] = {"peftbench", "score", "--checkpoint", (char *)ck, "--text", (char *)txt, "--per-token", NULL};
     assert_int_equal(run_cli(out, 7, argv), 0);
     long no;
@@ -454,13 +447,13 @@ static void test_bad_input(void **state) {
     assert_non_null(strstr(pb_errmsg(), "is a directory"));
 
     const char *small = tu_tmp_path("small.txt");
-    write_text(small, "Too short for a window.");
+    tu_write_text(small, "Too short for a window.");
     snprintf(c.corpus, sizeof c.corpus, "%s", small);
     assert_int_equal(pb_pretrain_run(&c, NULL, out, PB_PT_NEW, NULL, NULL, NULL), PB_EDATA);
     assert_non_null(strstr(pb_errmsg(), "fewer than one window"));
 
     const char *empty = tu_tmp_path("empty.txt");
-    write_text(empty, "");
+    tu_write_text(empty, "");
     snprintf(c.corpus, sizeof c.corpus, "%s", empty);
     assert_int_equal(pb_pretrain_run(&c, NULL, out, PB_PT_NEW, NULL, NULL, NULL), PB_EDATA);
     assert_non_null(strstr(pb_errmsg(), "empty"));

@@ -328,6 +328,38 @@ static void test_intervals_and_significance(void **state) {
     pb_res_free(&r);
 }
 
+/* Records that do not fit the task (rows built in memory; a file's records are checked when read):
+ * a row whose records are narrower than the task's is left out of the bootstrap instead of read
+ * past its end; a label at or past PB_TABLE_MAX_CLASSES leaves the task without intervals (a
+ * K x K confusion matrix per replicate) instead of a huge or endless bootstrap. */
+static void test_records_that_do_not_fit(void **state) {
+    (void)state;
+    pb_res r;
+    pb_res_init(&r);
+    for (int s = 1; s <= 2; s++) add_rec(&r, "full", "selective", 1e-3, s, 20, 15, 0, 0.8);
+    add_rec(&r, "lora", "reparameterization", 1e-3, 1, 20, 14, 0, 0.7);
+    pb_res_row *w = &r.rows[r.n - 1];
+    w->ex_width = 1; /* 20 floats: half of what (predicted, gold) needs */
+    pb_table t;
+    assert_int_equal(pb_table_build(&r, "tiny", NULL, &t), PB_OK);
+    assert_int_equal(t.n_rows, 2);
+    assert_true(isfinite(t.rows[0].cell[0].lo) && t.rows[0].cell[0].n_test == 20);
+    assert_true(isfinite(t.rows[1].cell[0].mean) && isnan(t.rows[1].cell[0].lo) && t.rows[1].cell[0].n_test == 0);
+    pb_table_free(&t);
+    w->ex_width = 2;
+    w->ex[3] = (float)PB_TABLE_MAX_CLASSES; /* a gold label no task has */
+    assert_int_equal(pb_table_build(&r, "tiny", NULL, &t), PB_OK);
+    assert_false(t.any_intervals);
+    assert_int_equal(t.n_test[0], 0);
+    assert_true(isfinite(t.rows[0].cell[0].mean) && isnan(t.rows[0].cell[0].lo));
+    pb_table_free(&t);
+    w->ex[3] = (float)(PB_TABLE_MAX_CLASSES - 1); /* the largest label still scored: 256 classes */
+    assert_int_equal(pb_table_build(&r, "tiny", NULL, &t), PB_OK);
+    assert_true(t.any_intervals && t.n_test[0] == 20);
+    pb_table_free(&t);
+    pb_res_free(&r);
+}
+
 /* The learning rate under the first_seed protocol: chosen on the seed that ran every rate, not
  * moved by the later seeds that ran only the chosen one. */
 static void test_choose_lr_first_seed(void **state) {
@@ -392,6 +424,7 @@ int main(void) {
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_label_collision),
         cmocka_unit_test(test_intervals_and_significance),
+        cmocka_unit_test(test_records_that_do_not_fit),
         cmocka_unit_test(test_choose_lr_first_seed),
         cmocka_unit_test(test_bootstrap_engine),
     };

@@ -30,72 +30,7 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static const char *write_spec(const char *name, const char *text) {
-    const char *p = tu_tmp_path(name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
-
-/* Runs peftbench with args (NULL-terminated), stderr to log; crash = PEFTBENCH_CRASH value or
- * NULL. Returns the wait status. If kill_after_ms >= 0 the process is SIGKILLed after that. */
-static int run_pb_ex(const char *crash, const char *log, int kill_after_ms, const char *const *args) {
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (crash) setenv("PEFTBENCH_CRASH", crash, 1);
-        else unsetenv("PEFTBENCH_CRASH");
-        FILE *f = freopen(log ? log : "/dev/null", "w", stderr);
-        (void)f;
-        if (!freopen("/dev/null", "w", stdout)) _exit(126);
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = tu_peftbench_bin();
-        for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(tu_peftbench_bin(), (char *const *)argv);
-        _exit(127);
-    }
-    if (kill_after_ms >= 0) {
-        struct timespec ts = {kill_after_ms / 1000, (long)(kill_after_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-    }
-    int ws;
-    while (waitpid(pid, &ws, 0) < 0) assert_int_equal(errno, EINTR);
-    return ws;
-}
-
-#define RUN(crash, log, ...) run_pb_ex(crash, log, -1, (const char *const[]){__VA_ARGS__, NULL})
-
-static void print_log(const char *log) {
-    FILE *f = fopen(log, "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) fprintf(stderr, "  | %s", line);
-    fclose(f);
-}
-
-static void expect_exit(int ws, int code, const char *log) {
-    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != code) {
-        print_log(log);
-        if (WIFSIGNALED(ws)) fail_msg("peftbench was killed by signal %d (expected exit %d)", WTERMSIG(ws), code);
-        fail_msg("peftbench exited with %d (expected %d)", WEXITSTATUS(ws), code);
-    }
-}
-
-static int log_contains(const char *log, const char *needle) {
-    FILE *f = fopen(log, "r");
-    if (!f) return 0;
-    char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return strstr(buf, needle) != NULL;
-}
+#define RUN(crash, log, ...) tu_run_peftbench_ex(crash, log, -1, (const char *const[]){__VA_ARGS__, NULL})
 
 static void read_rows(const char *path, pb_res *r) {
     pb_res_init(r);
@@ -177,7 +112,7 @@ static void test_spec_errors(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[32];
         snprintf(name, sizeof name, "bad%zu.ini", i);
-        const char *p = write_spec(name, cases[i].text);
+        const char *p = tu_write_tmp(name, cases[i].text);
         char want[512];
         if (cases[i].needle[0] == '@') {
             int line = atoi(cases[i].needle + 1);
@@ -194,7 +129,7 @@ static void test_spec_errors(void **state) {
     /* a line longer than inih's buffer is refused with a hint, not split silently */
     char longspec[1024];
     snprintf(longspec, sizeof longspec, "[sweep]\nbackbones = tiny\ntasks = sentiment:%0250d\n[method full]\n", 0);
-    const char *p = write_spec("long.ini", longspec);
+    const char *p = tu_write_tmp("long.ini", longspec);
     pb_sweep_spec s;
     assert_int_not_equal(pb_sweep_load(p, NULL, &s), PB_OK);
     assert_non_null(strstr(pb_errmsg(), ":3: line longer than"));
@@ -231,7 +166,7 @@ static void test_canonical_forms(void **state) {
  * configuration format does (which would make old results files unresumable). */
 static void test_keys_stable(void **state) {
     (void)state;
-    const char *p = write_spec("t6.ini", k_spec);
+    const char *p = tu_write_tmp("t6.ini", k_spec);
     pb_sweep_spec s;
     if (pb_sweep_load(p, NULL, &s)) fail_msg("%s", pb_errmsg());
     assert_int_equal(s.n_cells, 6);
@@ -244,7 +179,7 @@ static void test_keys_stable(void **state) {
         for (size_t j = 0; j < i; j++) assert_string_not_equal(s.cells[i].key, s.cells[j].key);
     /* the same sweep written differently: other order of keys and items, other number spelling,
      * defaults spelled out, a grid written over continuation lines */
-    const char *q = write_spec("t6b.ini",
+    const char *q = tu_write_tmp("t6b.ini",
                                "[method lora]\ntargets = v_proj+q_proj\nr = 2\n\n[sweep]\nmax_len = 48\n"
                                "tasks = sentiment:n_test=32,n_train=64,n_dev=32\nsteps = 10\nname = other\n"
                                "lrs = 0.001\n  0.003 0.01\nbatch = 4\nbackbones = tiny\neval_every = 5\n"
@@ -286,9 +221,9 @@ static void check_ok_row(const pb_res_row *w) {
 
 static void test_sweep_and_resume(void **state) {
     (void)state;
-    const char *spec = write_spec("run.ini", k_spec), *out = tu_tmp_path("run.h5"), *log = tu_tmp_path("run.log");
+    const char *spec = tu_write_tmp("run.ini", k_spec), *out = tu_tmp_path("run.h5"), *log = tu_tmp_path("run.log");
     int ws = RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1");
-    expect_exit(ws, 0, log);
+    tu_expect_exit(ws, 0, log);
     pb_res a;
     read_rows(out, &a);
     assert_int_equal(a.n, 6);
@@ -305,9 +240,9 @@ static void test_sweep_and_resume(void **state) {
     assert_string_equal(a.rows[lora].category, "reparameterization");
     /* re-running resumes: nothing runs, nothing changes */
     ws = RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1");
-    expect_exit(ws, 0, log);
-    assert_true(log_contains(log, "6 already in"));
-    assert_true(log_contains(log, "0 to run"));
+    tu_expect_exit(ws, 0, log);
+    assert_true(tu_log_contains(log, "6 already in"));
+    assert_true(tu_log_contains(log, "0 to run"));
     pb_res b;
     read_rows(out, &b);
     assert_int_equal(b.n, 6);
@@ -323,10 +258,10 @@ static void test_sweep_and_resume(void **state) {
 /* Two cells side by side, one thread each, give bit-identical numbers to one at a time. */
 static void test_jobs_match_serial(void **state) {
     (void)state;
-    const char *spec = write_spec("jobs.ini", k_spec), *log = tu_tmp_path("jobs.log");
+    const char *spec = tu_write_tmp("jobs.ini", k_spec), *log = tu_tmp_path("jobs.log");
     const char *o1 = tu_tmp_path("jobs1.h5"), *o2 = tu_tmp_path("jobs2.h5");
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", o1, "--threads", "1", "--jobs", "1"), 0, log);
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", o2, "--threads", "1", "--jobs", "2"), 0, log);
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", o1, "--threads", "1", "--jobs", "1"), 0, log);
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", o2, "--threads", "1", "--jobs", "2"), 0, log);
     pb_res a, b;
     read_rows(o1, &a);
     read_rows(o2, &b);
@@ -349,15 +284,15 @@ static void test_jobs_match_serial(void **state) {
 
 static void test_shards_merge(void **state) {
     (void)state;
-    const char *spec = write_spec("shard.ini", k_spec), *log = tu_tmp_path("shard.log");
+    const char *spec = tu_write_tmp("shard.ini", k_spec), *log = tu_tmp_path("shard.log");
     const char *full = tu_tmp_path("shard_all.h5"), *merged = tu_tmp_path("shard_merged.h5");
     const char *sh[3] = {tu_tmp_path("shard1.h5"), tu_tmp_path("shard2.h5"), tu_tmp_path("shard3.h5")};
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", full, "--threads", "1"), 0, log);
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", full, "--threads", "1"), 0, log);
     size_t total = 0;
     for (int k = 0; k < 3; k++) {
         char arg[16];
         snprintf(arg, sizeof arg, "%d/3", k + 1);
-        expect_exit(RUN(NULL, log, "sweep", spec, "-o", sh[k], "--threads", "1", "--shard", arg), 0, log);
+        tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", sh[k], "--threads", "1", "--shard", arg), 0, log);
         pb_res r;
         read_rows(sh[k], &r);
         assert_int_equal(r.n, 2); /* cells k, k+3 */
@@ -365,7 +300,7 @@ static void test_shards_merge(void **state) {
         pb_res_free(&r);
     }
     assert_int_equal(total, 6);
-    expect_exit(RUN(NULL, log, "merge", sh[0], sh[1], sh[2], "-o", merged), 0, log);
+    tu_expect_exit(RUN(NULL, log, "merge", sh[0], sh[1], sh[2], "-o", merged), 0, log);
     pb_res a, b;
     read_rows(full, &a);
     read_rows(merged, &b);
@@ -378,19 +313,19 @@ static void test_shards_merge(void **state) {
     }
     pb_res_free(&b);
     /* merging overlapping files: duplicates detected by key, kept once */
-    expect_exit(RUN(NULL, log, "merge", merged, full, sh[1], "-o", merged), 0, log);
-    assert_true(log_contains(log, "duplicate"));
+    tu_expect_exit(RUN(NULL, log, "merge", merged, full, sh[1], "-o", merged), 0, log);
+    assert_true(tu_log_contains(log, "duplicate"));
     read_rows(merged, &b);
     assert_int_equal(b.n, 6);
     pb_res_free(&b);
     /* an existing output that is not an input is refused (nothing lost), unless --force */
-    expect_exit(RUN(NULL, log, "merge", sh[0], "-o", full), 2, log);
-    assert_true(log_contains(log, "is not one of the inputs"));
+    tu_expect_exit(RUN(NULL, log, "merge", sh[0], "-o", full), 2, log);
+    assert_true(tu_log_contains(log, "is not one of the inputs"));
     read_rows(full, &b);
     assert_int_equal(b.n, 6);
     pb_res_free(&b);
     /* a shard resumed with a different K/N only adds its own cells */
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", sh[0], "--threads", "1", "--shard", "2/3"), 0, log);
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", sh[0], "--threads", "1", "--shard", "2/3"), 0, log);
     read_rows(sh[0], &b);
     assert_int_equal(b.n, 4);
     pb_res_free(&b);
@@ -415,7 +350,7 @@ static void check_invariants(const char *out, const char keys[][PB_RES_KEY], siz
 /* After a kill: resume, then every row that was there is there unchanged (not redone). */
 static void resume_and_compare(const char *spec, const char *out, const char *log, const pb_res *before,
                                const char keys[][PB_RES_KEY], size_t n_keys) {
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
     pb_res after;
     check_invariants(out, keys, n_keys, &after);
     assert_int_equal(after.n, n_keys);
@@ -434,7 +369,7 @@ static void test_kill_at_named_points(void **state) {
         {"cell-started:1", 0}, {"cell-started:4", 3}, {"cell-finished:2", 1}, {"tmp-created:3", 1},
         {"tmp-written:4", 2},  {"tmp-synced:2", 0},   {"renamed:1", 0},       {"renamed:5", 4},
     };
-    const char *spec = write_spec("kill.ini", k_spec), *log = tu_tmp_path("kill.log");
+    const char *spec = tu_write_tmp("kill.ini", k_spec), *log = tu_tmp_path("kill.log");
     char keys[16][PB_RES_KEY];
     size_t n_keys;
     spec_keys(spec, keys, &n_keys);
@@ -444,7 +379,7 @@ static void test_kill_at_named_points(void **state) {
         const char *out = tu_tmp_path(name);
         int ws = RUN(cases[c].crash, log, "sweep", spec, "-o", out, "--threads", "1");
         if (!WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL) {
-            print_log(log);
+            tu_print_log(log);
             fail_msg("%s: the sweep was not killed", cases[c].crash);
         }
         pb_res before;
@@ -458,7 +393,7 @@ static void test_kill_at_named_points(void **state) {
 
 static void test_kill_at_random_times(void **state) {
     (void)state;
-    const char *spec = write_spec("rkill.ini", k_spec), *log = tu_tmp_path("rkill.log"), *out = tu_tmp_path("rkill.h5");
+    const char *spec = tu_write_tmp("rkill.ini", k_spec), *log = tu_tmp_path("rkill.log"), *out = tu_tmp_path("rkill.h5");
     char keys[16][PB_RES_KEY];
     size_t n_keys;
     spec_keys(spec, keys, &n_keys);
@@ -468,7 +403,7 @@ static void test_kill_at_random_times(void **state) {
     for (int round = 0; round < 5; round++) {
         seed = seed * 1103515245u + 12345u;
         int ms = (int)((seed >> 8) % 1500);
-        run_pb_ex(NULL, log, ms, (const char *const[]){"sweep", spec, "-o", out, "--threads", "1", "--jobs", "2", NULL});
+        tu_run_peftbench_ex(NULL, log, ms, (const char *const[]){"sweep", spec, "-o", out, "--threads", "1", "--jobs", "2", NULL});
         if (access(out, F_OK) != 0) continue; /* killed before the first write */
         pb_res now;
         check_invariants(out, keys, n_keys, &now);
@@ -488,8 +423,8 @@ static void test_kill_at_random_times(void **state) {
  * the next run retries them. */
 static void test_failed_cells(void **state) {
     (void)state;
-    const char *spec = write_spec("fail.ini", k_spec), *log = tu_tmp_path("fail.log"), *out = tu_tmp_path("fail.h5");
-    expect_exit(RUN("cell-run:1", log, "sweep", spec, "-o", out, "--threads", "1", "--jobs", "2"), 0, log);
+    const char *spec = tu_write_tmp("fail.ini", k_spec), *log = tu_tmp_path("fail.log"), *out = tu_tmp_path("fail.h5");
+    tu_expect_exit(RUN("cell-run:1", log, "sweep", spec, "-o", out, "--threads", "1", "--jobs", "2"), 0, log);
     pb_res r;
     read_rows(out, &r);
     assert_int_equal(r.n, 6);
@@ -498,20 +433,20 @@ static void test_failed_cells(void **state) {
         assert_non_null(strstr(r.rows[i].message, "killed by signal 9"));
     }
     pb_res_free(&r);
-    assert_true(log_contains(log, "6 failed"));
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
-    assert_true(log_contains(log, "6 to run"));
+    assert_true(tu_log_contains(log, "6 failed"));
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
+    assert_true(tu_log_contains(log, "6 to run"));
     read_rows(out, &r);
     assert_int_equal(r.n, 6);
     for (size_t i = 0; i < r.n; i++) assert_string_equal(r.rows[i].status, "ok");
     pb_res_free(&r);
     /* a cell the engine refuses at run time (no room left for the input) fails with its message */
-    const char *spec2 = write_spec("fail2.ini",
+    const char *spec2 = tu_write_tmp("fail2.ini",
                                    "[sweep]\nbackbones = tiny\ntasks = sentiment:n_train=32,n_dev=16,n_test=16\n"
                                    "steps = 4\nbatch = 4\nmax_len = 48\n[method full]\n"
                                    "[method prompt_tuning]\nnum_virtual_tokens = 62\n");
     const char *out2 = tu_tmp_path("fail2.h5");
-    expect_exit(RUN(NULL, log, "sweep", spec2, "-o", out2, "--threads", "1"), 0, log);
+    tu_expect_exit(RUN(NULL, log, "sweep", spec2, "-o", out2, "--threads", "1"), 0, log);
     read_rows(out2, &r);
     assert_int_equal(r.n, 2);
     int failed = 0, ok = 0;
@@ -531,14 +466,14 @@ static void test_failed_cells(void **state) {
  * adapter; forgetting measured on all of them; `head` (classification only) left out. */
 static void test_generation_cells(void **state) {
     (void)state;
-    const char *spec = write_spec("gen.ini",
+    const char *spec = tu_write_tmp("gen.ini",
                                   "[sweep]\nbackbones = tiny\ntasks = reverse:n_train=64,n_dev=16,n_test=16\n"
                                   "steps = 6\nbatch = 4\nmax_len = 48\neval_every = 3\nforgetting = builtin\n"
                                   "forgetting_tokens = 512\n[method lora]\n[method prompt_tuning]\n"
                                   "num_virtual_tokens = 4\n[method seq_bn]\n[method head]\n");
     const char *out = tu_tmp_path("gen.h5"), *log = tu_tmp_path("gen.log");
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
-    assert_true(log_contains(log, "left out 1 cells: head x reverse"));
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
+    assert_true(tu_log_contains(log, "left out 1 cells: head x reverse"));
     pb_res r;
     read_rows(out, &r);
     assert_int_equal(r.n, 3);
@@ -563,10 +498,10 @@ static size_t slurp(const char *path, char *buf, size_t cap) {
 
 static void test_bad_outputs(void **state) {
     (void)state;
-    const char *spec = write_spec("badout.ini", k_spec), *log = tu_tmp_path("badout.log");
+    const char *spec = tu_write_tmp("badout.ini", k_spec), *log = tu_tmp_path("badout.log");
     /* unwritable */
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", "/nonexistent-dir/r.h5"), 1, log);
-    assert_true(log_contains(log, "/nonexistent-dir/r.h5"));
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", "/nonexistent-dir/r.h5"), 1, log);
+    assert_true(tu_log_contains(log, "/nonexistent-dir/r.h5"));
     /* a results file of another schema version: refused, left as it was */
     const char *other = tu_tmp_path("v7.h5");
     pb_res r;
@@ -582,30 +517,30 @@ static void test_bad_outputs(void **state) {
     H5Aclose(a), H5Sclose(sp), H5Fclose(f);
     static char b1[1 << 16], b2[1 << 16];
     size_t n1 = slurp(other, b1, sizeof b1);
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", other), 1, log);
-    assert_true(log_contains(log, "schema version 7"));
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", other), 1, log);
+    assert_true(tu_log_contains(log, "schema version 7"));
     size_t n2 = slurp(other, b2, sizeof b2);
     assert_true(n1 == n2 && memcmp(b1, b2, n1) == 0);
     /* a file that is not HDF5 at all */
-    const char *text = write_spec("notes.h5", "my notes\n");
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", text), 1, log);
-    assert_true(log_contains(log, "not an HDF5 file"));
+    const char *text = tu_write_tmp("notes.h5", "my notes\n");
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", text), 1, log);
+    assert_true(tu_log_contains(log, "not an HDF5 file"));
     n1 = slurp(text, b1, sizeof b1);
     assert_true(n1 == 9 && !memcmp(b1, "my notes\n", 9));
     /* a file another sweep is writing */
     const char *busy = tu_tmp_path("busy.h5");
     int lock;
     assert_int_equal(pb_res_lock(busy, &lock), PB_OK);
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", busy), 1, log);
-    assert_true(log_contains(log, "another peftbench process"));
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", busy), 1, log);
+    assert_true(tu_log_contains(log, "another peftbench process"));
     pb_res_unlock(lock);
     /* spec errors exit 2 and create nothing */
-    const char *bad = write_spec("bad.ini", "[sweep]\nbackbones = tiny\ntasks = nosuch\n[method full]\n");
+    const char *bad = tu_write_tmp("bad.ini", "[sweep]\nbackbones = tiny\ntasks = nosuch\n[method full]\n");
     const char *none = tu_tmp_path("never.h5");
-    expect_exit(RUN(NULL, log, "sweep", bad, "-o", none), 2, log);
+    tu_expect_exit(RUN(NULL, log, "sweep", bad, "-o", none), 2, log);
     assert_int_equal(access(none, F_OK), -1);
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", none, "--shard", "4/3"), 2, log);
-    expect_exit(RUN(NULL, log, "merge", tu_tmp_path("missing.h5"), "-o", none), 1, log);
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", none, "--shard", "4/3"), 2, log);
+    tu_expect_exit(RUN(NULL, log, "merge", tu_tmp_path("missing.h5"), "-o", none), 1, log);
     assert_int_equal(access(none, F_OK), -1);
 }
 
@@ -615,20 +550,20 @@ static void test_bad_outputs(void **state) {
  * per test example, and records give back the stored test metric. */
 static void test_first_seed_and_references(void **state) {
     (void)state;
-    const char *spec = write_spec("fs.ini", "[sweep]\nname = fs\nbackbones = tiny\n"
+    const char *spec = tu_write_tmp("fs.ini", "[sweep]\nname = fs\nbackbones = tiny\n"
                                             "tasks = sentiment:n_train=64,n_dev=32,n_test=32\n"
                                             "  reverse:n_train=32,n_dev=8,n_test=8\n"
                                             "lrs = 1e-3 1e-2 3e-2\nseeds = 1 2 3\nsteps = 6\nbatch = 4\n"
                                             "max_len = 48\neval_every = 3\nlr_protocol = first_seed\n"
                                             "references = all\n[method full]\n[method lora]\nr = 2\n");
     const char *out = tu_tmp_path("fs.h5"), *log = tu_tmp_path("fs.log");
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1", "--jobs", "2"), 0, log);
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1", "--jobs", "2"), 0, log);
     pb_res r;
     read_rows(out, &r);
     /* 3 reference cells (majority, ngram_nb on sentiment; copy_input on reverse) + 2 tasks x 2
      * methods x (3 rates of seed 1 + 2 later seeds) */
     assert_int_equal(r.n, 3 + 2 * 2 * 5);
-    assert_true(log_contains(log, "16 cells of later seeds at rates the first seed did not choose were left out"));
+    assert_true(tu_log_contains(log, "16 cells of later seeds at rates the first seed did not choose were left out"));
     int refs = 0;
     for (size_t i = 0; i < r.n; i++) {
         const pb_res_row *w = &r.rows[i];
@@ -657,8 +592,8 @@ static void test_first_seed_and_references(void **state) {
     assert_int_equal(refs, 3);
     pb_res_free(&r);
     /* resume: nothing runs again */
-    expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
-    assert_true(log_contains(log, "0 cells run"));
+    tu_expect_exit(RUN(NULL, log, "sweep", spec, "-o", out, "--threads", "1"), 0, log);
+    assert_true(tu_log_contains(log, "0 cells run"));
 }
 
 int main(void) {

@@ -70,17 +70,10 @@ static const char *mktmp(const char *name) {
     return d;
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void write_split_files(const char *dir, const char *train, const char *dev, const char *test) {
-    if (train) write_text(path_in(dir, "train.csv"), train);
-    if (dev) write_text(path_in(dir, "dev.csv"), dev);
-    if (test) write_text(path_in(dir, "test.csv"), test);
+    if (train) tu_write_text(path_in(dir, "train.csv"), train);
+    if (dev) tu_write_text(path_in(dir, "dev.csv"), dev);
+    if (test) tu_write_text(path_in(dir, "test.csv"), test);
 }
 
 static const char *spec_for(const char *fmt, const char *arg) {
@@ -503,17 +496,17 @@ static void test_glue_bad(void **state) {
     (void)state;
     /* a malformed row fails by default and names its place; bad_rows=skip counts it */
     const char *d = mktmp("qqp");
-    write_text(path_in(d, "train.tsv"), "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+    tu_write_text(path_in(d, "train.tsv"), "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
                                         "1\t1\t2\tA?\tB?\t1\n2\t3\t4\tC?\tD?\t0\n3\t5\t6\tbroken row\n"
                                         "4\t7\t8\tE?\tF?\t1\n5\t9\t10\tG?\tH?\t0\n");
-    write_text(path_in(d, "dev.tsv"), "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n7\t1\t2\tX?\tY?\t1\n"
+    tu_write_text(path_in(d, "dev.tsv"), "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n7\t1\t2\tX?\tY?\t1\n"
                                       "8\t3\t4\tZ?\tW?\t2\n");
     OPEN_BAD(spec_for("glue:qqp,dir=%s", d), NULL, PB_EFORMAT, "train.tsv:4:17: row has 4 fields, expected 6",
              "bad_rows=skip");
     /* with the short row skipped, the bad label in dev.tsv is next */
     OPEN_BAD(spec_for("glue:qqp,dir=%s,bad_rows=skip", d), NULL, PB_EFORMAT,
              "dev.tsv:3:13: label '2' is not one of the 2 labels in GLUE QQP's label set (0, 1)");
-    write_text(path_in(d, "dev.tsv"), "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n7\t1\t2\tX?\tY?\t1\n");
+    tu_write_text(path_in(d, "dev.tsv"), "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n7\t1\t2\tX?\tY?\t1\n");
     pb_task *t = open_ok(spec_for("glue:qqp,dir=%s,bad_rows=skip", d), NULL);
     assert_int_equal(t->stats.n_skipped[PB_SPLIT_TRAIN], 1);
     assert_int_equal(t->split[PB_SPLIT_TRAIN].n + t->split[PB_SPLIT_DEV].n, 4);
@@ -523,9 +516,9 @@ static void test_glue_bad(void **state) {
     const char *h = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n";
     char buf[1024];
     snprintf(buf, sizeof buf, "%s0\tg\tf\ty\t0\tn\tn\tA.\tB.\t1.0\n1\tg\tf\ty\t1\tn\tn\tC.\tD.\thigh\n", h);
-    write_text(path_in(d, "train.tsv"), buf);
+    tu_write_text(path_in(d, "train.tsv"), buf);
     snprintf(buf, sizeof buf, "%s0\tg\tf\ty\t0\tn\tn\tE.\tF.\t2.0\n", h);
-    write_text(path_in(d, "dev.tsv"), buf);
+    tu_write_text(path_in(d, "dev.tsv"), buf);
     OPEN_BAD(spec_for("glue:stsb,dir=%s", d), NULL, PB_EFORMAT, "train.tsv:3:21: score 'high' in column 'score' is not a number");
     /* a missing file */
     OPEN_BAD(spec_for("glue:rte,dir=%s/none", d), NULL, PB_ENOTFOUND, "none/train.tsv: no such file");
@@ -599,19 +592,19 @@ static void test_dataset_bad(void **state) {
     mkdir(p, 0700);
     /* a label that labels.txt lacks */
     write_split_files(p, "text,label\na,ham\nb,spam\nc,eggs\n", "text,label\nd,ham\n", "text,label\ne,spam\n");
-    write_text(path_in(p, "labels.txt"), "ham\nspam\n");
+    tu_write_text(path_in(p, "labels.txt"), "ham\nspam\n");
     OPEN_BAD("spam", dd, PB_EFORMAT, "train.csv:4:3: label 'eggs' is not one of the 2 labels in labels.txt (ham, spam)");
     /* labels.txt with a duplicate */
-    write_text(path_in(p, "labels.txt"), "ham\nspam\nham\n");
+    tu_write_text(path_in(p, "labels.txt"), "ham\nspam\nham\n");
     OPEN_BAD("spam", dd, PB_EFORMAT, "labels.txt:3:1: duplicate label 'ham' (also line 1");
     /* a dev label that train never uses, with labels.txt listing it */
-    write_text(path_in(p, "labels.txt"), "ham\nspam\n");
+    tu_write_text(path_in(p, "labels.txt"), "ham\nspam\n");
     write_split_files(p, "text,label\na,ham\nb,ham\n", "text,label\nd,ham\nx,spam\n", NULL);
     OPEN_BAD("spam", dd, PB_EFORMAT, "dev.csv:3:3: label 'spam' never appears in", "train.csv",
              "train labels: ham");
     /* an INFO line that is not key=value */
     write_split_files(p, "text,label\na,ham\nb,spam\n", "text,label\nc,ham\n", "text,label\nd,spam\n");
-    write_text(path_in(p, "INFO"), "source=x\n# comment\n\nversion 3\n");
+    tu_write_text(path_in(p, "INFO"), "source=x\n# comment\n\nversion 3\n");
     OPEN_BAD("spam", dd, PB_EFORMAT, "INFO:4:1: 'version 3' is not a setting (expected key=value)");
     remove(path_in(p, "INFO"));
     /* the wrong header for the kind */
@@ -626,7 +619,7 @@ static void test_dataset_bad(void **state) {
     /* labels.txt listing spam first: reordered so that f1 (about label 1) is about spam */
     remove(path_in(p, "test.csv"));
     write_split_files(p, "text,label\na,ham\nb,spam\n", "text,label\nc,ham\n", "text,label\nd,spam\n");
-    write_text(path_in(p, "labels.txt"), "spam\nham\n");
+    tu_write_text(path_in(p, "labels.txt"), "spam\nham\n");
     pb_task *t = open_ok("spam", dd);
     assert_string_equal(t->labels[1], "spam");
     assert_string_equal(t->labels[t->split[PB_SPLIT_TEST].ex[0].label], "spam");
@@ -659,7 +652,7 @@ static void test_csv_task(void **state) {
     const char *d = mktmp("gen");
     char buf[8192] = "input\ttarget\n";
     for (int i = 0; i < 40; i++) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "in %d\tout %d\n", i, i);
-    write_text(path_in(d, "all.tsv"), buf);
+    tu_write_text(path_in(d, "all.tsv"), buf);
     t = open_ok(spec_for("csv:train=%s/all.tsv,dev_frac=0.25,test_frac=0.1", d), NULL);
     assert_int_equal(t->kind, PB_TASK_GENERATE);
     assert_int_equal(t->split[PB_SPLIT_TEST].n, 4);  /* 10% of 40 */

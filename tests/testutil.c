@@ -1,11 +1,14 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pb_error.h"
@@ -74,6 +77,19 @@ const char *tu_tmp_path(const char *name) {
     return p;
 }
 
+void tu_write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot write %s", path);
+    fputs(text, f);
+    if (fclose(f) != 0) fail_msg("writing %s failed", path);
+}
+
+const char *tu_write_tmp(const char *name, const char *text) {
+    const char *p = tu_tmp_path(name);
+    tu_write_text(p, text);
+    return p;
+}
+
 const char *tu_peftbench_bin(void) {
     static char path[4200];
     char self[4096];
@@ -86,21 +102,62 @@ const char *tu_peftbench_bin(void) {
 }
 
 int tu_run_peftbench(const char *const *args, const char *log) {
+    int ws = tu_run_peftbench_ex(NULL, log, -1, args);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
+}
+
+int tu_run_peftbench_ex(const char *crash, const char *log, int kill_after_ms, const char *const *args) {
     fflush(NULL);
     pid_t pid = fork();
+    assert_true(pid >= 0);
     if (pid == 0) {
-        if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        const char *argv[24];
+        if (crash) setenv("PEFTBENCH_CRASH", crash, 1);
+        else unsetenv("PEFTBENCH_CRASH");
+        FILE *f = freopen(log ? log : "/dev/null", "w", stderr);
+        (void)f;
+        if (!freopen("/dev/null", "w", stdout)) _exit(126);
+        const char *argv[32];
         int n = 0;
         argv[n++] = tu_peftbench_bin();
-        for (int i = 0; args[i] && n < 23; i++) argv[n++] = args[i];
+        for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
         argv[n] = NULL;
         execv(tu_peftbench_bin(), (char *const *)argv);
         _exit(127);
     }
+    if (kill_after_ms >= 0) {
+        struct timespec ts = {kill_after_ms / 1000, (long)(kill_after_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+    }
     int ws;
-    if (pid < 0 || waitpid(pid, &ws, 0) != pid) return 128;
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
+    while (waitpid(pid, &ws, 0) < 0) assert_int_equal(errno, EINTR);
+    return ws;
+}
+
+void tu_print_log(const char *log) {
+    FILE *f = fopen(log, "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) fprintf(stderr, "  | %s", line);
+    fclose(f);
+}
+
+void tu_expect_exit(int ws, int code, const char *log) {
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != code) {
+        tu_print_log(log);
+        if (WIFSIGNALED(ws)) fail_msg("peftbench was killed by signal %d (expected exit %d)", WTERMSIG(ws), code);
+        fail_msg("peftbench exited with %d (expected %d)", WEXITSTATUS(ws), code);
+    }
+}
+
+int tu_log_contains(const char *log, const char *needle) {
+    FILE *f = fopen(log, "r");
+    if (!f) return 0;
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, needle) != NULL;
 }
 
 /* ---- gradient check ------------------------------------------------------------------------- */

@@ -52,10 +52,25 @@ int tu_check_grad(pb_model *m, const pb_batch *b, pb_tensor *t, int may_be_zero,
 const char *tu_tmpdir(void);
 /* tu_tmpdir()/name, in one of 16 rotating buffers (valid for the next 15 calls). */
 const char *tu_tmp_path(const char *name);
+/* Writes text to path, replacing the file (fails the test when it cannot). */
+void tu_write_text(const char *path, const char *text);
+/* tu_write_text(tu_tmp_path(name), text); returns that path (a tu_tmp_path buffer). */
+const char *tu_write_tmp(const char *name, const char *text);
 /* The peftbench binary of this build (tests run from BUILD/tests/). */
 const char *tu_peftbench_bin(void);
-/* Runs the peftbench binary with args (NULL-terminated, at most 22), stderr to log, stdout
- * discarded; returns its exit status (128 if it did not exit normally). */
+/* Runs the peftbench binary with args (NULL-terminated, at most 30), stderr to log, stdout
+ * discarded, PEFTBENCH_CRASH unset; returns its exit status (128 if it did not exit normally). */
 int tu_run_peftbench(const char *const *args, const char *log);
+
+/* The same with PEFTBENCH_CRASH set to `crash` (NULL: unset) and stderr to log (NULL: discarded);
+ * SIGKILLs the process after kill_after_ms milliseconds if that is >= 0 (a process that ended
+ * sooner is not affected). Returns the wait status. */
+int tu_run_peftbench_ex(const char *crash, const char *log, int kill_after_ms, const char *const *args);
+/* Copies a log to stderr, each line indented. */
+void tu_print_log(const char *log);
+/* Fails (printing the log) unless the wait status ws is a normal exit with `code`. */
+void tu_expect_exit(int ws, int code, const char *log);
+/* Whether the log (its first 64 kB) contains needle. */
+int tu_log_contains(const char *log, const char *needle);
 
 #endif

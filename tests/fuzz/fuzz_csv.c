@@ -1,5 +1,4 @@
-/* tasks/fuzz_csv.c — libFuzzer target for the CSV reader (not part of the library: everything
- * below is compiled only with -DPB_FUZZ; see the PB_FUZZ option in CMakeLists.txt).
+/* fuzz_csv.c — the CSV/TSV reader (tasks/csv.h), on bytes in memory.
  *
  * The first input byte picks the options (delimiter, header, quoting, skip_bad_rows, a small
  * max_field so the size limit is exercised); the rest is the file. Any table returned must be
@@ -7,19 +6,17 @@
  * Any status other than PB_OK must come with a message. A crash, a leak or a sanitizer report
  * is a finding.
  *
- *   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DPB_FUZZ=ON && cmake --build build-fuzz --target fuzz_csv
- *   ./build-fuzz/fuzz_csv -max_total_time=60 tests/fixtures/tasks/corpus
+ *   scripts/fuzz.sh csv        (tests/fuzz/README.md)
  */
-#ifdef PB_FUZZ
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "tasks/csv.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int pb_fuzz_csv(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int pb_fuzz_csv(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     pb_csv_opts o = pb_csv_defaults();
     uint8_t f = data[0];
@@ -32,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pb_error_clear();
     pb_status st = pb_csv_parse("fuzz.csv", data + 1, size - 1, &o, &t);
     if (st != PB_OK) {
-        if (!pb_errmsg()[0]) abort(); /* every failure explains itself */
-        if (t.cells || t.n_rows || t.n_cols) abort(); /* and returns nothing */
+        pbf_check_status(st);                                                 /* every failure explains itself */
+        if (t.cells || t.n_rows || t.n_cols) pbf_fail("a failed parse returned a table"); /* and returns nothing */
         return 0;
     }
     if (t.n_cols < 1) abort();
@@ -51,7 +48,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pb_csv_free(&t);
     return 0;
 }
-#else
-/* Built without PB_FUZZ (the library glob picks this file up): nothing to compile. */
-typedef int pb_fuzz_csv_unused;
-#endif
