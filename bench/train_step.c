@@ -5,9 +5,12 @@
  *   ms_per_step=... tok_per_s=... gflops=... sgemm_gflops=... pct_of_sgemm=...
  * where gflops is the step's counted FLOPs (core/pb_flops.h) per second and sgemm_gflops is a
  * square cblas_sgemm of size --sgemm-n measured in this process at the same thread count.
- * The model is the GPT-style backbone with a classification head (--labels K; --head lm for the
- * tied LM head), fine-tuned with --method SPEC (any registered PEFT method, default full);
- * --freeze-base is --method head. See bench/README.md for recorded results.
+ * The model is the GPT-style backbone (--family gpt: LayerNorm, learned positions, GELU MLP of 4 d,
+ * biases, tied LM head) or the LLaMA-style one (--family llama: RMSNorm, RoPE, --kv-heads key/value
+ * heads (default heads/2), SwiGLU of width --d-ff (default: the width whose blocks have the GPT
+ * block's parameters, pb_desc_matched_ff), no biases, untied LM head), with a classification head
+ * (--labels K; --head lm for the LM head), fine-tuned with --method SPEC (any registered PEFT
+ * method, default full); --freeze-base is --method head. See bench/README.md for recorded results.
  */
 #include <cblas.h>
 #include <math.h>
@@ -56,14 +59,16 @@ static double sgemm_gflops(int n, int reps) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: train_step [--d-model 256] [--layers 6] [--heads 8] [--seq 128] [--batch 16] [--vocab 256]\n"
-               "                  [--threads 2] [--steps 10] [--warmup 2] [--labels 2] [--head cls|lm]\n"
-               "                  [--method SPEC] [--freeze-base] [--sgemm-n 1024]\n");
+    fprintf(f, "usage: train_step [--family gpt|llama] [--d-model 256] [--layers 6] [--heads 8] [--kv-heads H/2]\n"
+               "                  [--d-ff F] [--seq 128] [--batch 16] [--vocab 256] [--threads 2] [--steps 10]\n"
+               "                  [--warmup 2] [--labels 2] [--head cls|lm] [--method SPEC] [--freeze-base]\n"
+               "                  [--sgemm-n 1024]\n");
 }
 
 int main(int argc, char **argv) {
     long C = 256, L = 6, H = 8, T = 128, B = 16, V = 256, threads = 2, steps = 10, warmup = 2, K = 2, sg_n = 1024;
-    int lm = 0, r;
+    long Hkv = 0, F = 0; /* 0: the family's default */
+    int lm = 0, llama = 0, r;
     const char *v, *spec = "full";
     pb_args a = {argc, argv, 1, "train_step"};
     while (a.i < argc) {
@@ -73,7 +78,8 @@ int main(int argc, char **argv) {
         } ints[] = {{"--d-model", &C, 1, 65536}, {"--layers", &L, 1, 1024},   {"--heads", &H, 1, 1024},
                     {"--seq", &T, 1, 65536},     {"--batch", &B, 1, 65536},   {"--vocab", &V, 2, 1 << 24},
                     {"--threads", &threads, 1, 1024}, {"--steps", &steps, 1, 1000000},
-                    {"--warmup", &warmup, 0, 1000000}, {"--labels", &K, 1, 1 << 20}, {"--sgemm-n", &sg_n, 16, 16384}};
+                    {"--warmup", &warmup, 0, 1000000}, {"--labels", &K, 1, 1 << 20}, {"--sgemm-n", &sg_n, 16, 16384},
+                    {"--kv-heads", &Hkv, 1, 1024}, {"--d-ff", &F, 1, 1 << 20}};
         int matched = 0;
         for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !matched; k++)
             if ((r = pb_args_opt(&a, ints[k].name, 1, &v))) {
@@ -86,7 +92,15 @@ int main(int argc, char **argv) {
             if (r < 0) return 2;
             spec = v;
         }
-        else if ((r = pb_args_opt(&a, "--head", 1, &v))) {
+        else if ((r = pb_args_opt(&a, "--family", 1, &v))) {
+            if (r < 0) return 2;
+            if (!strcmp(v, "llama")) llama = 1;
+            else if (!strcmp(v, "gpt")) llama = 0;
+            else {
+                fprintf(stderr, "train_step: --family '%s' is not gpt or llama\n", v);
+                return 2;
+            }
+        } else if ((r = pb_args_opt(&a, "--head", 1, &v))) {
             if (r < 0) return 2;
             if (!strcmp(v, "lm")) lm = 1;
             else if (!strcmp(v, "cls")) lm = 0;
@@ -104,15 +118,29 @@ int main(int argc, char **argv) {
         }
     }
     pb_set_threads((int)threads);
+    if (!llama && Hkv && Hkv != H) {
+        fprintf(stderr, "train_step: --kv-heads needs --family llama (the GPT-style block has no grouped-query attention)\n");
+        return 2;
+    }
+    if (!Hkv) Hkv = llama && H % 2 == 0 ? H / 2 : H;
+    if (!F) F = llama ? pb_desc_matched_ff((int)C, (int)(Hkv * (C / H))) : 4 * C;
     pb_model_desc d = {.name = "bench", .arch = PB_ARCH_DECODER, .causal = 1, .n_layer = (int)L, .d_model = (int)C,
-                       .n_head = (int)H, .n_kv_head = (int)H, .d_ff = 4 * (int)C, .ffn = PB_FFN_GELU,
+                       .n_head = (int)H, .n_kv_head = (int)Hkv, .d_ff = (int)F, .ffn = PB_FFN_GELU,
                        .norm = PB_NORM_LAYERNORM, .bias = 1, .pos = PB_POS_LEARNED, .vocab = (int)V,
                        .max_seq = (int)T + 64 /* room for virtual tokens of prompt methods */, .tied_embed = 1};
+    if (llama) {
+        snprintf(d.name, sizeof d.name, "bench-llama");
+        d.ffn = PB_FFN_SWIGLU;
+        d.norm = PB_NORM_RMSNORM;
+        d.bias = 0;
+        d.pos = PB_POS_ROPE;
+        d.tied_embed = 0;
+    }
     pb_model m;
     pb_adamw opt = {0};
     if (pb_model_init(&m, &d, lm ? PB_HEAD_LM : PB_HEAD_CLS, (int)K, 1) != PB_OK) {
         fprintf(stderr, "train_step: %s\n", pb_errmsg());
-        return 1;
+        return 2;
     }
     pb_peft peft;
     if (pb_peft_create(&peft, spec, NULL, lm ? PB_HEAD_LM : PB_HEAD_CLS, lm ? 0 : (int)K, &m, 1) != PB_OK) {
@@ -168,8 +196,9 @@ int main(int argc, char **argv) {
 
     size_t n_tr, n_all;
     pb_peft_counts(&peft, &n_tr, &n_all);
-    printf("config: d=%ld layers=%ld heads=%ld seq=%ld batch=%ld vocab=%ld head=%s threads=%d method=%s\n", C, L, H, T,
-           B, V, lm ? "lm" : "cls", omp_get_max_threads(), spec);
+    printf("config: family=%s d=%ld layers=%ld heads=%ld kv_heads=%ld d_ff=%ld seq=%ld batch=%ld vocab=%ld head=%s "
+           "threads=%d method=%s\n",
+           llama ? "llama" : "gpt", C, L, H, Hkv, F, T, B, V, lm ? "lm" : "cls", omp_get_max_threads(), spec);
     printf("openblas: %s (%s)\n", openblas_get_config(), openblas_get_corename());
     printf("trainable params: %zu || all params: %zu || trainable%%: %.4f\n", n_tr, n_all, 100.0 * n_tr / n_all);
     pb_report_flops(stdout, &fs, (long)N);

@@ -9,8 +9,8 @@
  * Determinism, what is guaranteed (tests/test_kernels.c asserts exactly this):
  *  - Run to run at a given thread count: every kernel is bit-identical, provided OpenBLAS's
  *    sgemm is (it is for a fixed thread count and fixed pointers).
- *  - Across thread counts: every non-BLAS kernel (LayerNorm, GELU, add, softmax, dropout,
- *    embedding, cross-entropy) and linear's bias gradient db are bit-identical, because work
+ *  - Across thread counts: every non-BLAS kernel (LayerNorm, RMSNorm, GELU, SwiGLU, add,
+ *    softmax, dropout, RoPE, embedding, cross-entropy) and linear's bias gradient db are bit-identical, because work
  *    is split over rows or over channel blocks whose sums never cross a thread. Attention
  *    is bit-identical too: its products are per-head sgemm calls made inside an OpenMP
  *    parallel region, where the OpenMP build of OpenBLAS runs single-threaded (and with one
@@ -27,7 +27,7 @@
  * nothing. exp goes through exp_v below, plain arithmetic that vectorises; GELU is written
  * as x * sigmoid(2u), the same function as 0.5 x (1 + tanh u).
  *
- * Reductions over rows (linear db, LayerNorm dw/db, embedding backward) are parallelised
+ * Reductions over rows (linear db, LayerNorm dw/db, RMSNorm dw, embedding backward) are parallelised
  * over blocks of PB_CBLOCK channels: a thread streams over all rows and adds its block into a
  * small local accumulator, so the loop over channels vectorises and each channel is summed
  * in row order whatever the thread count.
@@ -403,6 +403,63 @@ void pb_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, cons
     }
 }
 
+void pb_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
+    /* out (N,C), rstd (N); inp (N,C); w (C) */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C; /* (C) */
+        float *y = out + (size_t)n * C;       /* (C) */
+        float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+        for (int c = 0; c < C; c++) ss += x[c] * x[c];
+        float r = 1.0f / sqrtf(ss / (float)C + eps);
+#pragma omp simd
+        for (int c = 0; c < C; c++) y[c] = x[c] * r * w[c];
+        rstd[n] = r;
+    }
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 5 * (uint64_t)N * C);
+}
+
+void pb_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w, const float *rstd,
+                    int N, int C) {
+    /* dinp (N,C), dw (C): accumulated, each may be NULL; dout (N,C), inp (N,C), w (C), rstd (N) */
+    if (dinp) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;   /* (C) */
+            const float *dy = dout + (size_t)n * C; /* (C) */
+            float *dx = dinp + (size_t)n * C;       /* (C) */
+            float r = rstd[n];
+            /* with g = dy*w and xh = x*r: dx += r * (g - xh * mean(g*xh)) = r g - x (r^3 mean(g*x)) */
+            float sgx = 0.0f;
+#pragma omp simd reduction(+ : sgx)
+            for (int c = 0; c < C; c++) sgx += dy[c] * w[c] * x[c];
+            float k = r * r * r * (sgx / (float)C);
+#pragma omp simd
+            for (int c = 0; c < C; c++) dx[c] += r * (dy[c] * w[c]) - x[c] * k;
+        }
+        pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 7 * (uint64_t)N * C);
+    }
+    if (dw) {
+        int nblk = (C + PB_CBLOCK - 1) / PB_CBLOCK;
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int c0 = blk * PB_CBLOCK, nc = imin(PB_CBLOCK, C - c0);
+            float aw[PB_CBLOCK] = {0}; /* (nc) */
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * C + c0;  /* (nc) */
+                const float *dy = dout + (size_t)n * C + c0; /* (nc) */
+                float r = rstd[n];
+#pragma omp simd
+                for (int c = 0; c < nc; c++) aw[c] += dy[c] * (x[c] * r);
+            }
+#pragma omp simd
+            for (int c = 0; c < nc; c++) dw[c0 + c] += aw[c];
+        }
+        pb_flops_add(PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * (uint64_t)N * C);
+    }
+}
+
 void pb_gelu_fwd(float *out, const float *inp, size_t n) {
     /* out (n), inp (n) */
 #pragma omp parallel for simd schedule(static)
@@ -439,6 +496,50 @@ void pb_gelu_bwd_inplace(float *d, const float *inp, size_t n) {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) d[i] = gelu_grad(inp[i]) * d[i];
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 16 * (uint64_t)n);
+}
+
+void pb_swiglu_fwd(float *out, const float *gate, const float *up, size_t n) {
+    /* out (n); gate (n), up (n) */
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + exp_v(-g)) * up[i];
+    }
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 5 * (uint64_t)n);
+}
+
+/* silu(g) = g s and silu'(g) = s (1 + g (1 - s)), s = sigmoid(g) = 1 / (1 + e), e = exp(-g); 1 - s
+ * is taken as e s, without cancellation. */
+static inline void silu_and_grad(float g, float *silu, float *dsilu) {
+    float e = exp_v(-g);
+    float sg = 1.0f / (1.0f + e);
+    *silu = g * sg;
+    *dsilu = sg * (1.0f + g * (e * sg));
+}
+
+void pb_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n) {
+    /* dgate (n), dup (n): accumulated, each may be NULL; dout (n), gate (n), up (n) */
+    if (!dgate && !dup) return;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float a, da;
+        silu_and_grad(gate[i], &a, &da);
+        if (dgate) dgate[i] += dout[i] * up[i] * da;
+        if (dup) dup[i] += dout[i] * a;
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 8 * (uint64_t)n);
+}
+
+void pb_swiglu_bwd_inplace(float *dgate, float *d, const float *gate, const float *up, size_t n) {
+    /* dgate (n) written; d (n): d(out) on entry, d(up) on exit; gate (n), up (n) */
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float a, da, dy = d[i];
+        silu_and_grad(gate[i], &a, &da);
+        dgate[i] = dy * up[i] * da;
+        d[i] = dy * a;
+    }
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 8 * (uint64_t)n);
 }
 
 void pb_add_fwd(float *out, const float *a, const float *b, size_t n) {
@@ -637,6 +738,71 @@ void pb_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float 
     uint64_t blk = (uint64_t)B * H * Tq * Tk;
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_MATMUL, 2 * blk * hs * (uint64_t)(1 + !!dq + !!dk + !!dv));
     pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 5 * blk);
+}
+
+/* ---- rotary position embeddings -------------------------------------------------------- */
+
+void pb_rope_table(float *cs, int P, int hs, float theta) {
+    /* cs (P, hs): row p = cos(p f_i) for i < hs/2, then sin(p f_i); f_i = theta^(-2i/hs) */
+    int h2 = hs / 2;
+    assert(hs % 2 == 0 && theta > 0.0f);
+    for (int p = 0; p < P; p++)
+        for (int i = 0; i < h2; i++) {
+            double a = (double)p * pow((double)theta, -2.0 * i / hs);
+            cs[(size_t)p * hs + i] = (float)cos(a);
+            cs[(size_t)p * hs + h2 + i] = (float)sin(a);
+        }
+}
+
+/* One token's heads rotated by its row of the table: out (nh*hs) = R(sign * angles) x; out may be
+ * x. acc: out += instead of =. */
+static inline void rope_row(float *out, const float *x, const float *row, int nh, int hs, float sign, int acc) {
+    int h2 = hs / 2;
+    const float *co = row, *si = row + h2; /* (h2) (h2) */
+    for (int h = 0; h < nh; h++) {
+        const float *a = x + (size_t)h * hs;
+        float *o = out + (size_t)h * hs;
+#pragma omp simd
+        for (int i = 0; i < h2; i++) {
+            float x0 = a[i], x1 = a[i + h2], s = sign * si[i];
+            float y0 = x0 * co[i] - x1 * s, y1 = x1 * co[i] + x0 * s;
+            if (acc) {
+                o[i] += y0;
+                o[i + h2] += y1;
+            } else {
+                o[i] = y0;
+                o[i + h2] = y1;
+            }
+        }
+    }
+}
+
+void pb_rope_fwd(float *out, const float *x, const float *cs, int B, int T, int nh, int hs, int pos0) {
+    /* out, x (B,T,nh*hs); cs (>= pos0+T, hs) */
+    size_t W = (size_t)nh * hs;
+#pragma omp parallel for schedule(static)
+    for (int bt = 0; bt < B * T; bt++)
+        rope_row(out + (size_t)bt * W, x + (size_t)bt * W, cs + (size_t)(pos0 + bt % T) * hs, nh, hs, 1.0f, 0);
+    pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 3 * (uint64_t)B * T * W);
+}
+
+void pb_rope_bwd(float *dx, const float *dout, const float *cs, int B, int T, int nh, int hs, int pos0) {
+    /* dx (B,T,nh*hs) accumulated (NULL: nothing done); dout (B,T,nh*hs); cs (>= pos0+T, hs) */
+    if (!dx) return;
+    size_t W = (size_t)nh * hs;
+#pragma omp parallel for schedule(static)
+    for (int bt = 0; bt < B * T; bt++)
+        rope_row(dx + (size_t)bt * W, dout + (size_t)bt * W, cs + (size_t)(pos0 + bt % T) * hs, nh, hs, -1.0f, 1);
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 3 * (uint64_t)B * T * W);
+}
+
+void pb_rope_bwd_inplace(float *d, const float *cs, int B, int T, int nh, int hs, int pos0) {
+    /* d (B,T,nh*hs): d(out) on entry, d(x) on exit; cs (>= pos0+T, hs) */
+    size_t W = (size_t)nh * hs;
+#pragma omp parallel for schedule(static)
+    for (int bt = 0; bt < B * T; bt++)
+        rope_row(d + (size_t)bt * W, d + (size_t)bt * W, cs + (size_t)(pos0 + bt % T) * hs, nh, hs, -1.0f, 0);
+    pb_flops_add(PB_PHASE_BWD_IN, PB_KIND_OTHER, 3 * (uint64_t)B * T * W);
 }
 
 /* ---- embeddings and loss --------------------------------------------------------------- */

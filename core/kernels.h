@@ -16,8 +16,9 @@
  *    V vocabulary, IC/OC in/out features.
  *
  * Every forward/backward pair here has a double-precision naive twin in ref.h, the test oracle.
- * The helpers (pb_zero, pb_copy, pb_colsum, pb_scale_cols), pb_gelu_bwd_inplace and
- * pb_fisher_accum are checked against their plain definitions in tests/test_kernels.c.
+ * The helpers (pb_zero, pb_copy, pb_colsum, pb_scale_cols), the in-place backwards
+ * (pb_gelu_bwd_inplace, pb_swiglu_bwd_inplace, pb_rope_bwd_inplace) and pb_fisher_accum are
+ * checked against their plain definitions in tests/test_kernels.c.
  */
 #ifndef PB_KERNELS_H
 #define PB_KERNELS_H
@@ -83,6 +84,14 @@ void pb_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, co
 void pb_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                       const float *mean, const float *rstd, int N, int C);
 
+/* RMSNorm over the last dimension (LLaMA's LlamaRMSNorm: no mean, no bias), epsilon eps:
+ *   out (N,C) = inp * rstd * w,  rstd (N) = 1 / sqrt(mean_c(inp^2) + eps) saved; inp (N,C), w (C)
+ * FLOPs: fwd OTHER 5*N*C. */
+void pb_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+/* dinp += ... bwd_in OTHER 7*N*C; dw += ... bwd_w OTHER 2*N*C. */
+void pb_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w, const float *rstd,
+                    int N, int C);
+
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
  * FLOPs: fwd OTHER 9*n; bwd_in OTHER 16*n. */
 void pb_gelu_fwd(float *out, const float *inp, size_t n);
@@ -90,6 +99,19 @@ void pb_gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n);
 /* The same backward in place, d = gelu'(inp) * d: the bits of pb_gelu_bwd into a zeroed buffer,
  * without the zeroing and the extra pass (the model's (N, d_ff) MLP gradient). Same FLOPs. */
 void pb_gelu_bwd_inplace(float *d, const float *inp, size_t n);
+
+/* SwiGLU's gated activation (LLaMA's act_fn(gate_proj(x)) * up_proj(x)):
+ *   out (n) = silu(gate) * up,  silu(g) = g sigmoid(g);  gate, up (n)
+ * FLOPs: fwd OTHER 5*n (the sigmoid 4, the product 1). */
+void pb_swiglu_fwd(float *out, const float *gate, const float *up, size_t n);
+/* dgate (n) += dout * up * silu'(gate), dup (n) += dout * silu(gate); either may be NULL (both:
+ * nothing done). FLOPs: bwd_in OTHER 8*n when either is requested (the activation is recomputed
+ * once for both). */
+void pb_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n);
+/* The same backward in place, for the model's (N, d_ff) buffers: d holds d(out) on entry and
+ * d(up) on exit, and dgate (n) is written, not accumulated: the bits of pb_swiglu_bwd into
+ * zeroed buffers, without the zeroing. Same FLOPs. */
+void pb_swiglu_bwd_inplace(float *dgate, float *d, const float *gate, const float *up, size_t n);
 
 /* out = a + b (residual connection). FLOPs: fwd OTHER n. Its backward is a copy of dout into
  * both branches, done by the caller's accumulation and not counted. */
@@ -129,6 +151,25 @@ void pb_attention_fwd(float *out, float *att, const float *q, const float *k, co
 void pb_attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
                       const float *q, const float *k, const float *v, int B, int Tq, int Tk, int C, int H,
                       int Hkv);
+
+/* ---- rotary position embeddings -------------------------------------------------------- */
+
+/* RoPE, the Hugging Face LLaMA convention (rotate_half): in every head of width hs (even), channel
+ * i < hs/2 is paired with channel i + hs/2 and the pair is rotated by the angle p * theta^(-2i/hs),
+ * p the token's position:
+ *   out[i]        = x[i] cos - x[i + hs/2] sin
+ *   out[i + hs/2] = x[i + hs/2] cos + x[i] sin
+ * The angles come from a table cs (P, hs) that pb_rope_table fills once per shape: row p holds the
+ * cosines of its hs/2 angles, then their sines (computed in double). It counts nothing. */
+void pb_rope_table(float *cs, int P, int hs, float theta);
+/* out, x (B,T,nh*hs): token t of every sequence is at position pos0 + t (rows pos0 .. pos0+T-1 of
+ * cs are read). out may be x (in place). FLOPs: fwd OTHER 3*B*T*nh*hs. */
+void pb_rope_fwd(float *out, const float *x, const float *cs, int B, int T, int nh, int hs, int pos0);
+/* dx (B,T,nh*hs) += the rotation by the opposite angle of dout. FLOPs: bwd_in OTHER 3*B*T*nh*hs. */
+void pb_rope_bwd(float *dx, const float *dout, const float *cs, int B, int T, int nh, int hs, int pos0);
+/* The same backward in place, d = R^T d: the bits of pb_rope_bwd into a zeroed buffer (the
+ * model's dq, dk). Same FLOPs. */
+void pb_rope_bwd_inplace(float *d, const float *cs, int B, int T, int nh, int hs, int pos0);
 
 /* ---- embeddings and loss --------------------------------------------------------------- */
 

@@ -77,6 +77,36 @@ void pb_ref_layernorm_bwd(double *dinp, double *dw, double *db, const double *do
     }
 }
 
+void pb_ref_rmsnorm_fwd(double *out, double *rstd, const double *inp, const double *w, int N, int C, float eps) {
+    /* out (N,C), rstd (N); inp (N,C), w (C): out = x / sqrt(mean(x^2) + eps) * w */
+    for (int n = 0; n < N; n++) {
+        const double *x = inp + (size_t)n * C;
+        double ms = 0.0;
+        for (int c = 0; c < C; c++) ms += x[c] * x[c];
+        ms /= C;
+        double r = 1.0 / sqrt(ms + (double)eps);
+        for (int c = 0; c < C; c++) out[(size_t)n * C + c] = x[c] * r * w[c];
+        rstd[n] = r;
+    }
+}
+
+void pb_ref_rmsnorm_bwd(double *dinp, double *dw, const double *dout, const double *inp, const double *w,
+                        const double *rstd, int N, int C) {
+    /* dinp (N,C), dw (C); dout (N,C), inp (N,C), w (C), rstd (N)
+     * With xh = x * rstd and g = dout * w:  dx = rstd * (g - xh * mean_c(g * xh)),  dw = sum_n dout * xh */
+    for (int n = 0; n < N; n++) {
+        const double *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+        double r = rstd[n], gxm = 0.0;
+        for (int c = 0; c < C; c++) {
+            gxm += dy[c] * w[c] * x[c] * r;
+            if (dw) dw[c] += dy[c] * x[c] * r;
+        }
+        gxm /= C;
+        if (dinp)
+            for (int c = 0; c < C; c++) dinp[(size_t)n * C + c] += r * (dy[c] * w[c] - x[c] * r * gxm);
+    }
+}
+
 void pb_ref_gelu_fwd(double *out, const double *inp, size_t n) {
     const double k = sqrt(2.0 / 3.14159265358979323846);
     for (size_t i = 0; i < n; i++) {
@@ -99,6 +129,22 @@ void pb_ref_gelu_bwd(double *dinp, const double *dout, const double *inp, size_t
 
 void pb_ref_add_fwd(double *out, const double *a, const double *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+void pb_ref_swiglu_fwd(double *out, const double *gate, const double *up, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = gate[i] * ref_sigmoid(gate[i]) * up[i];
+}
+
+void pb_ref_swiglu_bwd(double *dgate, double *dup, const double *dout, const double *gate, const double *up,
+                       size_t n) {
+    /* d silu(g) / dg = s + g s (1 - s), s = sigmoid(g) */
+    for (size_t i = 0; i < n; i++) {
+        double g = gate[i], s = ref_sigmoid(g);
+        if (dgate) dgate[i] += dout[i] * up[i] * (s + g * s * (1.0 - s));
+        if (dup) dup[i] += dout[i] * g * s;
+    }
 }
 
 void pb_ref_softmax_fwd(double *out, const double *inp, int N, int C) {
@@ -219,6 +265,32 @@ void pb_ref_attention_bwd(double *dq, double *dk, double *dv, double *datt, cons
                 }
             }
         }
+}
+
+/* ---- rotary position embeddings -------------------------------------------------------- */
+
+/* Rotates each head's pairs (i, i + hs/2) of x by sign times the angle (pos0 + t) theta^(-2i/hs). */
+static void ref_rope(double *out, const double *x, int B, int T, int nh, int hs, int pos0, float theta, double sign,
+                     int acc) {
+    int h2 = hs / 2;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < nh; h++)
+                for (int i = 0; i < h2; i++) {
+                    size_t j = (((size_t)b * T + t) * nh + h) * hs + i;
+                    double a = sign * (pos0 + t) * pow((double)theta, -2.0 * i / hs);
+                    double y0 = x[j] * cos(a) - x[j + h2] * sin(a), y1 = x[j + h2] * cos(a) + x[j] * sin(a);
+                    out[j] = acc ? out[j] + y0 : y0;
+                    out[j + h2] = acc ? out[j + h2] + y1 : y1;
+                }
+}
+
+void pb_ref_rope_fwd(double *out, const double *x, int B, int T, int nh, int hs, int pos0, float theta) {
+    ref_rope(out, x, B, T, nh, hs, pos0, theta, 1.0, 0);
+}
+
+void pb_ref_rope_bwd(double *dx, const double *dout, int B, int T, int nh, int hs, int pos0, float theta) {
+    if (dx) ref_rope(dx, dout, B, T, nh, hs, pos0, theta, -1.0, 1);
 }
 
 /* ---- embeddings and loss --------------------------------------------------------------- */

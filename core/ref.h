@@ -27,10 +27,19 @@ void pb_ref_layernorm_fwd(double *out, double *mean, double *rstd, const double 
 void pb_ref_layernorm_bwd(double *dinp, double *dw, double *db, const double *dout, const double *inp,
                           const double *w, const double *mean, const double *rstd, int N, int C);
 
+/* out (N,C), rstd (N); inp (N,C), w (C) */
+void pb_ref_rmsnorm_fwd(double *out, double *rstd, const double *inp, const double *w, int N, int C, float eps);
+void pb_ref_rmsnorm_bwd(double *dinp, double *dw, const double *dout, const double *inp, const double *w,
+                        const double *rstd, int N, int C);
+
 void pb_ref_gelu_fwd(double *out, const double *inp, size_t n);
 void pb_ref_gelu_bwd(double *dinp, const double *dout, const double *inp, size_t n);
 
 void pb_ref_add_fwd(double *out, const double *a, const double *b, size_t n);
+
+/* out = silu(gate) * up; dgate, dup += ... */
+void pb_ref_swiglu_fwd(double *out, const double *gate, const double *up, size_t n);
+void pb_ref_swiglu_bwd(double *dgate, double *dup, const double *dout, const double *gate, const double *up, size_t n);
 
 void pb_ref_softmax_fwd(double *out, const double *inp, int N, int C);
 void pb_ref_softmax_bwd(double *dinp, const double *dout, const double *out, int N, int C);
@@ -45,6 +54,11 @@ void pb_ref_attention_fwd(double *out, double *att, const double *q, const doubl
 void pb_ref_attention_bwd(double *dq, double *dk, double *dv, double *datt, const double *dout, const double *att,
                           const double *q, const double *k, const double *v, int B, int Tq, int Tk, int C, int H,
                           int Hkv);
+
+/* RoPE on x (B,T,nh*hs) at positions pos0.., the angles computed here from theta (the fast
+ * kernels read them from pb_rope_table's table, which this checks too); dx += R^T dout. */
+void pb_ref_rope_fwd(double *out, const double *x, int B, int T, int nh, int hs, int pos0, float theta);
+void pb_ref_rope_bwd(double *dx, const double *dout, int B, int T, int nh, int hs, int pos0, float theta);
 
 void pb_ref_embedding_fwd(double *out, const int32_t *ids, const double *wte, const double *wpe, int B, int T,
                           int C);

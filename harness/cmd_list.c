@@ -23,16 +23,21 @@ static void list_usage(FILE *f) {
 }
 
 static int list_backbones(const char *data_dir_flag) {
-    printf("%-10s %-8s %6s %6s %6s %6s %8s %14s\n", "name", "arch", "layers", "d", "heads", "d_ff", "max_seq",
-           "params (LM)");
+    printf("%-10s %-6s %-8s %6s %6s %8s %6s %8s %14s\n", "name", "family", "arch", "layers", "d", "heads", "d_ff",
+           "max_seq", "params (LM)");
     for (int i = 0; pb_backbone_at(i); i++) {
         const pb_model_desc *d = pb_backbone_at(i);
         size_t n;
-        char buf[32];
+        char buf[32], heads[24];
         pb_model_layout(d, PB_HEAD_LM, 0, NULL, &n);
-        printf("%-10s %-8s %6d %6d %6d %6d %8d %14s\n", d->name, d->causal ? "decoder" : "encoder", d->n_layer,
-               d->d_model, d->n_head, d->d_ff, d->max_seq, pb_fmt_count(buf, sizeof buf, n));
+        if (d->n_kv_head != d->n_head) snprintf(heads, sizeof heads, "%d/%d", d->n_head, d->n_kv_head);
+        else snprintf(heads, sizeof heads, "%d", d->n_head);
+        const char *fam = pb_model_family(d);
+        printf("%-10s %-6s %-8s %6d %6d %8s %6d %8d %14s\n", d->name, fam ? fam : "?", d->causal ? "decoder" : "encoder",
+               d->n_layer, d->d_model, heads, d->d_ff, d->max_seq, pb_fmt_count(buf, sizeof buf, n));
     }
+    printf("\nheads: query/key-value heads where they differ (grouped-query attention); params with the byte\n"
+           "tokenizer's vocabulary (a BPE checkpoint's embeddings and untied head are larger)\n");
     /* `default`: a name that run, sweep specs and score accept, for a pretrained checkpoint */
     char dd[1024], path[1100];
     static const char *const state[] = {"cached", "interrupted: resumed when first used",

@@ -21,6 +21,14 @@
 #define PB_SOURCE_DIR "."
 #endif
 
+/* pb_res_keep's predicate: the row is one of the spec's cells (by key; deferred cells too). */
+static int spec_cell(const pb_res_row *row, void *ctx) {
+    const pb_sweep_spec *s = ctx;
+    for (size_t i = 0; i < s->n_cells; i++)
+        if (!strcmp(s->cells[i].key, row->key)) return 1;
+    return 0;
+}
+
 static void survey_usage(FILE *f) {
     fprintf(f,
             "usage: peftbench survey [--preset quick|standard|full|smoke] [-o DIR] [--spec FILE] [--data-dir DIR]\n"
@@ -153,20 +161,33 @@ int pb_cmd_survey(pb_args *a) {
     o.out = results;
     pb_sweep_summary sum;
     st = pb_sweep_run(&s, &o, &sum);
-    pb_sweep_free(&s);
     if (st) {
+        pb_sweep_free(&s);
         fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
         return 1;
     }
-    if (sum.interrupted) return 130;
+    if (sum.interrupted) {
+        pb_sweep_free(&s);
+        return 130;
+    }
 
-    /* 3. table and figures */
+    /* 3. table and figures, of this spec's cells only: a results file resumed after the spec
+     * changed (other rates, steps, tasks) keeps the old cells, which must not mix into the
+     * table; `peftbench table` on the file still shows everything */
     pb_res res;
     pb_res_init(&res);
     if (pb_res_read(results, &res)) {
+        pb_sweep_free(&s);
         fprintf(stderr, "peftbench survey: %s\n", pb_errmsg());
         return 1;
     }
+    size_t other = pb_res_keep(&res, spec_cell, &s);
+    pb_sweep_free(&s);
+    if (other)
+        fprintf(stderr,
+                "survey: %zu cells of %s are not cells of %s as it is now (another version of the spec, or "
+                "another spec): left out of the table and figures, kept in the file\n",
+                other, results, spec);
     int rc = write_tables(&res, out);
     char sbuf[2048];
     const char *scripts = pb_plot_scripts(NULL, sbuf, sizeof sbuf);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "optim.h"
 #include "results/table.h"
 
 static int cmp_real(const void *a, const void *b) {
@@ -126,6 +127,7 @@ static void budget(FILE *f, const pb_table *t, const pb_res *res) {
     enum { CAP = 4096 };
     double gain[CAP];
     int n_gain = 0, n_methods = 0, n_rising = 0, step_a = 0, step_b = 0;
+    const pb_res_row *sched_row = NULL;
     char rising[1024] = "";
     size_t rk = 0;
     for (int i = 0; i < t->n_rows; i++) {
@@ -145,6 +147,7 @@ static void budget(FILE *f, const pb_table *t, const pb_res *res) {
                 if (n_gain < CAP) gain[n_gain++] = g;
                 sum += g, cnt++;
                 step_a = w->eval_step[w->n_evals - 2], step_b = w->eval_step[w->n_evals - 1];
+                sched_row = w;
             }
         }
         if (!cnt) continue;
@@ -159,12 +162,24 @@ static void budget(FILE *f, const pb_table *t, const pb_res *res) {
     qsort(gain, (size_t)n_gain, sizeof gain[0], cmp_real);
     int up = 0;
     for (int k = 0; k < n_gain; k++) up += gain[k] > 1.0;
+    /* what the schedule ran between the two evaluations: with a decaying rate the last segment
+     * moves little by construction, which the reader must know to weigh a flat end */
+    char sched_note[256] = "";
+    pb_decay decay;
+    if (sched_row && pb_decay_parse(sched_row->schedule, &decay) == PB_OK && decay != PB_DECAY_CONSTANT) {
+        pb_schedule s = {.lr = 1.0f, .min_lr_frac = 0.0f, .warmup = (long)((float)sched_row->warmup_frac * sched_row->steps),
+                         .total = sched_row->steps, .decay = decay};
+        snprintf(sched_note, sizeof sched_note, " (the %s schedule runs that segment at %.0f%% down to 0%% of the peak rate)",
+                 sched_row->schedule, 100.0 * pb_schedule_lr(&s, step_a));
+    } else {
+        pb_error_clear();
+    }
     fprintf(f,
-            "- **Is the budget enough?** Between the last two dev evaluations (steps %d and %d) the dev metric of "
+            "- **Is the budget enough?** Between the last two dev evaluations (steps %d and %d%s) the dev metric of "
             "the %d chosen cells (each method at its chosen rate, every seed) changed by a median of %+.1f points "
             "(%+.1f to %+.1f; %d cells gained more than 1 point). %d of %d methods still gained more than 1 point "
             "on average over their cells%s%s%s\n",
-            step_a, step_b, n_gain, gain[n_gain / 2], gain[0], gain[n_gain - 1], up, n_rising, n_methods,
+            step_a, step_b, sched_note, n_gain, gain[n_gain / 2], gain[0], gain[n_gain - 1], up, n_rising, n_methods,
             n_rising ? ": " : "", rising,
             n_rising ? ". Those methods had not converged at this budget: their rows compare speed of learning as "
                        "much as what they can reach (the curves figures show where)."

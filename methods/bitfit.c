@@ -1,7 +1,8 @@
 /* bitfit.c — BitFit: only the bias terms train (and the task head).
  *
  * Every bias of the backbone: the q/k/v/o, MLP and LayerNorm biases (Ben Zaken et al. train
- * "the bias terms" of BERT, LayerNorm biases included).
+ * "the bias terms" of BERT, LayerNorm biases included). A backbone without any (LLaMA-style: no
+ * linear biases, RMSNorm; T5) is refused at attach with that reason: BitFit would train nothing.
  * Closed form: trainable = every bias of the backbone, sum over sites of (occurrences x OC of
  * the sites with a bias: pb_desc_bias_params); the task head is the framework's to count
  * (method.h). GPT-style backbone, L layers, width C, MLP width F:
@@ -10,10 +11,16 @@
 #include "method.h"
 
 static pb_status bitfit_attach(pb_method_ctx *c) {
+    int n = 0;
     for (int i = 0; i < pb_ctx_n_base(c); i++) {
         const pb_tensor *t = pb_ctx_base(c, i);
-        if (t->is_bias && t->site != PB_SITE_HEAD) pb_ctx_unfreeze(c, i);
+        if (t->is_bias && t->site != PB_SITE_HEAD) pb_ctx_unfreeze(c, i), n++;
     }
+    if (!n)
+        return pb_errorf(PB_EINVAL,
+                         "bitfit: %s has no bias terms (its linear layers have none and its norms are %s), so "
+                         "BitFit would train nothing; use a backbone with biases, or `head` for the task head alone",
+                         c->d->name, c->d->norm == PB_NORM_RMSNORM ? "RMSNorm, without bias" : "without bias");
     return PB_OK;
 }
 

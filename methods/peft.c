@@ -209,16 +209,30 @@ pb_status pb_peft_parse(const char *spec, const pb_method **method, pb_hp_values
     char buf[1024];
     if (strlen(colon + 1) >= sizeof buf) return pb_errorf(PB_EINVAL, "method spec too long");
     strcpy(buf, colon + 1);
+    int last = -1; /* the hyperparameter of the previous key=value */
     for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
         char keys[512];
         list_keys(m, keys, sizeof keys);
-        if (!eq) return pb_errorf(PB_EINVAL, "%s: '%s' is not key=value (keys: %s)", m->name, kv, keys);
+        if (!eq && last >= 0 && m->hparams[last].type == PB_HP_SITES) {
+            /* a site list continued after a comma, as Hugging Face's target_modules lists are
+             * written: targets=q_proj,v_proj means targets=q_proj+v_proj */
+            char joined[PB_HP_TEXT_MAX + 2];
+            if ((size_t)snprintf(joined, sizeof joined, "%s+%s", v->raw[last], kv) > PB_HP_TEXT_MAX)
+                return pb_errorf(PB_EINVAL, "%s: %s is longer than %d bytes", m->name, m->hparams[last].key,
+                                 PB_HP_TEXT_MAX);
+            if ((st = set_value(m, last, joined, v))) return st;
+            continue;
+        }
+        if (!eq)
+            return pb_errorf(PB_EINVAL, "%s: '%s' is not key=value (keys: %s; a site list is joined by '+')", m->name,
+                             kv, keys);
         *eq = '\0';
         int i = hp_index(m, kv);
         if (i < 0) return pb_errorf(PB_EINVAL, "%s: unknown hyperparameter '%s' (accepted: %s)", m->name, kv, keys);
         if ((st = set_value(m, i, eq + 1, v))) return st;
         v->given[i] = 1;
+        last = i;
     }
     *method = m;
     return PB_OK;

@@ -47,8 +47,10 @@ struct pb_peft {
     size_t cap_acts, cap_work;
 };
 
-/* Parses "NAME[:key=value,...]" (list values joined by '+') into a method and values (defaults
- * filled). Errors name the key or value and list what is accepted. */
+/* Parses "NAME[:key=value,...]" (list values joined by '+'; a site list may also continue after
+ * commas, as Hugging Face writes target_modules: targets=q_proj,v_proj is targets=q_proj+v_proj)
+ * into a method and values (defaults filled). Errors name the key or value and list what is
+ * accepted. */
 pb_status pb_peft_parse(const char *spec, const pb_method **method, pb_hp_values *v);
 
 /* Attaches the method of `spec` to a model with descriptor d and the given head. model may be

@@ -22,10 +22,12 @@
  * starts at 0 (not an identity: zero keys still take softmax mass).
  * encoder_hidden_size 0 means kv (Hugging Face's default: token_dim). num_virtual_tokens has no
  * default in Hugging Face; ours is 20, as in its examples.
- * Deviation (model side): the real tokens keep positions 0.. as without a prefix. Hugging Face
- * passes the prefix as a P-long past_key_values, so GPT-2 and BERT number the real tokens from
- * P (cache_position / past_key_values_length); with learned positions the two differ by that
- * offset.
+ * Positions (model side; docs/ARCHITECTURE.md "Positions of prefixes and virtual tokens"): with
+ * rotary positions (the LLaMA-style block) the real tokens are at positions P.., as Hugging Face
+ * numbers them after a P-long past_key_values, and the prefix keys are used as they are (a cache
+ * entry already rotated). Deviation with learned positions (the GPT-style block): the real tokens
+ * keep positions 0.. as without a prefix, where GPT-2 and BERT in Hugging Face number them from P
+ * (cache_position / past_key_values_length); the two differ by that offset.
  *
  * Not identity at initialisation. Merge: not possible (NULL).
  * Closed form (trainable):
@@ -218,7 +220,6 @@ static void pre_fwd(pb_method_ctx *c, int layer, float *pk, float *pv) {
     pre_state *s = c->state;
     size_t out = (size_t)2 * s->L * s->kv, kv = (size_t)s->kv;
     const float *src = s->proj ? saved_prefix(c) : pb_ctx_tensor(c, s->emb)->data; /* (P, 2 L kv) */
-    assert(s->kv == c->d->d_model && "the runnable model's prefixes are (P, C): no grouped-query attention");
     for (int p = 0; p < s->P; p++) {
         const float *row = src + (size_t)p * out + (size_t)2 * layer * kv;
         memcpy(pk + (size_t)p * kv, row, sizeof(float) * kv);

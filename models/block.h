@@ -27,7 +27,7 @@
 typedef struct pb_block_ops {
     const char *name; /* the family: "gpt" */
     /* NULL when this block runs descriptor d; otherwise the first thing it does not support, in
-     * words ("only LayerNorm runs"). The trunk's own requirements are checked before. */
+     * words, completing "<name>: ..." ("its norm is LayerNorm"). The trunk's own requirements are checked before. */
     const char *(*refuses)(const pb_model_desc *d);
     /* Points the fields of a that the block uses into the floats at *p (sized for dims x) and
      * advances *p by exactly pb_buf_layer_acts(d, x) floats (models/flops.h); the others NULL. */

@@ -19,11 +19,11 @@
 
 
 static const char *gpt_refuses(const pb_model_desc *d) {
-    if (d->norm != PB_NORM_LAYERNORM) return "only LayerNorm runs (RMSNorm is shape-only for now)";
-    if (d->ffn != PB_FFN_GELU) return "only the GELU MLP runs (SwiGLU/GeGLU are shape-only for now)";
-    if (d->pos != PB_POS_LEARNED) return "only learned positions run";
-    if (d->n_kv_head != d->n_head) return "grouped-query attention is shape-only for now";
-    if (d->fused_qkv) return "only separate q/k/v projections run";
+    if (d->norm != PB_NORM_LAYERNORM) return "its norm is LayerNorm";
+    if (d->ffn != PB_FFN_GELU) return "its MLP is GELU";
+    if (d->pos != PB_POS_LEARNED) return "its positions are learned";
+    if (d->n_kv_head != d->n_head) return "it has as many key/value heads as query heads";
+    if (d->fused_qkv) return "it has separate q/k/v projections";
     return NULL;
 }
 

@@ -2,3 +2,4 @@
  * them. Adding a family: one line here and models/block_<name>.c (docs/ARCHITECTURE.md "Model
  * families"). */
 PB_BLOCK(gpt)
+PB_BLOCK(llama)

@@ -16,6 +16,7 @@
 #include <hdf5.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,8 @@ static void put_desc(wctx *w, hid_t g, const pb_model *m) {
     put_i64(w, g, "vocab", d->vocab);
     put_i64(w, g, "max_seq", d->max_seq);
     put_i64(w, g, "tied_embed", d->tied_embed);
+    put_f32(w, g, "rope_theta", d->rope_theta);
+    put_f32(w, g, "rms_eps", d->rms_eps);
     put_str(w, g, "head", g_head_names[m->head]);
     put_i64(w, g, "n_labels", m->n_labels);
 }
@@ -615,6 +618,15 @@ static pb_status read_desc(const rctx *r, hid_t g, pb_ckpt_info *info) {
     TRY(get_int(r, g, w, "vocab", 1, 1 << 24, &d->vocab));
     TRY(get_int(r, g, w, "max_seq", 1, 1 << 20, &d->max_seq));
     TRY(get_int(r, g, w, "tied_embed", 0, 1, &d->tied_embed));
+    /* written since the LLaMA-style block; absent (older files): 0, the defaults */
+    if (H5Aexists(g, "rope_theta") > 0) TRY(get_f32(r, g, w, "rope_theta", &d->rope_theta));
+    if (H5Aexists(g, "rms_eps") > 0) TRY(get_f32(r, g, w, "rms_eps", &d->rms_eps));
+    if (!(d->rope_theta >= 0.0f && d->rope_theta < INFINITY))
+        return bad(r, "attribute 'rope_theta' of /model is %g; accepted: 0 (the default 10000) or a positive number",
+                   (double)d->rope_theta);
+    if (!(d->rms_eps >= 0.0f && d->rms_eps < 1.0f))
+        return bad(r, "attribute 'rms_eps' of /model is %g; accepted: 0 (the default 1e-5) or a number in (0, 1)",
+                   (double)d->rms_eps);
     TRY(get_enum(r, g, w, "head", NAMES(g_head_names), &v));
     info->head = (pb_head_kind)v;
     TRY(get_int(r, g, w, "n_labels", 0, 1 << 20, &info->n_labels));

@@ -3,6 +3,7 @@
 #include "block.h"
 #include "tokenizer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,6 +82,8 @@ pb_status pb_desc_check_runnable(const pb_model_desc *d) {
         why = "every size (n_layer, d_model, n_head, n_kv_head, d_ff, vocab, max_seq) must be positive";
     else if (d->d_model % d->n_head) why = "d_model must be a multiple of n_head";
     else if (d->n_head % d->n_kv_head) why = "n_head must be a multiple of n_kv_head";
+    else if (!(d->rope_theta >= 0.0f && d->rope_theta < INFINITY) || !(d->rms_eps >= 0.0f && d->rms_eps < 1.0f))
+        why = "rope_theta must be finite and rms_eps in [0, 1) (0: the defaults 10000 and 1e-5)";
     else if (d->arch != PB_ARCH_DECODER && d->arch != PB_ARCH_ENCODER)
         why = "only decoder and encoder architectures run (encoder-decoder and vision are shape-only)";
     else if (d->n_enc_layer || d->head_dim || d->qkv_bias || d->pos_offset || d->type_vocab || d->rel_buckets ||
@@ -99,8 +102,22 @@ pb_status pb_desc_check_runnable(const pb_model_desc *d) {
      .d_ff = 4 * (C), .ffn = PB_FFN_GELU, .norm = PB_NORM_LAYERNORM, .bias = 1, .fused_qkv = 0,                 \
      .pos = PB_POS_LEARNED, .vocab = PB_TOK_VOCAB, .max_seq = ctx, .tied_embed = 1}
 
+/* The LLaMA-style decoder (models/block_llama.c): RMSNorm, RoPE (theta 10000), grouped-query
+ * attention with Hkv key/value heads, SwiGLU of width F, no biases, an untied LM head. */
+#define LLAMA(nm, L, C, H, Hkv, F, ctx)                                                                        \
+    {.name = nm, .arch = PB_ARCH_DECODER, .causal = 1, .n_layer = L, .d_model = C, .n_head = H,                \
+     .n_kv_head = Hkv, .d_ff = F, .ffn = PB_FFN_SWIGLU, .norm = PB_NORM_RMSNORM, .bias = 0, .fused_qkv = 0,     \
+     .pos = PB_POS_ROPE, .vocab = PB_TOK_VOCAB, .max_seq = ctx, .tied_embed = 0}
+
 /* Runnable presets. "tiny" serves the tests (seconds on one core); "mini" is the default
- * backbone sized for a 2-core machine (docs/ARCHITECTURE.md "Sizing"). */
+ * backbone sized for a 2-core machine (docs/ARCHITECTURE.md "Sizing"). The LLaMA-style presets
+ * have the depth, width, heads and context of the GPT preset of the same size and H/3 (mini) or
+ * H/2 (tiny) key/value heads; d_ff is the integer nearest to equal block parameters (a GPT block
+ * has 12 C^2 + 13 C; a LLaMA block 2 C^2 + 2 C kvd + 3 C F + 2 C; pb_desc_matched_ff): mini-llama's
+ * blocks have exactly mini's parameters, tiny-llama's 32 more per block (`peftbench list backbones`:
+ * the totals differ by V C - max_seq C - C, the untied head less the position table and ln_f's
+ * bias). So both families spend the same matrix-product FLOPs per token in their blocks
+ * (docs/ARCHITECTURE.md "Model families"). */
 static const pb_model_desc g_backbones[] = {
     GPT("tiny", PB_ARCH_DECODER, 1, 2, 32, 4, 64),
     GPT("tiny-enc", PB_ARCH_ENCODER, 0, 2, 32, 4, 64),
@@ -108,7 +125,14 @@ static const pb_model_desc g_backbones[] = {
     GPT("mini-enc", PB_ARCH_ENCODER, 0, 4, 192, 6, 256),
     GPT("small", PB_ARCH_DECODER, 1, 6, 256, 8, 256),
     GPT("small-enc", PB_ARCH_ENCODER, 0, 6, 256, 8, 256),
+    LLAMA("tiny-llama", 2, 32, 4, 2, 100, 64),
+    LLAMA("mini-llama", 4, 192, 6, 2, 601, 256),
 };
+
+int pb_desc_matched_ff(int C, int kvd) {
+    double c = C, gpt = 12.0 * c * c + 13.0 * c, fixed = 2.0 * c * c + 2.0 * c * kvd + 2.0 * c;
+    return (int)lround((gpt - fixed) / (3.0 * c));
+}
 
 const pb_model_desc *pb_backbone_find(const char *name) {
     for (size_t i = 0; i < sizeof g_backbones / sizeof g_backbones[0]; i++)
@@ -139,6 +163,8 @@ uint32_t pb_desc_sites(const pb_model_desc *d) {
 }
 
 int pb_desc_head_dim(const pb_model_desc *d) { return d->head_dim ? d->head_dim : d->d_model / d->n_head; }
+float pb_desc_rope_theta(const pb_model_desc *d) { return d->rope_theta > 0.0f ? d->rope_theta : 10000.0f; }
+float pb_desc_rms_eps(const pb_model_desc *d) { return d->rms_eps > 0.0f ? d->rms_eps : 1e-5f; }
 
 int pb_desc_site_shape(const pb_model_desc *d, pb_site s, int *in, int *out, int *bias) {
     const int C = d->d_model, F = d->d_ff, hd = pb_desc_head_dim(d), qd = d->n_head * hd;

@@ -3,9 +3,11 @@
  * A descriptor lists everything that decides a transformer's shapes (DESIGN.md "Models"). The
  * same descriptor serves two modes: runnable (weights allocated; models/model.h) and
  * shape-only (real foundation-model configs counted by `peftbench count`). Only the subset that
- * pb_desc_check_runnable() accepts can run today: the GPT-style decoder and its bidirectional
- * encoder variant (pre-LN, learned positions, separate q/k/v/o with or without biases, GELU MLP,
- * LayerNorm, tied or untied LM head).
+ * pb_desc_check_runnable() accepts can run, one block file per family (models/block_list.h): the
+ * GPT-style decoder and its bidirectional encoder variant (pre-LN, learned positions, separate
+ * q/k/v/o with or without biases, GELU MLP, LayerNorm) and the LLaMA-style decoder (RMSNorm,
+ * rotary positions, grouped-query attention, SwiGLU, no biases); either with a tied or untied LM
+ * head.
  *
  * Sites are the places PEFT methods attach to. Every runnable tensor belongs to one site; the
  * site names are ours (`attn.q`), and each has the module names real models use as aliases
@@ -50,6 +52,9 @@ typedef struct {
     int vocab;        /* V */
     int max_seq;      /* longest sequence (learned position table rows) */
     int tied_embed;   /* LM head shares the token embedding */
+    float rope_theta; /* RoPE's base (pos = rope; 0: 10000, LLaMA's rope_theta; pb_desc_rope_theta) */
+    float rms_eps;    /* RMSNorm's epsilon (norm = rmsnorm; 0: 1e-5, LLaMA-2's rms_norm_eps;
+                         pb_desc_rms_eps). LayerNorm's is PB_LN_EPS (core/kernels.h). */
 
     /* Shape-only details of real foundation models (docs/COUNT.md). Zero everywhere is the
      * runnable GPT-style family, so runnable presets and checkpoints never set them. */
@@ -130,6 +135,12 @@ void pb_site_describe_names(char *buf, int cap);
  * it does not support otherwise. Also checks divisibility (C % H) and positive sizes. */
 pb_status pb_desc_check_runnable(const pb_model_desc *d);
 
+/* The d_ff of a LLaMA-style block (no biases, RMSNorm, SwiGLU) of width C with key/value width kvd
+ * whose parameters are nearest to a GPT-style block's of the same width (12 C^2 + 13 C):
+ * round((12 C^2 + 13 C - 2 C^2 - 2 C kvd - 2 C) / 3 C). The LLaMA presets' d_ff (test_model holds
+ * them to it) and bench/train_step --family llama use it. */
+int pb_desc_matched_ff(int C, int kvd);
+
 /* Named backbone presets (runnable), e.g. "tiny", "small". NULL if unknown. */
 const pb_model_desc *pb_backbone_find(const char *name);
 /* The i-th preset, NULL past the end. */
@@ -189,6 +200,9 @@ const char *pb_desc_site_path(const pb_model_desc *d, pb_site s, int dec);
 int pb_desc_is_dec_block(const pb_model_desc *d, int l);
 /* Per-head width. */
 int pb_desc_head_dim(const pb_model_desc *d);
+/* RoPE's base and RMSNorm's epsilon, the descriptor's or the default where it leaves them 0. */
+float pb_desc_rope_theta(const pb_model_desc *d);
+float pb_desc_rms_eps(const pb_model_desc *d);
 
 /* Real foundation models, shape-only (models/zoo.c). NULL if unknown / past the end. */
 const pb_model_desc *pb_zoo_find(const char *name);

@@ -1,8 +1,9 @@
 /* flops.c — the backward plan, FLOPs and training memory from shapes (see flops.h).
  *
- * pb_flops_base follows the GPT block (models/block_gpt.c gpt_fwd / gpt_bwd) and the trunk
- * (models/model.c pb_model_forward / pb_model_backward) call by call; where they call a kernel,
- * this file adds that kernel's rule (core/kernels.h).
+ * pb_flops_base follows the blocks (models/block_gpt.c and models/block_llama.c, whose calls differ
+ * only in the kernels the descriptor picks: LayerNorm or RMSNorm, GELU or SwiGLU with its gate
+ * product, RoPE on q and k) and the trunk (models/model.c pb_model_forward / pb_model_backward)
+ * call by call; where they call a kernel, this file adds that kernel's rule (core/kernels.h).
  * Kernels the runnable engine lacks (shape-only models) count by the rules in docs/COUNT.md
  * "Kernels of shape-only models", each marked "shape-only" below.
  */
@@ -117,8 +118,8 @@ void pb_flops_linear_bwd(pb_flops *f, uint64_t N, uint64_t IC, uint64_t OC, int 
     if (db) f->n[PB_PHASE_BWD_W][PB_KIND_OTHER] += N * OC;
 }
 
-/* LayerNorm (kernels.h) and RMSNorm (shape-only: fwd 5 N C, bwd_in 7 N C, bwd_w 2 N C for the
- * gain; no bias). */
+/* LayerNorm and RMSNorm (kernels.h: RMSNorm fwd 5 N C, bwd_in 7 N C, bwd_w 2 N C for the gain; no
+ * bias). */
 static void norm_fwd(pb_flops *f, const pb_model_desc *d, uint64_t N, uint64_t C) {
     f->n[PB_PHASE_FWD][PB_KIND_OTHER] += (d->norm == PB_NORM_RMSNORM ? 5 : 8) * N * C;
 }
@@ -219,7 +220,8 @@ int pb_flops_embed_bwd(const pb_flops_env *e) {
 
 /* ---- the base model ------------------------------------------------------------------------- */
 
-/* Activation rules of shape-only FFNs: SiLU fwd 4 n, bwd_in 6 n; GELU as kernels.h. */
+/* The FFN's activation: SwiGLU (kernels.h pb_swiglu_*: fwd 5 n = SiLU 4 + the gate product below,
+ * bwd_in 8 n = 6 + the gate product's 2 below); GELU as kernels.h, also GeGLU's (shape-only). */
 static uint64_t act_fwd(const pb_model_desc *d) { return d->ffn == PB_FFN_SWIGLU ? 4 : 9; }
 static uint64_t act_bwd(const pb_model_desc *d) { return d->ffn == PB_FFN_SWIGLU ? 6 : 16; }
 
@@ -236,7 +238,7 @@ static void layer_fwd(const pb_flops_env *e, int l, pb_flops *f) {
         site(e, l, PB_SITE_K, N, f);
         site(e, l, PB_SITE_V, N, f);
     }
-    if (d->pos == PB_POS_ROPE) f->n[PB_PHASE_FWD][PB_KIND_OTHER] += 3 * N * (H * hs + kvd); /* shape-only */
+    if (d->pos == PB_POS_ROPE) f->n[PB_PHASE_FWD][PB_KIND_OTHER] += 3 * N * (H * hs + kvd); /* pb_rope_fwd on q, k */
     if (x->Pk && li->prefix && li->gated) f->n[PB_PHASE_FWD][PB_KIND_OTHER] += 2 * B * (uint64_t)x->Pk * kvd;
     attn_fwd(f, B, H, (uint64_t)x->Tm, (uint64_t)x->Tk, hs);
     if (d->pos == PB_POS_RELATIVE || d->pos == PB_POS_NONE) /* shape-only: relative bias / ALiBi added to scores */
@@ -256,7 +258,7 @@ static void layer_fwd(const pb_flops_env *e, int l, pb_flops *f) {
     site(e, l, PB_SITE_UP, N, f);
     if (d->ffn != PB_FFN_GELU) {
         site(e, l, PB_SITE_GATE, N, f);
-        f->n[PB_PHASE_FWD][PB_KIND_OTHER] += N * F; /* shape-only: gate * up */
+        f->n[PB_PHASE_FWD][PB_KIND_OTHER] += N * F; /* gate * up */
     }
     f->n[PB_PHASE_FWD][PB_KIND_OTHER] += act_fwd(d) * N * F;
     site(e, l, PB_SITE_DOWN, N, f);
@@ -275,7 +277,7 @@ static void layer_bwd(const pb_flops_env *e, int l, pb_flops *f) {
     if (p->up) {
         f->n[PB_PHASE_BWD_IN][PB_KIND_OTHER] += act_bwd(d) * N * F;
         if (d->ffn != PB_FFN_GELU) {
-            f->n[PB_PHASE_BWD_IN][PB_KIND_OTHER] += 2 * N * F; /* shape-only: d gate, d up */
+            f->n[PB_PHASE_BWD_IN][PB_KIND_OTHER] += 2 * N * F; /* d gate, d up */
             site_b(e, l, PB_SITE_GATE, N, p->ln2, f);
         }
         site_b(e, l, PB_SITE_UP, N, p->ln2, f);
@@ -306,7 +308,7 @@ static void layer_bwd(const pb_flops_env *e, int l, pb_flops *f) {
         } else {
             attn_bwd(f, B, H, Tm, Tk, hs, p->q, p->k, p->v);
         }
-        if (d->pos == PB_POS_ROPE) /* shape-only: RoPE's backward on dq and dk */
+        if (d->pos == PB_POS_ROPE) /* pb_rope_bwd_inplace on dq and dk */
             f->n[PB_PHASE_BWD_IN][PB_KIND_OTHER] += 3 * N * ((p->q ? H * hs : 0) + (p->k ? kvd : 0));
         if (d->fused_qkv) site_b(e, l, PB_SITE_QKV, N, p->ln1, f);
         else {
@@ -451,13 +453,16 @@ const char *pb_precision_name(pb_precision p) { return p == PB_PREC_FP32 ? "fp32
 
 /* ---- the model's buffer sizes: model.c allocates by these, pb_mem_estimate predicts by them --- */
 
+/* A norm's saved statistics per row: LayerNorm's mean and rstd, RMSNorm's rstd. */
+static size_t norm_stats(const pb_model_desc *d) { return d->norm == PB_NORM_RMSNORM ? 1 : 2; }
+
 size_t pb_buf_layer_acts(const pb_model_desc *d, const pb_dims *x) {
     size_t N = (size_t)x->N, B = (size_t)x->B, Tm = (size_t)x->Tm, Tk = (size_t)x->Tk;
     size_t C = (size_t)d->d_model, H = (size_t)d->n_head, F = (size_t)d->d_ff, hd = (size_t)pb_desc_head_dim(d);
-    size_t qd = H * hd, kvd = (size_t)d->n_kv_head * hd, nF = d->ffn == PB_FFN_GELU ? 2 : 3;
+    size_t qd = H * hd, kvd = (size_t)d->n_kv_head * hd, nF = d->ffn == PB_FFN_GELU ? 2 : 3, ns = norm_stats(d);
     size_t kv = x->Pk ? 2 * B * Tk * kvd : 0, pg = x->Pg ? B : 0;
-    return N * C + 2 * N /*ln1*/ + N * (qd + 2 * kvd) /*q,k,v*/ + kv /*kf, vf*/ + pg + B * H * Tm * Tk /*att*/ +
-           N * qd /*atty*/ + N * C /*res2*/ + N * C + 2 * N /*ln2*/ + nF * N * F /*fch, gelu (, gate)*/ +
+    return N * C + ns * N /*ln1*/ + N * (qd + 2 * kvd) /*q,k,v*/ + kv /*kf, vf*/ + pg + B * H * Tm * Tk /*att*/ +
+           N * qd /*atty*/ + N * C /*res2*/ + N * C + ns * N /*ln2*/ + nF * N * F /*fch, activation (, gate)*/ +
            N * C /*out*/;
 }
 
@@ -474,7 +479,7 @@ static size_t bytes_as_floats(size_t n) { return (n + sizeof(float) - 1) / sizeo
 
 size_t pb_buf_top(const pb_model_desc *d, pb_head_kind head, int K, const pb_dims *x) {
     size_t N = (size_t)x->N, B = (size_t)x->B, C = (size_t)d->d_model;
-    return N * C /*encoded*/ + N * C + 2 * N /*lnf*/ + B * C /*pooled*/ + 2 * pb_buf_head_out(d, head, K, x) +
+    return N * C /*encoded*/ + N * C + norm_stats(d) * N /*lnf*/ + B * C /*pooled*/ + 2 * pb_buf_head_out(d, head, K, x) +
            head_rows(head, x) /*losses*/ + B /*pool_idx*/ + N /*targets_m*/ + bytes_as_floats(N) /*mask_m*/;
 }
 
@@ -484,7 +489,8 @@ size_t pb_buf_scratch(const pb_model_desc *d, pb_head_kind head, int K, const pb
     size_t Pk = (size_t)x->Pk, Pe = (size_t)x->Pe, hd = (size_t)pb_desc_head_dim(d);
     size_t qd = H * hd, kvd = (size_t)d->n_kv_head * hd;
     return pb_buf_layer_acts(d, x) + N * C /*out2*/ + 2 * N * C /*dres, dln*/ + 2 * N * (qd + kvd) /*dq, dk, dv, datty*/ +
-           2 * N * C /*proj, dsub*/ + N * F /*dfch*/ + B * H * Tm * Tk /*datt*/ +
+           2 * N * C /*proj, dsub*/ + (d->ffn == PB_FFN_GELU ? 1 : 2) * N * F /*dfch (, dfch_gate)*/ +
+           B * H * Tm * Tk /*datt*/ + (d->pos == PB_POS_ROPE ? Tk * hd : 0) /*RoPE table*/ +
            pb_buf_head_out(d, head, K, x) /*dlogits*/ + B * C /*dpooled*/ + (Pk ? 2 * B * Tk * kvd : 0) /*dkf, dvf*/ +
            2 * Pe * C /*prompt, dprompt*/ + 4 * Pk * kvd /*pk..dpv*/ + (x->Pg ? B : 0) /*dpgate*/ +
            bytes_as_floats(B * Tk) /*kmask*/;

@@ -7,10 +7,10 @@
  * pb_model_prepare also uses, so a shape-only model gets exactly the plan a runnable one would;
  * pb_flops_base mirrors the trunk's and the block's forward and backward kernel calls for that
  * plan; each method adds what its hooks execute (pb_method.flops, methods/method.h) through the pb_flops_* helpers
- * below, which mirror the kernels. For the runnable family a test holds prediction == measured
+ * below, which mirror the kernels. For the runnable families a test holds prediction == measured
  * step, per phase and kind (tests/test_count_flops.c). Kernels only shape-only models have
- * (RMSNorm, gated FFN, RoPE, T5's relative bias, cross-attention, patch embedding, pooler) count
- * by rules stated in docs/COUNT.md and in pb_flops_base.
+ * (GeGLU, T5's relative bias, cross-attention, patch embedding, pooler) count by rules stated in
+ * docs/COUNT.md and in pb_flops_base.
  */
 #ifndef PB_FLOPS_MODEL_H
 #define PB_FLOPS_MODEL_H

@@ -471,6 +471,7 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff, N = (size_t)x->N;
     size_t B = (size_t)x->B, L = (size_t)m->d.n_layer, hd = (size_t)pb_desc_head_dim(&m->d);
     size_t qd = H * hd, kvd = (size_t)m->d.n_kv_head * hd;
+    const int rms = m->d.norm == PB_NORM_RMSNORM, gated = m->d.ffn != PB_FFN_GELU, rope = m->d.pos == PB_POS_ROPE;
     size_t nacts = pb_buf_top(&m->d, m->head, m->n_labels, &cap);
     for (size_t l = (size_t)floor; l < L; l++) nacts += pb_buf_layer_acts(&m->d, &cap);
     m->acts_block = pb_alloc(nacts * sizeof(float), PB_MEM_ACTS);
@@ -483,7 +484,7 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     float *p = m->acts_block;
     m->encoded = carve(&p, N * C);
     m->lnf = carve(&p, N * C);
-    m->lnf_mean = carve(&p, N);
+    m->lnf_mean = rms ? NULL : carve(&p, N); /* RMSNorm keeps no mean */
     m->lnf_rstd = carve(&p, N);
     m->pooled = carve(&p, B * C);
     m->logits = carve(&p, head_out(m, &cap));
@@ -511,6 +512,7 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->proj = carve(&s, N * C);
     m->dsub = carve(&s, N * C);
     m->dfch = carve(&s, N * F);
+    m->dfch_gate = gated ? carve(&s, N * F) : NULL;
     m->datt = carve(&s, B * H * (size_t)x->Tm * Tk);
     m->dlogits = carve(&s, head_out(m, &cap));
     m->dpooled = carve(&s, B * C);
@@ -523,6 +525,8 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->dpk = carve(&s, Pk * kvd);
     m->dpv = carve(&s, Pk * kvd);
     m->dpgate = x->Pg ? carve(&s, B) : NULL;
+    m->rope = rope ? carve(&s, Tk * hd) : NULL;
+    if (m->rope) pb_rope_table(m->rope, (int)Tk, (int)hd, pb_desc_rope_theta(&m->d));
     m->kmask = (uint8_t *)carve(&s, bytes_as_floats(B * Tk));
     assert((size_t)(s - m->scratch_block) == pb_buf_scratch(&m->d, m->head, m->n_labels, &cap));
     m->cap_B = x->B;
@@ -585,6 +589,11 @@ const pb_block_ops *pb_block_select(const pb_model_desc *d, char *why, size_t ca
     return NULL;
 }
 
+const char *pb_model_family(const pb_model_desc *d) {
+    const pb_block_ops *b = pb_block_select(d, NULL, 0);
+    return b ? b->name : NULL;
+}
+
 static int plan_bit(uint32_t mask, pb_site s) { return (mask >> s) & 1u; }
 static int kv_width(const pb_model *m) { return m->d.n_kv_head * pb_desc_head_dim(&m->d); }
 static const pb_site_tensors *site_tensors(const pb_model *m, int l) { return l >= 0 ? &m->layers[l] : &m->global; }
@@ -602,8 +611,8 @@ void pb_blk_site_bwd(const pb_model *m, int l, pb_site s, float *dinp, const flo
 void pb_blk_norm_fwd(const pb_model *m, int l, pb_site s, float *out, float *mean, float *rstd, const float *inp,
                      int N) {
     const pb_tensor *w = site_tensors(m, l)->w[s], *b = site_tensors(m, l)->b[s];
-    assert(m->d.norm == PB_NORM_LAYERNORM && "no block runs another norm yet (pb_block_select refuses it)");
-    pb_layernorm_fwd(out, mean, rstd, inp, w->data, b ? b->data : NULL, N, m->d.d_model);
+    if (m->d.norm == PB_NORM_RMSNORM) pb_rmsnorm_fwd(out, rstd, inp, w->data, N, m->d.d_model, pb_desc_rms_eps(&m->d));
+    else pb_layernorm_fwd(out, mean, rstd, inp, w->data, b ? b->data : NULL, N, m->d.d_model);
 }
 
 void pb_blk_norm_bwd(const pb_model *m, int l, pb_site s, float *dinp, const float *dout, const float *inp,
@@ -614,8 +623,10 @@ void pb_blk_norm_bwd(const pb_model *m, int l, pb_site s, float *dinp, const flo
         if (!plan_bit(p->dinp, s)) dinp = NULL;
     }
     const pb_tensor *w = site_tensors(m, l)->w[s], *b = site_tensors(m, l)->b[s];
-    pb_layernorm_bwd(dinp, tr(w) ? w->grad : NULL, tr(b) ? b->grad : NULL, dout, inp, w->data, mean, rstd, N,
-                     m->d.d_model);
+    if (m->d.norm == PB_NORM_RMSNORM) pb_rmsnorm_bwd(dinp, tr(w) ? w->grad : NULL, dout, inp, w->data, rstd, N, m->d.d_model);
+    else
+        pb_layernorm_bwd(dinp, tr(w) ? w->grad : NULL, tr(b) ? b->grad : NULL, dout, inp, w->data, mean, rstd, N,
+                         m->d.d_model);
 }
 
 void pb_blk_sublayer_fwd(const pb_model *m, int l, pb_sublayer which, float *h, const float *x, int N) {

@@ -1,7 +1,8 @@
 /* model.h — the runnable transformer: parameters, forward, backward.
  *
- * A stack of blocks of one family (today the GPT-style block, models/block_gpt.c: pre-LN,
- * learned positions, q/k/v/o with or without biases, GELU MLP) between the family-neutral trunk
+ * A stack of blocks of one family (the GPT-style block, models/block_gpt.c: pre-LN, learned
+ * positions, q/k/v/o with or without biases, GELU MLP, LayerNorm; or the LLaMA-style block,
+ * models/block_llama.c: RMSNorm, RoPE, grouped-query attention, SwiGLU) between the trunk
  * (models/model.c: embeddings, final norm, heads, loss, plan, buffers, hook dispatch; the split is
  * in docs/ARCHITECTURE.md "Model families"). Two heads: the LM head (tied to the token embedding,
  * or its own `lm_head.weight` (V,C)), and a sequence-classification head (`score.weight` (K,C),
@@ -61,7 +62,7 @@ typedef struct {
  * graph points; a block file carves the fields it uses (models/block.h) and leaves the rest NULL. */
 typedef struct {
     const float *inp;                   /* (N,C) residual stream in (not owned) */
-    float *ln1, *ln1_mean, *ln1_rstd;   /* (N,C) (N) (N) */
+    float *ln1, *ln1_mean, *ln1_rstd;   /* (N,C) (N) (N); no mean with RMSNorm */
     float *q, *k, *v;                   /* (N,qd) (N,kvd) (N,kvd) */
     float *kf, *vf;                     /* (B,Tk,kvd) keys/values with the prefix in front; == k, v
                                            when there is no prefix */
@@ -69,7 +70,7 @@ typedef struct {
     float *att;                         /* (B,H,T,Tk) attention probabilities */
     float *atty;                        /* (N,qd) heads concatenated, before attn.o */
     float *res2;                        /* (N,C) residual after attention */
-    float *ln2, *ln2_mean, *ln2_rstd;   /* (N,C) (N) (N) */
+    float *ln2, *ln2_mean, *ln2_rstd;   /* (N,C) (N) (N); no mean with RMSNorm */
     float *fch;                         /* (N,F) mlp.up output */
     float *fch_gate;                    /* (N,F) mlp.gate output (gated FFN only) */
     float *fch_act;                     /* (N,F) the FFN's hidden activation, mlp.down's input */
@@ -141,7 +142,7 @@ typedef struct {
     float *scratch_out[2];      /* (N,C) residual outputs of scratch layers, alternating */
     float *encoded;             /* (N,C) embeddings */
     const float *lnf_in;        /* (N,C) residual stream into ln_f (not owned) */
-    float *lnf, *lnf_mean, *lnf_rstd; /* (N,C) (N) (N) */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (N,C) (N) (N); no mean with RMSNorm */
     float *pooled;              /* (B,C) classification */
     float *logits, *probs;      /* (N,V) or (B,K) */
     float *losses;              /* (N) or (B) */
@@ -151,6 +152,7 @@ typedef struct {
     float *dq, *dk, *dv, *datty; /* (N,qd) (N,kvd) (N,kvd) (N,qd) */
     float *proj;                /* (N,C) attn.o / mlp.down output before the residual add */
     float *dfch;                /* (N,F): d(the FFN's hidden activation), then d(mlp.up output) in place */
+    float *dfch_gate;           /* (N,F): d(mlp.gate output) (gated FFN only) */
     float *datt;                /* (B,H,T,T) */
     float *dlogits, *dpooled;   /* (N,V)|(B,K), (B,C) */
     float *dkf, *dvf;           /* (B,Tk,kvd) with a prefix */
@@ -160,6 +162,8 @@ typedef struct {
     float *dpgate;              /* (B) gradient of one layer's prefix gate (gated prefix only) */
     uint8_t *mask_m;            /* (B,Tm) token mask with virtual tokens */
     uint8_t *kmask;             /* (B,Tk) key mask with the prefix */
+    float *rope;                /* (Tk,hd) RoPE's cos/sin table for positions 0..Tk-1 (pb_rope_table;
+                                   rotary positions only), filled when the buffers are carved */
     int32_t *targets_m;         /* (B,Tm) LM targets with virtual tokens ignored */
 
     /* the batch of the last forward (for backward) */
@@ -167,6 +171,9 @@ typedef struct {
     int last_count;             /* non-ignored targets */
     int last_training;
 } pb_model;
+
+/* The family whose block file runs d ("gpt", "llama": models/block_list.h); NULL when none does. */
+const char *pb_model_family(const pb_model_desc *d);
 
 /* Builds the tensor table for d (and head/K) without allocating data: fills tensors (if not
  * NULL, capacity from a first call with tensors == NULL) and returns the tensor count; *n_params

@@ -104,6 +104,21 @@ static int index_reserve(pb_res *r, size_t n) {
     return 1;
 }
 
+size_t pb_res_keep(pb_res *r, int (*keep)(const pb_res_row *row, void *ctx), void *ctx) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (keep(&r->rows[i], ctx)) r->rows[n++] = r->rows[i];
+        else pb_res_row_free(&r->rows[i]);
+    }
+    size_t dropped = r->n - n;
+    r->n = n;
+    if (dropped && r->n_index) {
+        for (size_t h = 0; h < r->n_index; h++) r->index[h] = -1;
+        for (size_t i = 0; i < r->n; i++) index_insert(r, i);
+    }
+    return dropped;
+}
+
 static int valid_key(const char *k) {
     for (int i = 0; i < PB_RES_KEY - 1; i++)
         if (!((k[i] >= '0' && k[i] <= '9') || (k[i] >= 'a' && k[i] <= 'f'))) return 0;

@@ -136,6 +136,9 @@ void pb_res_row_free(pb_res_row *row);
 pb_status pb_res_put(pb_res *r, const pb_res_row *row);
 /* Index of the row with this key, or -1. */
 long pb_res_find(const pb_res *r, const char *key);
+/* Keeps the rows for which keep(row, ctx) is non-zero, in their order, and frees the others;
+ * returns how many were dropped. */
+size_t pb_res_keep(pb_res *r, int (*keep)(const pb_res_row *row, void *ctx), void *ctx);
 
 /* Reads a results file into r (appending; rows with a key already in r replace it). Errors:
  * PB_ENOTFOUND (no such file), PB_EFORMAT (not a results file, another schema version, damaged;

@@ -26,8 +26,8 @@ static void perturb(pb_peft *p, pb_model *m, uint64_t seed) {
             for (size_t j = 0; j < m->tensors[i].numel; j++) m->tensors[i].data[j] += 0.1f * pb_rng_normal(&r);
 }
 
-static void round_trip_every_method(const pb_model_desc *dp) {
-    pb_model_desc d = *dp;
+static void round_trip_every_method(const tf_family *f) {
+    pb_model_desc d = desc(f);
     int32_t ids[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, tg[2] = {0, 2};
     pb_batch b = {.B = 2, .T = 5, .ids = ids, .targets = tg};
     char path[512];
@@ -39,7 +39,16 @@ static void round_trip_every_method(const pb_model_desc *dp) {
         assert_int_equal(pb_model_init(&a, &d, PB_HEAD_CLS, 3, 1), PB_OK);
         assert_int_equal(pb_model_init(&c, &d, PB_HEAD_CLS, 3, 1), PB_OK); /* same backbone weights */
         pb_peft pa, pc;
-        if (pb_peft_create(&pa, spec, NULL, PB_HEAD_CLS, 3, &a, 5) != PB_OK) fail_msg("%s: %s", spec, pb_errmsg());
+        const char *refusal = tf_refusal(spec, f);
+        pb_status st = pb_peft_create(&pa, spec, NULL, PB_HEAD_CLS, 3, &a, 5);
+        if (refusal) { /* cannot run on this family (tests/families.h): nothing to save */
+            if (st == PB_OK || !strstr(pb_errmsg(), refusal))
+                fail_msg("%s on %s: expected the refusal '%s'", spec, d.name, refusal);
+            pb_model_free(&a);
+            pb_model_free(&c);
+            continue;
+        }
+        if (st != PB_OK) fail_msg("%s: %s", spec, pb_errmsg());
         perturb(&pa, &a, 9); /* as if trained */
         float la, lc;
         assert_int_equal(pb_model_forward(&a, &b, 0, &la), PB_OK);
@@ -57,10 +66,7 @@ static void round_trip_every_method(const pb_model_desc *dp) {
 
 static void test_round_trip_every_method(void **s) {
     (void)s;
-    for (int fi = 0; fi < TF_NFAMILY; fi++) {
-        pb_model_desc d = desc(&tf_families[fi]);
-        round_trip_every_method(&d);
-    }
+    for (int fi = 0; fi < TF_NFAMILY; fi++) round_trip_every_method(&tf_families[fi]);
 }
 
 static void test_bad_files(void **s) {

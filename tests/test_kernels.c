@@ -45,11 +45,14 @@ typedef enum {
     OP_GEMM,
     OP_LINEAR,
     OP_LAYERNORM,
+    OP_RMSNORM,
     OP_GELU,
+    OP_SWIGLU,
     OP_ADD,
     OP_SOFTMAX,
     OP_DROPOUT,
     OP_ATTENTION,
+    OP_ROPE,
     OP_EMBEDDING,
     OP_CROSSENTROPY,
     NOP
@@ -70,6 +73,9 @@ typedef struct {
     float alpha, beta; /* gemm */
     pb_phase phase;    /* gemm */
     float p;           /* dropout */
+    float eps;         /* rmsnorm */
+    int pos0;          /* rope: position of the first token (heads H, width C = H * hs) */
+    float theta;       /* rope */
     float xscale;      /* if > 0, every input is U(-xscale, xscale) instead of the kernel's default */
     double atol, rtol;
 } tcase;
@@ -91,6 +97,7 @@ typedef struct {
     size_t wn;
     int32_t *ids;                          /* embedding ids (B,T) or cross-entropy targets (N) */
     uint8_t *km;                           /* attention kmask (B,Tk) or NULL */
+    float *cs;                             /* rope: pb_rope_table (pos0 + T, hs) for the fast kernel */
     float scale;                           /* cross-entropy: 1 / non-ignored rows */
 } inst;
 
@@ -131,6 +138,10 @@ typedef struct {
 #define LINEAR_BWD(P) P##linear_bwd(G(0), G(1), G(2), r, x[0], x[1], c->N, c->IC, c->OC)
 #define LN_FWD(P) P##layernorm_fwd(y[0], y[1], y[2], x[0], x[1], x[2], c->N, c->C)
 #define LN_BWD(P) P##layernorm_bwd(G(0), G(1), G(2), r, x[0], x[1], y[1], y[2], c->N, c->C)
+#define RMS_FWD(P) P##rmsnorm_fwd(y[0], y[1], x[0], x[1], c->N, c->C, c->eps)
+#define RMS_BWD(P) P##rmsnorm_bwd(G(0), G(1), r, x[0], x[1], y[1], c->N, c->C)
+#define SWIGLU_FWD(P) P##swiglu_fwd(y[0], x[0], x[1], I->xn[0])
+#define SWIGLU_BWD(P) P##swiglu_bwd(G(0), G(1), r, x[0], x[1], I->xn[0])
 #define GELU_FWD(P) P##gelu_fwd(y[0], x[0], I->xn[0])
 #define GELU_BWD(P) P##gelu_bwd(G(0), r, x[0], I->xn[0])
 #define ADD_FWD(P) P##add_fwd(y[0], x[0], x[1], I->xn[0])
@@ -149,6 +160,10 @@ TWIN(linear_fwd, LINEAR_FWD)
 TWIN(linear_bwd, LINEAR_BWD)
 TWIN(ln_fwd, LN_FWD)
 TWIN(ln_bwd, LN_BWD)
+TWIN(rms_fwd, RMS_FWD)
+TWIN(rms_bwd, RMS_BWD)
+TWIN(swiglu_fwd, SWIGLU_FWD)
+TWIN(swiglu_bwd, SWIGLU_BWD)
 TWIN(gelu_fwd, GELU_FWD)
 TWIN(gelu_bwd, GELU_BWD)
 TWIN(add_fwd, ADD_FWD)
@@ -162,6 +177,26 @@ TWIN(emb_fwd, EMB_FWD)
 TWIN(emb_bwd, EMB_BWD)
 TWIN(ce_fwd, CE_FWD)
 TWIN(ce_bwd, CE_BWD)
+
+/* RoPE: the fast kernel reads the table, the reference computes the angles from theta. */
+static void rope_fwd_f(inst *I, unsigned req) {
+    const tcase *c = I->c;
+    (void)req;
+    pb_rope_fwd(I->yf[0], I->xf[0], I->cs, c->B, c->T, c->H, c->C / c->H, c->pos0);
+}
+static void rope_fwd_d(inst *I, unsigned req) {
+    const tcase *c = I->c;
+    (void)req;
+    pb_ref_rope_fwd(I->yd[0], I->xd[0], c->B, c->T, c->H, c->C / c->H, c->pos0, c->theta);
+}
+static void rope_bwd_f(inst *I, unsigned req) {
+    const tcase *c = I->c;
+    pb_rope_bwd((req & 1u) ? I->gf[0] : NULL, I->rf, I->cs, c->B, c->T, c->H, c->C / c->H, c->pos0);
+}
+static void rope_bwd_d(inst *I, unsigned req) {
+    const tcase *c = I->c;
+    pb_ref_rope_bwd((req & 1u) ? I->gd[0] : NULL, I->rd, c->B, c->T, c->H, c->C / c->H, c->pos0, c->theta);
+}
 
 /* gemm has no twin in ref.h: its double version is written out here.
  * A (rows_a, lda), B (rows_b, ldb), C0 and C (M, ldc), all with `pad` extra columns. */
@@ -236,6 +271,33 @@ static void init_layernorm(inst *I, pb_rng *rng) {
     tout(I, 0, "out", (size_t)c->N * c->C);
     tout(I, 1, "mean", (size_t)c->N);
     tout(I, 2, "rstd", (size_t)c->N);
+}
+
+static void init_rmsnorm(inst *I, pb_rng *rng) {
+    const tcase *c = I->c;
+    (void)rng;
+    tin(I, 0, "inp", (size_t)c->N * c->C, 2.0f);
+    tin(I, 1, "w", (size_t)c->C, 1.0f);
+    tout(I, 0, "out", (size_t)c->N * c->C);
+    tout(I, 1, "rstd", (size_t)c->N);
+}
+
+static void init_swiglu(inst *I, pb_rng *rng) {
+    (void)rng;
+    tin(I, 0, "gate", (size_t)I->c->N, 6.0f);
+    tin(I, 1, "up", (size_t)I->c->N, 2.0f);
+    tout(I, 0, "out", (size_t)I->c->N);
+}
+
+static void init_rope(inst *I, pb_rng *rng) {
+    const tcase *c = I->c;
+    (void)rng;
+    int hs = c->C / c->H, P = c->pos0 + c->T;
+    tin(I, 0, "x", (size_t)c->B * c->T * c->C, 1.0f);
+    tout(I, 0, "out", (size_t)c->B * c->T * c->C);
+    I->cs = malloc(sizeof(float) * (size_t)P * hs);
+    assert_non_null(I->cs);
+    pb_rope_table(I->cs, P, hs, c->theta);
 }
 
 static void init_pointwise(inst *I, pb_rng *rng) { /* gelu, dropout: N elements */
@@ -340,6 +402,27 @@ static void flops_layernorm(const inst *I, int bwd, unsigned req, pb_flops *e) {
     if (BIT(req, 2)) ef(e, PB_PHASE_BWD_W, PB_KIND_OTHER, nc);
 }
 
+static void flops_rmsnorm(const inst *I, int bwd, unsigned req, pb_flops *e) {
+    uint64_t nc = U(I->c->N) * U(I->c->C);
+    if (!bwd) {
+        ef(e, PB_PHASE_FWD, PB_KIND_OTHER, 5 * nc);
+        return;
+    }
+    if (BIT(req, 0)) ef(e, PB_PHASE_BWD_IN, PB_KIND_OTHER, 7 * nc);
+    if (BIT(req, 1)) ef(e, PB_PHASE_BWD_W, PB_KIND_OTHER, 2 * nc);
+}
+
+static void flops_swiglu(const inst *I, int bwd, unsigned req, pb_flops *e) {
+    if (!bwd) ef(e, PB_PHASE_FWD, PB_KIND_OTHER, 5 * U(I->c->N));
+    else if (req) ef(e, PB_PHASE_BWD_IN, PB_KIND_OTHER, 8 * U(I->c->N));
+}
+
+static void flops_rope(const inst *I, int bwd, unsigned req, pb_flops *e) {
+    uint64_t n = 3 * U(I->c->B) * U(I->c->T) * U(I->c->C);
+    if (!bwd) ef(e, PB_PHASE_FWD, PB_KIND_OTHER, n);
+    else if (BIT(req, 0)) ef(e, PB_PHASE_BWD_IN, PB_KIND_OTHER, n);
+}
+
 static void flops_gelu(const inst *I, int bwd, unsigned req, pb_flops *e) {
     if (!bwd) ef(e, PB_PHASE_FWD, PB_KIND_OTHER, 9 * U(I->c->N));
     else if (BIT(req, 0)) ef(e, PB_PHASE_BWD_IN, PB_KIND_OTHER, 16 * U(I->c->N));
@@ -400,6 +483,12 @@ static const opdesc OPS[NOP] = {
                    .xthreads = 1u << 2 /* db only: the products are OpenBLAS-threaded */},
     [OP_LAYERNORM] = {"layernorm", init_layernorm, FWD(ln_fwd), BWD(ln_bwd), .grads = 7, .flops = flops_layernorm,
                       .xthreads = XT_FWD | 7},
+    [OP_RMSNORM] = {"rmsnorm", init_rmsnorm, FWD(rms_fwd), BWD(rms_bwd), .grads = 3, .flops = flops_rmsnorm,
+                    .xthreads = XT_FWD | 3},
+    [OP_SWIGLU] = {"swiglu", init_swiglu, FWD(swiglu_fwd), BWD(swiglu_bwd), .grads = 3, .flops = flops_swiglu,
+                   .xthreads = XT_FWD | 3},
+    [OP_ROPE] = {"rope", init_rope, FWD(rope_fwd), BWD(rope_bwd), .grads = 1, .flops = flops_rope,
+                 .xthreads = XT_FWD | 1},
     [OP_GELU] = {"gelu", init_pointwise, FWD(gelu_fwd), BWD(gelu_bwd), .grads = 1, .flops = flops_gelu,
                  .xthreads = XT_FWD | 1},
     [OP_ADD] = {"add", init_add, FWD(add_fwd), .flops = flops_add, .xthreads = XT_FWD},
@@ -440,6 +529,14 @@ static tcase CASES[] = {
     {OP_LAYERNORM, "N5 C130", .N = 5, .C = 130, TOL(4e-6, 1e-5)},
     {OP_LAYERNORM, "N64 C200 bias", .N = 64, .C = 200, .bias = 1, TOL(2e-5, 1e-5)},
 
+    {OP_RMSNORM, "N7 C13 eps1e-5", .N = 7, .C = 13, .eps = 1e-5f, TOL(2e-6, 1e-5)},
+    {OP_RMSNORM, "N1 C5 eps1e-6", .N = 1, .C = 5, .eps = 1e-6f, TOL(1e-6, 1e-6)},
+    {OP_RMSNORM, "N6 C9 tiny scale (eps matters)", .N = 6, .C = 9, .eps = 1e-5f, .xscale = 0.003f, TOL(2e-6, 1e-5)},
+    {OP_RMSNORM, "N64 C200 eps1e-5", .N = 64, .C = 200, .eps = 1e-5f, TOL(2e-5, 1e-5)},
+
+    {OP_SWIGLU, "n7", .N = 7, TOL(5e-7, 5e-6)},
+    {OP_SWIGLU, "n1000", .N = 1000, TOL(5e-7, 5e-6)},
+
     {OP_GELU, "n7", .N = 7, TOL(5e-7, 5e-6)},
     {OP_GELU, "n1000", .N = 1000, TOL(5e-7, 5e-6)},
     {OP_ADD, "n13", .N = 13, TOL(0, 1e-7)},
@@ -466,6 +563,13 @@ static tcase CASES[] = {
      .kmask = 1, TOL(1e-6, 1e-5)},
     {OP_ATTENTION, "B2 T40 C64 H4 Hkv2 causal kmask", .B = 2, .T = 40, .Tk = 40, .C = 64, .H = 4, .Hkv = 2,
      .causal = 1, .kmask = 1, TOL(4e-6, 1e-5)},
+
+    {OP_ROPE, "B1 T1 H1 hs2 pos0 theta1e4", .B = 1, .T = 1, .H = 1, .C = 2, .theta = 10000.0f, TOL(1e-7, 1e-6)},
+    {OP_ROPE, "B2 T5 H3 hs4 pos0 theta1e4", .B = 2, .T = 5, .H = 3, .C = 12, .theta = 10000.0f, TOL(1e-6, 1e-5)},
+    {OP_ROPE, "B2 T7 H2 hs16 pos3 theta1e4 (after a prefix)", .B = 2, .T = 7, .H = 2, .C = 32, .pos0 = 3,
+     .theta = 10000.0f, TOL(1e-6, 1e-5)},
+    {OP_ROPE, "B3 T40 H4 hs32 pos200 theta5e5", .B = 3, .T = 40, .H = 4, .C = 128, .pos0 = 200,
+     .theta = 500000.0f, TOL(2e-6, 1e-5)},
 
     {OP_EMBEDDING, "B2 T3 C5 V4 wpe", .B = 2, .T = 3, .C = 5, .V = 4, .bias = 1, TOL(1e-6, 1e-6)},
     {OP_EMBEDDING, "B1 T1 C13 V3", .B = 1, .T = 1, .C = 13, .V = 3, TOL(1e-7, 0)},
@@ -523,7 +627,7 @@ static void inst_free(inst *I) {
     for (int i = 0; i < MAXT; i++) {
         free(I->xf[i]), free(I->xd[i]), free(I->yf[i]), free(I->yd[i]), free(I->gf[i]), free(I->gd[i]);
     }
-    free(I->rf), free(I->rd), free(I->wf), free(I->wd), free(I->ids), free(I->km);
+    free(I->rf), free(I->rd), free(I->wf), free(I->wd), free(I->ids), free(I->km), free(I->cs);
     free(I);
 }
 
@@ -777,7 +881,7 @@ static void test_crossentropy_ignored(void **state) {
     assert_true(d[2] != d0[2]);
 }
 
-/* GELU over a wide range of inputs, including saturated tails; NaN in gives NaN out of the
+/* GELU and SwiGLU over a wide range of inputs, including saturated tails; NaN in gives NaN out of the
  * kernels whose exp is hand-written (a training run must be able to see it diverge). */
 static void test_extremes_and_nan(void **state) {
     (void)state;
@@ -790,6 +894,15 @@ static void test_extremes_and_nan(void **state) {
     pb_gelu_bwd(g, dy, x, n), pb_ref_gelu_bwd(gd, dyd, xd, n);
     tu_assert_close_fd(y, yd, n, 1e-6, 1e-6, "gelu at extremes");
     tu_assert_close_fd(g, gd, n, 1e-6, 1e-6, "gelu' at extremes");
+    float up[n], dgate[n] = {0}, dup[n] = {0};
+    double upd[n], dgated[n] = {0}, dupd[n] = {0};
+    for (int i = 0; i < n; i++) up[i] = 1.0f;
+    tu_f2d(upd, up, n);
+    pb_swiglu_fwd(y, x, up, n), pb_ref_swiglu_fwd(yd, xd, upd, n);
+    pb_swiglu_bwd(dgate, dup, dy, x, up, n), pb_ref_swiglu_bwd(dgated, dupd, dyd, xd, upd, n);
+    tu_assert_close_fd(y, yd, n, 1e-6, 1e-6, "swiglu at extremes");
+    tu_assert_close_fd(dgate, dgated, n, 1e-6, 1e-6, "swiglu d(gate) at extremes");
+    tu_assert_close_fd(dup, dupd, n, 1e-6, 1e-6, "swiglu d(up) at extremes");
 
     float row[4] = {1.0f, NAN, -2.0f, 0.5f}, out[4], probs[4], loss;
     int32_t target = 0;
@@ -898,6 +1011,52 @@ static void test_helpers_and_skinny(void **state) {
     free(dout), free(inp), free(F1), free(F2), free(G), free(Fr);
 }
 
+/* The in-place backwards of SwiGLU and RoPE are their accumulating backwards into zeroed buffers,
+ * bit for bit, and RoPE in place is RoPE out of place. RoPE is Hugging Face LLaMA's rotate_half
+ * convention, worked by hand: with hs = 4 and theta = 10000, channels (0, 2) turn by the angle p
+ * and channels (1, 3) by p / 100 at position p. And rotated queries and keys score by their
+ * relative position only: <R_m q, R_n k> = <R_{m+3} q, R_{n+3} k>. */
+static void test_swiglu_rope_semantics(void **state) {
+    (void)state;
+    enum { n = 3000 };
+    float *g = xcalloc(n, sizeof(float)), *u = xcalloc(n, sizeof(float)), *d = xcalloc(n, sizeof(float));
+    float *dg1 = xcalloc(n, sizeof(float)), *du1 = xcalloc(n, sizeof(float)), *dg2 = xcalloc(n, sizeof(float));
+    tu_fill(g, n, 1, 8.0f), tu_fill(u, n, 2, 2.0f), tu_fill(d, n, 3, 1.0f);
+    pb_swiglu_bwd(dg1, du1, d, g, u, n);
+    pb_swiglu_bwd_inplace(dg2, d, g, u, n);
+    tu_assert_same(dg2, dg1, n, "swiglu backward in place: d(gate)");
+    tu_assert_same(d, du1, n, "swiglu backward in place: d(up)");
+
+    enum { B = 2, T = 6, NH = 3, HS = 8, P0 = 4, W = NH * HS };
+    float cs[(P0 + T) * HS], x[B * T * W], y[B * T * W], dy[B * T * W], dx[B * T * W] = {0};
+    pb_rope_table(cs, P0 + T, HS, 10000.0f);
+    tu_fill(x, B * T * W, 4, 1.0f), tu_fill(dy, B * T * W, 5, 1.0f);
+    pb_rope_fwd(y, x, cs, B, T, NH, HS, P0);
+    pb_rope_fwd(x, x, cs, B, T, NH, HS, P0);
+    tu_assert_same(x, y, B * T * W, "rope forward in place");
+    pb_rope_bwd(dx, dy, cs, B, T, NH, HS, P0);
+    pb_rope_bwd_inplace(dy, cs, B, T, NH, HS, P0);
+    tu_assert_same(dy, dx, B * T * W, "rope backward in place");
+
+    float t4[3 * 4], e[4] = {1, 0, 0, 0}, f[4] = {0, 1, 0, 0}, o[4];
+    pb_rope_table(t4, 3, 4, 10000.0f);
+    pb_rope_fwd(o, e, t4, 1, 1, 1, 4, 2); /* position 2 */
+    assert_true(fabsf(o[0] - cosf(2.0f)) < 1e-6f && o[1] == 0.0f && fabsf(o[2] - sinf(2.0f)) < 1e-6f && o[3] == 0.0f);
+    pb_rope_fwd(o, f, t4, 1, 1, 1, 4, 2);
+    assert_true(o[0] == 0.0f && fabsf(o[1] - cosf(0.02f)) < 1e-6f && o[2] == 0.0f && fabsf(o[3] - sinf(0.02f)) < 1e-6f);
+
+    enum { PR = 16 };
+    float tab[PR * HS], q[HS], k[HS], qa[HS], ka[HS], qb[HS], kb[HS];
+    pb_rope_table(tab, PR, HS, 10000.0f);
+    tu_fill(q, HS, 6, 1.0f), tu_fill(k, HS, 7, 1.0f);
+    pb_rope_fwd(qa, q, tab, 1, 1, 1, HS, 5), pb_rope_fwd(ka, k, tab, 1, 1, 1, HS, 2);
+    pb_rope_fwd(qb, q, tab, 1, 1, 1, HS, 8), pb_rope_fwd(kb, k, tab, 1, 1, 1, HS, 5);
+    float sa = 0.0f, sb = 0.0f;
+    for (int i = 0; i < HS; i++) sa += qa[i] * ka[i], sb += qb[i] * kb[i];
+    assert_true(fabsf(sa - sb) < 1e-5f);
+    free(g), free(u), free(d), free(dg1), free(du1), free(dg2);
+}
+
 /* ---- registration: every generic test over every case ------------------------------------ */
 
 typedef struct {
@@ -913,7 +1072,7 @@ static const generic_test GENERIC[] = {
     {"determinism", test_determinism, 0},
 };
 #define NGENERIC (sizeof GENERIC / sizeof GENERIC[0])
-#define NDIRECT 5 /* the direct checks registered after the generic ones */
+#define NDIRECT 6 /* the direct checks registered after the generic ones */
 
 int main(void) {
     struct CMUnitTest *tests = xcalloc(NCASES * NGENERIC + NDIRECT, sizeof *tests);
@@ -930,6 +1089,7 @@ int main(void) {
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_crossentropy_ignored);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_extremes_and_nan);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_helpers_and_skinny);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_swiglu_rope_semantics);
     int failed = _cmocka_run_group_tests("kernels", tests, n, NULL, NULL);
     for (size_t i = 0; i < n - NDIRECT; i++) free((char *)tests[i].name);
     free(tests);

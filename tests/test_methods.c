@@ -2,7 +2,8 @@
  * no test names a method. Each method is its own cmocka test, named after it (one failure does
  * not hide the others' results). For each method, its default spec (what `methods = all` runs)
  * and each of its `examples`, on every test family (tests/families.h: decoder, encoder, no biases
- * with an untied LM head) with LM and classification heads:
+ * with an untied LM head, LLaMA-style) with LM and classification heads (a method that cannot run
+ * on a family must refuse it with the error tests/families.h names):
  *  - gradient of every trainable tensor (added and unfrozen) vs central finite differences of the
  *    training-mode loss (tu_check_grad: relative tolerances, a kink-safe step ladder, the
  *    analytic gradient non-zero and the finite-difference one above a floor). The differences
@@ -36,7 +37,7 @@
 #define K_LABELS 3
 
 /* A test family (tests/families.h) at the methods' test size: 2 layers, d_model 8, d_ff 32, 32
- * positions, 11 tokens. */
+ * positions, 11 tokens (a grouped-query family twice as wide: tf_desc). */
 static pb_model_desc test_desc(const tf_family *f) { return tf_desc(f, 2, 8, 2, 11, 32); }
 
 typedef struct {
@@ -199,6 +200,16 @@ static void run_spec(const char *spec, const tf_family *f, pb_head_kind head) {
     int K = head == PB_HEAD_CLS ? K_LABELS : 0;
     pb_model m;
     assert_int_equal(pb_model_init(&m, &d, head, K, 3), PB_OK);
+    const char *refusal = tf_refusal(spec, f);
+    if (refusal) { /* a method that cannot run on this family says why (tests/families.h) */
+        pb_peft p;
+        if (pb_peft_create(&p, spec, NULL, head, K, &m, 7) == PB_OK)
+            fail_msg("%s on %s: attached, but tests/families.h expects the refusal '%s'", spec, d.name, refusal);
+        if (!strstr(pb_errmsg(), refusal))
+            fail_msg("%s on %s: refused with '%s', expected '%s'", spec, d.name, pb_errmsg(), refusal);
+        pb_model_free(&m);
+        return;
+    }
     spread_model(&m, 17);
     tbatch tb;
     make_batch(&tb, head, 5);
@@ -336,13 +347,20 @@ static void test_shape_only_counts(void **state) {
                     if (!cls && meth->needs_cls_head) continue;
                     pb_peft p;
                     int K = cls ? 5 : 0;
+                    const char *refusal = zoo ? NULL : tf_refusal(spec, tf_of(&shapes[s]));
                     if (pb_peft_create(&p, spec, &shapes[s], cls ? PB_HEAD_CLS : PB_HEAD_LM, K, NULL, 1) != PB_OK) {
                         /* an example may be refused on an LM head (e.g. a gated prefix); never on a class head
-                         * of the runnable shapes */
-                        if (cls && !zoo)
+                         * of the runnable shapes, but for the refusals of tests/families.h */
+                        if (refusal && !strstr(pb_errmsg(), refusal))
+                            fail_msg("%s on %s: refused with '%s', expected '%s'", spec, shapes[s].name, pb_errmsg(),
+                                     refusal);
+                        if (cls && !zoo && !refusal)
                             fail_msg("%s on %s: shape-only create failed: %s", spec, shapes[s].name, pb_errmsg());
                         continue;
                     }
+                    if (refusal)
+                        fail_msg("%s on %s: attached, but tests/families.h expects the refusal '%s'", spec,
+                                 shapes[s].name, refusal);
                     size_t tr, all;
                     pb_peft_counts(&p, &tr, &all);
                     if (tr != pb_peft_closed_form(&p))
@@ -415,13 +433,67 @@ static void test_registry_and_bad_values(void **state) {
     assert_non_null(strstr(pb_errmsg(), "lora")); /* lists what exists */
 }
 
+/* Sites named as Hugging Face names the modules, on every family (LLaMA's q_proj ... down_proj and
+ * gate_proj; GPT-2's c_fc and c_proj keep working), joined by '+' or, as PEFT's target_modules
+ * lists, after commas: targets=q_proj,v_proj is targets=q_proj+v_proj. */
+static void test_hf_site_names(void **state) {
+    (void)state;
+    const pb_method *m;
+    pb_hp_values a, b;
+    assert_int_equal(pb_peft_parse("lora:targets=q_proj,v_proj,r=4", &m, &a), PB_OK);
+    assert_int_equal(pb_peft_parse("lora:r=4,targets=q_proj+v_proj", &m, &b), PB_OK);
+    int ti = -1;
+    for (int i = 0; i < m->n_hparams; i++)
+        if (!strcmp(m->hparams[i].key, "targets")) ti = i;
+    assert_true(ti >= 0);
+    assert_int_equal(a.sites[ti], b.sites[ti]);
+    assert_string_equal(a.raw[ti], b.raw[ti]);
+    assert_int_equal(a.sites[ti], (1u << PB_SITE_Q) | (1u << PB_SITE_V));
+    /* a bare name after a key that is not a site list stays an error */
+    assert_int_equal(pb_peft_parse("lora:r=4,v_proj", &m, &a), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "'v_proj' is not key=value"));
+    for (int fi = 0; fi < TF_NFAMILY; fi++) {
+        pb_model_desc d = test_desc(&tf_families[fi]);
+        int gated = d.ffn != PB_FFN_GELU;
+        static const char *const specs[][2] = {
+            {"lora:targets=q_proj,v_proj", "lora:targets=attn.q+attn.v"},
+            {"lora:targets=q_proj,k_proj,v_proj,o_proj,up_proj,down_proj", "lora:targets=all-linear"},
+            {"ia3:targets=k_proj,v_proj,down_proj,feedforward_modules=down_proj", "ia3"},
+            {"lora:targets=c_fc+c_proj", "lora:targets=mlp.up+attn.o+mlp.down"},
+            {"lora:targets=gate_proj,up_proj,down_proj", "lora:targets=mlp.gate+mlp.up+mlp.down"},
+        };
+        for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+            if (k == 4 && !gated) continue; /* no gate_proj without a gated MLP */
+            /* all-linear includes the gate of a gated MLP */
+            const char *pair[2] = {k == 1 && gated ? "lora:targets=q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+                                                   : specs[k][0],
+                                   specs[k][1]};
+            size_t n[2], all;
+            for (int j = 0; j < 2; j++) {
+                pb_peft p;
+                if (pb_peft_create(&p, pair[j], &d, PB_HEAD_CLS, K_LABELS, NULL, 1) != PB_OK)
+                    fail_msg("%s on %s: %s", pair[j], d.name, pb_errmsg());
+                pb_peft_counts(&p, &n[j], &all);
+                pb_peft_free(&p);
+            }
+            if (n[0] != n[1]) fail_msg("%s and %s on %s: %zu vs %zu trainable", pair[0], pair[1], d.name, n[0], n[1]);
+        }
+        if (!gated) {
+            pb_peft p;
+            assert_int_equal(pb_peft_create(&p, "lora:targets=gate_proj", &d, PB_HEAD_CLS, K_LABELS, NULL, 1), PB_EINVAL);
+            assert_non_null(strstr(pb_errmsg(), "'gate_proj' matches no site"));
+        }
+    }
+}
+
 int main(void) {
     pb_set_threads(1);
     int nm = pb_method_count();
-    struct CMUnitTest *tests = calloc((size_t)nm + 2, sizeof *tests);
+    struct CMUnitTest *tests = calloc((size_t)nm + 3, sizeof *tests);
     if (!tests) return 1;
     int n = 0;
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_registry_and_bad_values);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_hf_site_names);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_shape_only_counts);
     for (int i = 0; i < nm; i++) /* one test per method, named after it */
         tests[n++] = (struct CMUnitTest){pb_method_at(i)->name, test_method, NULL, NULL, (void *)pb_method_at(i)};

@@ -77,7 +77,9 @@ static void gradcheck(pb_model *m, const pb_batch *b) {
     pb_model_zero_grad(m);
     assert_int_equal(pb_model_forward(m, b, 1, &loss), PB_OK);
     pb_model_backward(m);
-    const float eps = 1e-2f;
+    /* small enough that curvature (SwiGLU and RMSNorm at the llama row's width 16) stays inside
+     * the tolerance, large enough that the float loss's rounding (~1e-7 relative) costs ~1e-4 */
+    const float eps = 2e-3f;
     int checked = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         pb_tensor *t = &m->tensors[i];
@@ -129,7 +131,8 @@ static void test_grad_family(void **state) {
 }
 
 /* Optional tensors are NULL slots of the site index, not shifted pointers: no linear biases and an
- * untied LM head (lm_head.weight) in the gpt-untied family. */
+ * untied LM head (lm_head.weight) in the gpt-untied family; no positions, norm biases or linear
+ * biases, and a gate, in the llama family. */
 static void test_optional_tensors(void **s) {
     (void)s;
     pb_model_desc d = tf_desc(tf_find("gpt-untied"), 2, 8, 2, 11, 6);
@@ -153,6 +156,24 @@ static void test_optional_tensors(void **s) {
     assert_null(m.global.w[PB_SITE_HEAD]); /* tied: the trunk uses the embedding */
     assert_non_null(m.layers[1].b[PB_SITE_Q]);
     assert_string_equal(m.layers[1].b[PB_SITE_Q]->name, "h.1.attn.q_proj.bias");
+    pb_model_free(&m);
+    /* LLaMA-style: no position table, RMSNorm without biases, a gate, narrower k/v (tf_desc: C 16,
+     * H 4, Hkv 2) */
+    d = tf_desc(tf_find("llama"), 2, 8, 2, 11, 6);
+    assert_true(d.d_model == 16 && d.n_head == 4 && d.n_kv_head == 2);
+    assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 1), PB_OK);
+    assert_null(m.global.w[PB_SITE_POS]);
+    assert_null(m.global.b[PB_SITE_LN_F]);
+    assert_non_null(m.global.w[PB_SITE_HEAD]);
+    for (int l = 0; l < d.n_layer; l++) {
+        assert_null(m.layers[l].b[PB_SITE_LN1]);
+        assert_null(m.layers[l].b[PB_SITE_GATE]);
+        assert_non_null(m.layers[l].w[PB_SITE_GATE]);
+        assert_int_equal(m.layers[l].w[PB_SITE_K]->shape[0], 8);
+        assert_int_equal(m.layers[l].w[PB_SITE_V]->shape[0], 8);
+        assert_int_equal(m.layers[l].w[PB_SITE_Q]->shape[0], 16);
+    }
+    assert_string_equal(m.layers[1].w[PB_SITE_GATE]->name, "h.1.mlp.gate_proj.weight");
     pb_model_free(&m);
 }
 
@@ -183,7 +204,10 @@ static void test_partial_freeze_same_grads(void **s) {
         pb_model_set_trainable_all(&m, 0);
         for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
             pb_tensor *t = pb_model_tensor(&m, keep[k]);
-            if (!t && !d.bias && strstr(keep[k], "mlp.c_fc.bias")) continue; /* a family without linear biases */
+            /* a family without linear biases, or with RMSNorm (no norm biases) */
+            if (!t && ((!d.bias && strstr(keep[k], "mlp.c_fc.bias")) ||
+                       (d.norm == PB_NORM_RMSNORM && !strcmp(keep[k], "ln_f.bias"))))
+                continue;
             assert_non_null(t);
             pb_tensor_set_trainable(&m, t, 1);
         }
@@ -403,6 +427,25 @@ static void test_copy_by_name(void **s) {
     pb_model_free(&lm);
 }
 
+/* The LLaMA presets have the GPT preset's depth, width, heads and context, and the d_ff that makes
+ * their blocks as large (pb_desc_matched_ff), and they run. */
+static void test_llama_presets(void **s) {
+    (void)s;
+    pb_model m;
+    static const char *const pairs[][2] = {{"tiny-llama", "tiny"}, {"mini-llama", "mini"}};
+    for (int i = 0; i < 2; i++) {
+        const pb_model_desc *a = pb_backbone_find(pairs[i][0]), *g = pb_backbone_find(pairs[i][1]);
+        assert_non_null(a);
+        assert_non_null(g);
+        assert_true(a->n_layer == g->n_layer && a->d_model == g->d_model && a->n_head == g->n_head &&
+                    a->max_seq == g->max_seq);
+        int kvd = a->n_kv_head * (a->d_model / a->n_head);
+        assert_int_equal(a->d_ff, pb_desc_matched_ff(a->d_model, kvd));
+        assert_int_equal(pb_model_init(&m, a, PB_HEAD_LM, 0, 1), PB_OK);
+        pb_model_free(&m);
+    }
+}
+
 /* ---- bad input ------------------------------------------------------------------------------ */
 
 static void test_bad_input(void **s) {
@@ -428,9 +471,27 @@ static void test_bad_input(void **s) {
     assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 1), PB_EINVAL);
     assert_non_null(strstr(pb_errmsg(), "multiple of n_head"));
     d.d_model = 8;
-    d.norm = PB_NORM_RMSNORM;
+    d.norm = PB_NORM_RMSNORM; /* half GPT, half LLaMA: refused, with each block's reason */
     assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 1), PB_EINVAL);
-    assert_non_null(strstr(pb_errmsg(), "RMSNorm"));
+    assert_non_null(strstr(pb_errmsg(), "gpt: its norm is LayerNorm"));
+    assert_non_null(strstr(pb_errmsg(), "llama: its MLP is SwiGLU"));
+    /* the LLaMA-style block: an even head size, no biases, a causal decoder */
+    pb_model_desc l = tf_desc(tf_find("llama"), 1, 6, 2, 11, 4); /* C 12, H 4: head size 3 */
+    assert_int_equal(pb_model_init(&m, &l, PB_HEAD_LM, 0, 1), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "RoPE needs an even head size"));
+    l = tf_desc(tf_find("llama"), 1, 8, 2, 11, 4);
+    l.bias = 1;
+    assert_int_equal(pb_model_init(&m, &l, PB_HEAD_LM, 0, 1), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "llama: its linear layers have no biases"));
+    l.bias = 0;
+    l.causal = 0;
+    l.arch = PB_ARCH_ENCODER;
+    assert_int_equal(pb_model_init(&m, &l, PB_HEAD_CLS, 2, 1), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "llama: it is a causal decoder"));
+    l = tf_desc(tf_find("llama"), 1, 8, 2, 11, 4);
+    l.rope_theta = -1.0f;
+    assert_int_equal(pb_model_init(&m, &l, PB_HEAD_LM, 0, 1), PB_EINVAL);
+    assert_non_null(strstr(pb_errmsg(), "rope_theta"));
 }
 
 int main(void) {
@@ -442,6 +503,7 @@ int main(void) {
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_copy_by_name),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_llama_presets),
     };
     enum { NREST = sizeof rest / sizeof rest[0] };
     struct CMUnitTest tests[TF_NFAMILY + NREST];

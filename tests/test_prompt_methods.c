@@ -5,6 +5,8 @@
  *  - the model's embed and prefix paths: classification pools the real <cls> / last real token
  *    behind the virtual tokens; padding stays invisible; the causal mask still hides later
  *    tokens; every query (the first one too) sees the prefix;
+ *  - positions as Hugging Face PEFT gives them: virtual tokens are real tokens in front, and with
+ *    rotary positions a prefix is a cache of real tokens (the real tokens after it at positions P..);
  *  - the prompt encoders (p_tuning MLP and multi-layer LSTM, with and without encoder_dropout,
  *    prefix_tuning's projection) against finite differences on their own, where their gradients are not attenuated by the
  *    transformer (the whole-model check cannot see a small error in, say, the forget gate);
@@ -230,6 +232,88 @@ static void test_prefix_masks(void **state) {
     }
 }
 
+/* ---- positions of virtual tokens and prefixes (docs/ARCHITECTURE.md) --------------------------- */
+
+/* Logits (rows first.. of a forward over ids (1, T)) of a plain copy of m's base weights. */
+static float *plain_logits(const pb_model *m, const int32_t *ids, int T, int first, int rows, pb_model *keep) {
+    pb_model q;
+    assert_int_equal(pb_model_init(&q, &m->d, PB_HEAD_LM, 0, 3), PB_OK);
+    memcpy(q.params, m->params, sizeof(float) * m->n_params);
+    int32_t tg[16];
+    for (int t = 0; t < T; t++) tg[t] = ids[(t + 1) % T];
+    pb_batch b = {.B = 1, .T = T, .ids = ids, .targets = tg};
+    fwd(&q, &b, 1); /* training: every layer's k, v saved (all tensors train) */
+    size_t V = (size_t)m->d.vocab;
+    float *out = malloc(sizeof(float) * (size_t)rows * V);
+    memcpy(out, q.logits + (size_t)first * V, sizeof(float) * (size_t)rows * V);
+    if (keep) *keep = q;
+    else pb_model_free(&q);
+    return out;
+}
+
+/* Hugging Face PEFT's positions, on every family: P virtual tokens are input embeddings at positions
+ * 0..P-1 with the real tokens after them, so prompt tuning with the embeddings of tokens a b c
+ * in front of x is the plain model on "a b c x". A prefix of P keys and values is a cache of P
+ * tokens: with rotary positions (llama) the keys are used as stored and the real tokens are at
+ * positions P.., so the prefix made of the plain model's (rotated) keys and values of "a b c" gives
+ * x exactly the logits the plain model gives it after "a b c". With learned positions (the GPT
+ * rows) the real tokens keep positions 0.. (the documented deviation), so the logits differ. */
+static void test_positions_as_hugging_face(void **state) {
+    (void)state;
+    enum { P = 3, T = 5 };
+    const int32_t abc[P] = {7, 2, 9}, x[T] = {4, 1, 8, 3, 5};
+    int32_t all[P + T], tg[T];
+    memcpy(all, abc, sizeof abc);
+    memcpy(all + P, x, sizeof x);
+    for (int t = 0; t < T; t++) tg[t] = x[(t + 1) % T];
+    pb_batch bx = {.B = 1, .T = T, .ids = x, .targets = tg};
+    int rotary = 0;
+    for (int fi = 0; fi < TF_NFAMILY; fi++) {
+        pb_model_desc d = fdesc(&tf_families[fi], 11);
+        if (!d.causal) continue;
+        const size_t V = (size_t)d.vocab, C = (size_t)d.d_model;
+        pb_model m, plain;
+        assert_int_equal(pb_model_init(&m, &d, PB_HEAD_LM, 0, 3), PB_OK);
+        spread(&m, 8);
+        float *want = plain_logits(&m, all, P + T, P, T, &plain);
+
+        /* virtual tokens = the embeddings of a b c */
+        pb_peft p;
+        assert_int_equal(pb_peft_create(&p, "prompt_tuning:num_virtual_tokens=3", NULL, PB_HEAD_LM, 0, &m, 1), PB_OK);
+        pb_tensor *e = added(&p, "prompt_encoder.embedding.weight");
+        for (int i = 0; i < P; i++)
+            memcpy(e->data + (size_t)i * C, m.global.w[PB_SITE_EMBED]->data + (size_t)abc[i] * C, sizeof(float) * C);
+        fwd(&m, &bx, 0);
+        tu_assert_close(m.logits + (size_t)P * V, want, (size_t)T * V, 1e-5, 1e-4, "virtual tokens = real tokens in front");
+        pb_peft_free(&p);
+
+        /* a prefix = the plain model's keys and values of a b c, layer by layer */
+        assert_int_equal(pb_peft_create(&p, "prefix_tuning:num_virtual_tokens=3", NULL, PB_HEAD_LM, 0, &m, 1), PB_OK);
+        e = added(&p, "prefix_encoder.embedding.weight"); /* (P, 2 L kv): layer l's key, then its value */
+        size_t kv = (size_t)d.n_kv_head * (C / (size_t)d.n_head), row = (size_t)e->shape[1];
+        assert_int_equal(row, 2 * (size_t)d.n_layer * kv);
+        for (int l = 0; l < d.n_layer; l++)
+            for (int j = 0; j < P; j++) {
+                memcpy(e->data + j * row + 2 * l * kv, plain.acts[l].k + j * kv, sizeof(float) * kv);
+                memcpy(e->data + j * row + (2 * l + 1) * kv, plain.acts[l].v + j * kv, sizeof(float) * kv);
+            }
+        fwd(&m, &bx, 0);
+        if (d.pos == PB_POS_ROPE) {
+            tu_assert_close(m.logits, want, (size_t)T * V, 1e-5, 1e-4, "prefix = a cache of real tokens");
+            rotary++;
+        } else {
+            double diff = 0;
+            for (size_t i = 0; i < (size_t)T * V; i++) diff += fabs(m.logits[i] - want[i]);
+            if (!(diff > 1e-3)) fail_msg("%s: learned positions should keep the real tokens at 0.. (%g)", d.name, diff);
+        }
+        pb_peft_free(&p);
+        free(want);
+        pb_model_free(&plain);
+        pb_model_free(&m);
+    }
+    assert_true(rotary > 0);
+}
+
 /* ---- prompt encoders on their own vs finite differences --------------------------------------- */
 
 /* J = sum of R * (the method's output): the prompt (embed hook) or every layer's prefix keys
@@ -419,6 +503,7 @@ int main(void) {
         cmocka_unit_test(test_prompt_init_sample_and_random),
         cmocka_unit_test(test_pooling_with_virtual_tokens),
         cmocka_unit_test(test_prefix_masks),
+        cmocka_unit_test(test_positions_as_hugging_face),
         cmocka_unit_test(test_encoder_gradients),
         cmocka_unit_test(test_lstm_dropout),
         cmocka_unit_test(test_counts),

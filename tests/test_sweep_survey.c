@@ -113,6 +113,31 @@ static void test_survey_end_to_end(void **state) {
     assert_non_null(strstr(text, "A note added by hand after the section."));
     assert_non_null(strstr(text, "another experiment"));
     free(text);
+    /* the spec changes (head dropped): the file keeps head's cells, the table leaves them out
+     * and the survey says so */
+    snprintf(path, sizeof path, "%s/table.md", out);
+    text = slurp(path);
+    assert_non_null(strstr(text, "| head |"));
+    free(text);
+    char shorter[512];
+    snprintf(shorter, sizeof shorter, "%.*s", (int)(strstr(k_spec, "[method head]") - k_spec), k_spec);
+    tu_write_text(spec, shorter);
+    rc = tu_run_peftbench(args, log);
+    assert_int_equal(rc, 0);
+    pb_res_init(&r);
+    snprintf(path, sizeof path, "%s/results.h5", out);
+    assert_int_equal(pb_res_read(path, &r), PB_OK);
+    assert_int_equal(r.n, 16);
+    pb_res_free(&r);
+    snprintf(path, sizeof path, "%s/table.md", out);
+    text = slurp(path);
+    assert_null(strstr(text, "| head |"));
+    assert_non_null(strstr(text, "| lora |"));
+    free(text);
+    text = slurp(log);
+    assert_non_null(strstr(text, "survey: 4 cells of "));
+    assert_non_null(strstr(text, "left out of the table and figures, kept in the file"));
+    free(text);
 }
 
 static void test_methods_all(void **state) {
