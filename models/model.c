@@ -461,15 +461,19 @@ static size_t head_out(const pb_model *m, const pb_dims *x) { return pb_buf_head
 static size_t ints_as_floats(size_t n_int32) { return n_int32; }
 static size_t bytes_as_floats(size_t n_bytes) { return (n_bytes + sizeof(float) - 1) / sizeof(float); }
 
+/* The buffers are carved for a capacity shape (cap_B, cap_T) and serve every batch no larger in
+ * either: each array is used from its start with the batch's own strides, as the methods' buffers
+ * are (methods/peft.c). A larger batch grows the capacity to the larger of the two in each
+ * dimension, so batches of varying length (group_by_length) settle on one allocation instead of
+ * one per step. Contents are never assumed zero between forwards. */
 static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     int floor = training ? m->floor : m->d.n_layer;
-    if (m->acts_block && x->B <= m->cap_B && x->T == m->cap_T && floor == m->buf_floor && x->Pe == m->buf_Pe &&
-        x->Pk == m->buf_Pk && x->Pg == m->buf_Pg)
-        return PB_OK;
+    int same = m->acts_block && floor == m->buf_floor && x->Pe == m->buf_Pe && x->Pk == m->buf_Pk && x->Pg == m->buf_Pg;
+    if (same && x->B <= m->cap_B && x->T <= m->cap_T) return PB_OK;
+    pb_dims cap = same ? make_dims(m, x->B > m->cap_B ? x->B : m->cap_B, x->T > m->cap_T ? x->T : m->cap_T) : *x;
     free_buffers(m);
-    pb_dims cap = *x; /* buffers are carved for exactly this shape */
-    size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff, N = (size_t)x->N;
-    size_t B = (size_t)x->B, L = (size_t)m->d.n_layer, hd = (size_t)pb_desc_head_dim(&m->d);
+    size_t C = (size_t)m->d.d_model, H = (size_t)m->d.n_head, F = (size_t)m->d.d_ff, N = (size_t)cap.N;
+    size_t B = (size_t)cap.B, L = (size_t)m->d.n_layer, hd = (size_t)pb_desc_head_dim(&m->d);
     size_t qd = H * hd, kvd = (size_t)m->d.n_kv_head * hd;
     const int rms = m->d.norm == PB_NORM_RMSNORM, gated = m->d.ffn != PB_FFN_GELU, rope = m->d.pos == PB_POS_ROPE;
     size_t nacts = pb_buf_top(&m->d, m->head, m->n_labels, &cap);
@@ -498,7 +502,7 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
         else memset(&m->acts[l], 0, sizeof m->acts[l]);
     assert((size_t)(p - m->acts_block) == nacts);
 
-    size_t Tk = (size_t)x->Tk, Pk = (size_t)x->Pk, Pe = (size_t)x->Pe;
+    size_t Tk = (size_t)cap.Tk, Pk = (size_t)cap.Pk, Pe = (size_t)cap.Pe;
     float *s = m->scratch_block;
     m->block->carve(&m->scratch_acts, &s, &m->d, &cap);
     m->scratch_out[0] = m->scratch_acts.out;
@@ -513,7 +517,7 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->dsub = carve(&s, N * C);
     m->dfch = carve(&s, N * F);
     m->dfch_gate = gated ? carve(&s, N * F) : NULL;
-    m->datt = carve(&s, B * H * (size_t)x->Tm * Tk);
+    m->datt = carve(&s, B * H * (size_t)cap.Tm * Tk);
     m->dlogits = carve(&s, head_out(m, &cap));
     m->dpooled = carve(&s, B * C);
     m->dkf = Pk ? carve(&s, B * Tk * kvd) : NULL;
@@ -524,13 +528,13 @@ static pb_status ensure_buffers(pb_model *m, const pb_dims *x, int training) {
     m->pv = carve(&s, Pk * kvd);
     m->dpk = carve(&s, Pk * kvd);
     m->dpv = carve(&s, Pk * kvd);
-    m->dpgate = x->Pg ? carve(&s, B) : NULL;
+    m->dpgate = cap.Pg ? carve(&s, B) : NULL;
     m->rope = rope ? carve(&s, Tk * hd) : NULL;
     if (m->rope) pb_rope_table(m->rope, (int)Tk, (int)hd, pb_desc_rope_theta(&m->d));
     m->kmask = (uint8_t *)carve(&s, bytes_as_floats(B * Tk));
     assert((size_t)(s - m->scratch_block) == pb_buf_scratch(&m->d, m->head, m->n_labels, &cap));
-    m->cap_B = x->B;
-    m->cap_T = x->T;
+    m->cap_B = cap.B;
+    m->cap_T = cap.T;
     m->buf_floor = floor;
     m->buf_Pe = x->Pe;
     m->buf_Pk = x->Pk;
