@@ -549,8 +549,9 @@ void pb_add_fwd(float *out, const float *a, const float *b, size_t n) {
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, (uint64_t)n);
 }
 
-/* Stable softmax of x (n) into y (n), which may alias x. */
-static inline void softmax_row(float *y, const float *x, int n) {
+/* Stable softmax of x (n) into y (n), which may alias x. Returns the sum of exp(x - max) and
+ * the max in *max_out (the cross-entropy's log-sum-exp). */
+static inline float softmax_row(float *y, const float *x, int n, float *max_out) {
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
     for (int j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
@@ -564,12 +565,17 @@ static inline void softmax_row(float *y, const float *x, int n) {
     float inv = 1.0f / s;
 #pragma omp simd
     for (int j = 0; j < n; j++) y[j] *= inv;
+    *max_out = mx;
+    return s;
 }
 
 void pb_softmax_fwd(float *out, const float *inp, int N, int C) {
     /* out (N,C), inp (N,C) */
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) softmax_row(out + (size_t)n * C, inp + (size_t)n * C, C);
+    for (int n = 0; n < N; n++) {
+        float mx;
+        softmax_row(out + (size_t)n * C, inp + (size_t)n * C, C, &mx);
+    }
     pb_flops_add(PB_PHASE_FWD, PB_KIND_OTHER, 5 * (uint64_t)N * C);
 }
 
@@ -868,19 +874,7 @@ void pb_crossentropy_fwd(float *losses, float *probs, const float *logits, const
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * V; /* (V) */
         float *p = probs + (size_t)n * V;        /* (V) */
-        float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int j = 0; j < V; j++) {
-            float e = exp_v(x[j] - mx);
-            p[j] = e;
-            s += e;
-        }
-        float inv = 1.0f / s;
-#pragma omp simd
-        for (int j = 0; j < V; j++) p[j] *= inv;
+        float mx, s = softmax_row(p, x, V, &mx);
         int t = targets[n];
         assert(t < V);
         losses[n] = t >= 0 ? logf(s) - (x[t] - mx) : 0.0f;
