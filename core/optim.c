@@ -99,6 +99,11 @@ float pb_schedule_lr(const pb_schedule *s, long step) {
     return (float)(lo + (s->lr - lo) * coef);
 }
 
+pb_schedule pb_schedule_finetune(float lr, float warmup_frac, long steps, pb_decay decay) {
+    return (pb_schedule){.lr = lr, .min_lr_frac = 0.0f, .warmup = (long)(warmup_frac * (float)steps), .total = steps,
+                         .decay = decay};
+}
+
 pb_status pb_decay_parse(const char *name, pb_decay *out) {
     if (!strcmp(name, "linear")) *out = PB_DECAY_LINEAR;
     else if (!strcmp(name, "cosine")) *out = PB_DECAY_COSINE;

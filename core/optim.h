@@ -69,6 +69,8 @@ typedef struct {
 /* Learning rate at step s (0-based): (s+1)/warmup * lr during warm-up, then linear or cosine
  * from lr down to min_lr_frac*lr at s = total-1. */
 float pb_schedule_lr(const pb_schedule *s, long step);
+/* The fine-tuning schedule: peak lr, warm-up of warmup_frac * steps (truncated), decay to 0. */
+pb_schedule pb_schedule_finetune(float lr, float warmup_frac, long steps, pb_decay decay);
 /* Parses "linear", "cosine", "constant"; PB_EINVAL with the accepted names otherwise. */
 pb_status pb_decay_parse(const char *name, pb_decay *out);
 

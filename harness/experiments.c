@@ -167,8 +167,7 @@ static void budget(FILE *f, const pb_table *t, const pb_res *res) {
     char sched_note[256] = "";
     pb_decay decay;
     if (sched_row && pb_decay_parse(sched_row->schedule, &decay) == PB_OK && decay != PB_DECAY_CONSTANT) {
-        pb_schedule s = {.lr = 1.0f, .min_lr_frac = 0.0f, .warmup = (long)((float)sched_row->warmup_frac * sched_row->steps),
-                         .total = sched_row->steps, .decay = decay};
+        pb_schedule s = pb_schedule_finetune(1.0f, (float)sched_row->warmup_frac, sched_row->steps, decay);
         snprintf(sched_note, sizeof sched_note, " (the %s schedule runs that segment at %.0f%% down to 0%% of the peak rate)",
                  sched_row->schedule, 100.0 * pb_schedule_lr(&s, step_a));
     } else {

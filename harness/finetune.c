@@ -621,8 +621,7 @@ pb_status pb_run_cell(const pb_run_config *c, pb_run_result *r) {
     oc.weight_decay = c->weight_decay;
     oc.clip_norm = c->clip;
     if ((st = pb_adamw_init(&opt, &oc, seg, nseg))) goto out;
-    pb_schedule sched = {.lr = c->lr, .min_lr_frac = 0.0f, .warmup = (long)(c->warmup_frac * c->steps),
-                         .total = c->steps, .decay = c->decay};
+    pb_schedule sched = pb_schedule_finetune(c->lr, c->warmup_frac, c->steps, c->decay);
     pb_peft_counts(&peft, &r->trainable, &r->all);
     r->adapter_bytes = pb_peft_adapter_bytes(&peft);
     r->n_metrics = task->n_metrics;
